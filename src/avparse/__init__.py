@@ -1,0 +1,24 @@
+"""avparse: weakly-supervised audio-visual video parsing with modality-independent teachers.
+
+The package imports with numpy alone; torch, transformers and PyAV load only when the stage that
+needs them runs, so ``avparse score`` and ``--help`` stay fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "parse"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from avparse.parse.api import parse
+
+
+def __getattr__(name: str) -> Any:
+    if name == "parse":
+        from avparse.parse.api import parse
+
+        return parse
+    raise AttributeError(f"module 'avparse' has no attribute {name!r}")

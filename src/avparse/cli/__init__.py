@@ -1,0 +1,1 @@
+"""The ``avparse`` command line: one thin module per subcommand over library functions."""

@@ -1,0 +1,1 @@
+"""Datasets, annotation files, the published folder layout and the packed feature store."""

@@ -1,0 +1,63 @@
+"""The published data-root layout (VALOR / LLP): file and folder names, feature shapes.
+
+One place names every file of a data root, so readers, the checker, the packer and the harvest
+all agree. See ``docs/valor-reference.md`` sections 2 and 3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SEGMENTS = 10
+"""One-second segments per clip."""
+
+CLIP_ID_LENGTH = 11
+"""A feature file is named by the first 11 characters of the clip's filename (the YouTube id)."""
+
+
+@dataclass(frozen=True)
+class FeatureKind:
+    """A per-clip ``.npy`` feature folder of the published layout."""
+
+    name: str
+    folder: str
+    shape: tuple[int, int]
+    role: str
+    """``audio``, ``visual`` (2D, per frame) or ``motion`` (3D, per snippet)."""
+
+
+FEATURE_KINDS: dict[str, FeatureKind] = {
+    k.name: k
+    for k in (
+        FeatureKind("vggish", "feats/vggish", (10, 128), "audio"),
+        FeatureKind("res152", "feats/res152", (80, 2048), "visual"),
+        FeatureKind("r2plus1d_18", "feats/r2plus1d_18", (10, 512), "motion"),
+        FeatureKind("clip", "CLIP/features", (10, 768), "visual"),
+        FeatureKind("clap", "CLAP/features", (64, 768), "audio"),
+    )
+}
+"""Input features of the student, by short name."""
+
+HARVEST_FOLDERS: dict[str, str] = {
+    "visual": "CLIP/segment_pseudo_labels",
+    "audio": "CLAP/segment_pseudo_labels",
+}
+"""Hard segment labels harvested by the teachers, (10, classes) of 0/1, per clip."""
+
+SOFT_HARVEST_FOLDERS: dict[str, str] = {
+    "visual": "CLIP/segment_soft_labels",
+    "audio": "CLAP/segment_soft_labels",
+}
+"""Teacher probabilities saved beside the hard harvest, (10, classes) float32, per clip."""
+
+LLP_FILES: dict[str, str] = {
+    "full": "AVVP_dataset_full.csv",
+    "train": "AVVP_train.csv",
+    "val": "AVVP_val_pd.csv",
+    "test": "AVVP_test_pd.csv",
+    "dense_audio": "AVVP_eval_audio.csv",
+    "dense_visual": "AVVP_eval_visual.csv",
+}
+"""LLP annotation files, at the root of a data root."""
+
+SPLITS = ("train", "val", "test")

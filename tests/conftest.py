@@ -1,0 +1,83 @@
+"""Shared fixtures: the real data beside the checkout (skipped when absent) and CLI runners."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("AVPARSE_SHARED", REPO.parent / "shared"))
+SRC = REPO / "src"
+
+
+@pytest.fixture(scope="session")
+def llp_root() -> Path:
+    """The real LLP annotation files; tests using it skip where ``../shared`` is absent."""
+    root = SHARED / "data" / "llp"
+    if not (root / "AVVP_test_pd.csv").is_file():
+        pytest.skip(f"real LLP annotations not found at {root} (../shared absent)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def llp_video(llp_root: Path) -> Path:
+    path = llp_root / "video" / "BjCEufrlXm4.mp4"
+    if not path.is_file():
+        pytest.skip(f"real LLP clip not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ave_root() -> Path:
+    root = SHARED / "data" / "ave"
+    if not (root / "Annotations.txt").is_file():
+        pytest.skip(f"real AVE annotations not found at {root} (../shared absent)")
+    return root
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run ``avparse ARGS`` in-process through ``main(argv)``; returns code, stdout, stderr."""
+    from avparse.cli.main import main
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse usage errors
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+def run_subprocess(*args: str, cwd: Path | None = None, timeout: float = 600) -> CliResult:
+    """Run ``python -m avparse ARGS`` in a fresh interpreter (whole-process behaviour)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")])
+    proc = subprocess.run(
+        [sys.executable, "-m", "avparse", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)

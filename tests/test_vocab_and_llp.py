@@ -1,0 +1,115 @@
+"""The vocabulary module and the LLP annotation readers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from avparse.data.llp import (
+    AnnotationError,
+    LLPAnnotations,
+    clip_id,
+    read_dense,
+    read_dense_rows,
+    read_weak,
+)
+from avparse.errors import AvparseError
+from avparse.vocab import AVE, LLP, Vocabulary, load_thresholds
+
+
+def test_llp_vocabulary_matches_reference():
+    assert len(LLP) == 25
+    assert LLP.names[0] == "Speech" and LLP.names[-1] == "Clapping"
+    assert LLP.index("Chicken_rooster") == 12
+    assert LLP[20].clip_prompt == "A photo of a acoustic guiter."  # published typo kept
+    assert LLP[12].clap_prompt == "This is a sound of chicken, rooster"
+    assert LLP.thresholds("visual")[:4] == [20, 15, 18, 14]
+    assert LLP.thresholds("audio")[-5:] == [-1, 2, 3, 3, 0]
+    assert len(AVE) == 28 and AVE[0].name == "Church bell"
+
+
+def test_ave_thresholds_must_be_calibrated():
+    with pytest.raises(AvparseError, match="calibrate"):
+        AVE.thresholds("audio")
+
+
+def test_open_vocabulary_and_thresholds_file(tmp_path: Path):
+    vocab = Vocabulary.from_names(["dog barking", " engine ", ""])
+    assert vocab.names == ["dog barking", "engine"]
+    assert vocab[1].clip_prompt == "A photo of an engine."
+    f = tmp_path / "t.json"
+    f.write_text('{"visual": {"dog barking": 21, "engine": 19}, "audio": {"engine": 3}}')
+    with pytest.raises(AvparseError, match="no audio threshold"):
+        load_thresholds(f, vocab)
+    f.write_text('{"visual": {"Dog": 21}}')
+    out = load_thresholds(f, LLP)
+    assert out.thresholds("visual")[3] == 21 and out.thresholds("visual")[0] == 20
+    assert Vocabulary.from_dict(out.to_dict()) == out
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("a_0_10\t0\t3\n", "malformed row"),
+        ("a_0_10\t0\t3\tNope\n", "unknown class 'Nope'"),
+        ("a_0_10\t5\t3\tDog\n", "onset 5 is after offset 3"),
+        ("a_0_10\t0\t11\tDog\n", "outside"),
+        ("a_0_10\t-1\t3\tDog\n", "outside"),
+        ("a_0_10\t0.5\t3\tDog\n", "whole second"),
+        ("a_0_10\tx\t3\tDog\n", "not a number"),
+        ("../etc_0_10\t0\t3\tDog\n", "unsafe filename"),
+        ("a/b_0_10\t0\t3\tDog\n", "unsafe filename"),
+    ],
+)
+def test_dense_errors_name_file_and_line(tmp_path: Path, body: str, message: str):
+    path = _write(
+        tmp_path / "d.csv", "filename\tonset\toffset\tevent_labels\nok_0_10\t0\t1\tDog\n" + body
+    )
+    with pytest.raises(AnnotationError, match=message) as info:
+        read_dense_rows(path)
+    assert str(info.value).startswith(f"{path}:3:")
+
+
+def test_missing_column_and_missing_file(tmp_path: Path):
+    path = _write(tmp_path / "d.csv", "filename\tonset\tevent_labels\n")
+    with pytest.raises(AnnotationError, match=r":1: missing column 'offset'"):
+        read_dense_rows(path)
+    with pytest.raises(AnnotationError, match="file not found"):
+        read_weak(tmp_path / "nope.csv")
+
+
+def test_dense_matrix_semantics(tmp_path: Path):
+    path = _write(
+        tmp_path / "d.csv",
+        "filename\tonset\toffset\tevent_labels\n"
+        "clipAAAAAAA_0_10\t0\t3\tDog\n"
+        "clipAAAAAAA_0_10\t9\t9\tSpeech\n"  # zero length: marks nothing
+        "clipAAAAAAA_0_10\t8\t10\tSpeech\n"
+        "short_0_10\t0\t10\tCat\n",  # in no split: ignored
+    )
+    dense = read_dense(path, ["clipAAAAAAA_0_10", "other_0_10"])
+    assert dense.shape == (2, 10, 25)
+    assert dense[0, :, 3].tolist() == [1, 1, 1, 0, 0, 0, 0, 0, 0, 0]
+    assert dense[0, :, 0].tolist() == [0] * 8 + [1, 1]
+    assert dense.sum() == 5
+
+
+def test_real_llp_files_load(llp_root: Path):
+    ann = LLPAnnotations(llp_root)
+    sizes = {s: len(ann.weak(s)) for s in ("train", "val", "test")}
+    assert sizes == {"train": 10000, "val": 649, "test": 1200}
+    train = ann.weak("train")
+    assert "AP0061o0Nvk_101.8_111.8" in train.filenames
+    assert clip_id("AP0061o0Nvk_101.8_111.8") == "AP0061o0Nvk"
+    a, v = ann.dense("test")
+    assert len(ann.dense_quirks()) == 1 and "onset 9 is after offset 0" in ann.dense_quirks()[0]
+    assert a.shape == v.shape == (1200, 10, 25)
+    assert a.any() and v.any()
+    # dense rows of clips outside val/test are never scored
+    assert (ann.dense("val")[0].sum() + a.sum()) < 10 * 4131
