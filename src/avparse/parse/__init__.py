@@ -1,0 +1,1 @@
+"""Raw video -> events: the parse pipeline, zero-shot parsing, output files, pictures, viewer."""

@@ -1,0 +1,102 @@
+"""HTML viewer: escaping of hostile names, self-contained page, and a real headless-browser run."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avparse.parse.events import Window, build_result
+from avparse.parse.html import script_json, video_href, write_index, write_page
+
+CHROMIUM = Path("/usr/bin/chromium")
+EVIL = "<script>alert(1)</script>"
+
+
+def _result(video: Path):
+    frame = np.full((10, 2, 3), 0.1)
+    frame[2:5, 0, 0] = 0.9  # audio EVIL 2-5 s
+    frame[6:9, 1, 1] = 0.8  # visual dog 6-9 s
+    window = Window(0.0, 10.0, frame, np.array([0.9, 0.9, 0.1]))
+    return build_result(str(video), 10.0, [window], [EVIL, "dog", "a & b"])
+
+
+def test_script_json_cannot_close_the_script() -> None:
+    text = script_json({"x": EVIL, "y": "a & b <!-- \u2028"})
+    assert "<" not in text and ">" not in text and "&" not in text and "\u2028" not in text
+    assert json.loads(text) == {"x": EVIL, "y": "a & b <!-- \u2028"}
+
+
+def test_page_is_self_contained_and_escaped(tmp_path: Path) -> None:
+    video = tmp_path / "videos" / "we<b>ird & name.mp4"
+    video.parent.mkdir()
+    video.write_bytes(b"")
+    page = write_page(_result(video), tmp_path / "out" / "page.html")
+    text = page.read_text()
+    assert EVIL not in text  # never as markup, only escaped
+    assert "<b>" not in text
+    assert "we&lt;b&gt;ird &amp; name.mp4" in text
+    assert 'src="../videos/we%3Cb%3Eird%20%26%20name.mp4"' in text
+    assert not re.search(r"(src|href)=\"(https?:)?//", text)  # no network resources
+    assert text.count("<script") == 2
+    assert video_href(video, tmp_path / "page.html") == "videos/we%3Cb%3Eird%20%26%20name.mp4"
+
+
+def test_index_page(tmp_path: Path) -> None:
+    res = _result(tmp_path / "x<y>.mp4")
+    index = write_index([(res, tmp_path / "pages" / "x.html")], tmp_path / "index.html")
+    text = index.read_text()
+    assert 'href="pages/x.html"' in text and "x&lt;y&gt;.mp4" in text
+    assert "1 audio, 1 visual, 0 audio-visual" in text
+
+
+def _chromium_dom(url: str, profile: Path) -> str:
+    args = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=3000",
+        "--dump-dom",
+        url,
+    ]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+@pytest.mark.skipif(
+    not CHROMIUM.is_file(), reason="/usr/bin/chromium absent (apt-get install chromium)"
+)
+def test_browser_renders_timeline_and_click_seeks(tmp_path: Path, llp_video: Path) -> None:
+    video = tmp_path / "my <clip>.mp4"
+    shutil.copy(llp_video, video)
+    res = _result(video)
+    page = write_page(res, tmp_path / "page.html")
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    dom = _chromium_dom(page.as_uri() + "?selftest=1", profile)
+    match = re.search(r'<pre id="selftest-result" data-done="1">(.*?)</pre>', dom, re.S)
+    assert match, dom[-3000:]
+    import html
+
+    report = json.loads(html.unescape(match.group(1)))
+    assert report["rendered"] == len(res.events) == 2
+    assert report["rows"] == [EVIL, "dog"]  # the hostile name is text, not a script
+    assert report["scripts"] == 2
+    first = min(res.events, key=lambda e: e.onset)
+    assert report["onset"] == pytest.approx(first.onset)
+    assert report["currentTime"] == pytest.approx(first.onset)
+    assert report["cursorX"] == pytest.approx(report["expectedX"])
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
