@@ -1,0 +1,152 @@
+"""The synthetic generator: layout, shapes, determinism, statistics and honest harvests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from avparse.data import synthetic
+from avparse.data.layout import FEATURE_KINDS, HARVEST_FOLDERS, LLP_FILES
+from avparse.data.llp import LLPAnnotations
+from avparse.errors import AvparseError
+from avparse.vocab import AVE, LLP
+
+
+@pytest.fixture(scope="module")
+def small_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("syn") / "root"
+    return synthetic.generate_llp(root, n_train=12, n_val=6, n_test=7, seed=3)
+
+
+def test_layout_is_readable_and_shaped(small_root):
+    ann = LLPAnnotations(small_root)
+    for split, n in (("train", 12), ("val", 6), ("test", 7)):
+        weak = ann.weak(split)
+        assert len(weak) == n and weak.labels.any(1).all()
+        for clip in weak.ids:
+            for kind in synthetic.FEATURE_SETS["valor"]:
+                x = np.load(small_root / FEATURE_KINDS[kind].folder / f"{clip}.npy")
+                assert x.shape == FEATURE_KINDS[kind].shape and x.dtype == np.float32
+            for folder in (*HARVEST_FOLDERS.values(), *synthetic.FUSED_HARVEST_FOLDERS.values()):
+                h = np.load(small_root / folder / f"{clip}.npy")
+                assert h.shape == (10, len(LLP))
+    audio, visual = ann.dense("test")
+    assert audio.shape == visual.shape == (7, 10, len(LLP))
+    # Every dense event belongs to a tagged class, and every test clip has some event.
+    tags = ann.weak("test").labels
+    assert not ((audio.any(1) | visual.any(1)) & ~tags).any()
+    full = LLPAnnotations(small_root).weak("train").filenames
+    assert (small_root / LLP_FILES["full"]).read_text().count("\n") == 1 + 12 + 6 + 7
+    assert len(set(full)) == 12
+
+
+def test_harvests_are_restricted_to_weak_labels(small_root):
+    ann = LLPAnnotations(small_root)
+    for split in ("train", "val", "test"):
+        weak = ann.weak(split)
+        for clip, tags in zip(weak.ids, weak.labels, strict=True):
+            for folder in (*HARVEST_FOLDERS.values(), *synthetic.FUSED_HARVEST_FOLDERS.values()):
+                h = np.load(small_root / folder / f"{clip}.npy")
+                assert set(np.unique(h)) <= {0.0, 1.0}
+                assert not h[:, ~tags].any()
+
+
+def test_deterministic_and_reused(tmp_path, small_root):
+    again = synthetic.generate_llp(tmp_path / "b", n_train=12, n_val=6, n_test=7, seed=3)
+    for name in LLP_FILES.values():
+        assert (again / name).read_bytes() == (small_root / name).read_bytes()
+    clip = LLPAnnotations(again).weak("val").ids[0]
+    for kind in ("vggish", "res152"):
+        folder = FEATURE_KINDS[kind].folder
+        assert np.array_equal(
+            np.load(again / folder / f"{clip}.npy"), np.load(small_root / folder / f"{clip}.npy")
+        )
+    # A finished root with the same settings is reused; other settings are refused.
+    stamp = (again / synthetic.COMPLETE_MARKER).stat().st_mtime_ns
+    synthetic.generate_llp(again, n_train=12, n_val=6, n_test=7, seed=3)
+    assert (again / synthetic.COMPLETE_MARKER).stat().st_mtime_ns == stamp
+    with pytest.raises(AvparseError, match="other settings"):
+        synthetic.generate_llp(again, n_train=12, n_val=6, n_test=7, seed=4)
+    other = synthetic.generate_llp(tmp_path / "c", n_train=12, n_val=6, n_test=7, seed=4)
+    assert (other / LLP_FILES["train"]).read_bytes() != (again / LLP_FILES["train"]).read_bytes()
+
+
+def test_valor_plus_plus_features_and_array_output():
+    splits = synthetic.generate_arrays(n_train=3, n_val=4, n_test=5, features="valor++", seed=1)
+    test = splits["test"]
+    assert test.features["clap"].shape == (5, 64, 768)
+    assert test.features["clip"].shape == (5, 10, 768)
+    assert test.features["r2plus1d_18"].shape == (5, 10, 512)
+    np.testing.assert_allclose(np.linalg.norm(test.features["clip"], axis=-1), 1.0, rtol=1e-5)
+    with pytest.raises(AvparseError, match="unknown synthetic feature set"):
+        synthetic.generate_arrays(n_train=1, n_val=1, n_test=1, features="nope")
+
+
+def test_statistics_match_the_real_annotations():
+    stats = synthetic.load_stats()["llp"]
+    rng = np.random.default_rng(0)
+    weak, audio, visual = synthetic.sample_llp_events(4000, rng, synthetic.SyntheticConfig())
+    k = np.asarray(stats["classes_per_clip"]["counts"], dtype=float)
+    assert abs(weak.sum(1).mean() - (k * np.arange(len(k))).sum() / k.sum()) < 0.05
+    freq = weak.sum(0) / weak.sum()
+    assert np.corrcoef(freq, stats["class_frequency"])[0, 1] > 0.95
+    a_any, v_any = audio.any(1), visual.any(1)
+    tagged = weak.sum()
+    shares = (
+        np.array([(a_any & ~v_any).sum(), (~a_any & v_any).sum(), (a_any & v_any).sum()]) / tagged
+    )
+    # Per-class modality shares (from dense val + test) weighted by the class mix of all splits.
+    kinds = np.asarray(stats["modality"]["per_class_counts"], dtype=float)
+    per_class = kinds / kinds.sum(1, keepdims=True)
+    expected = np.asarray(stats["class_frequency"]) @ per_class
+    np.testing.assert_allclose(shares, expected[:3], atol=0.03)
+    # Full-length runs are the most common length, as in LLP.
+    lengths = audio.sum(1)[a_any]
+    assert np.bincount(lengths, minlength=11).argmax() == 10
+
+
+def test_teachers_beat_the_weak_labels_and_fused_is_worse():
+    """The harvests carry real but imperfect timing/modality information."""
+    from avparse.eval.metrics import llp_scores
+
+    split = synthetic.generate_arrays(n_train=0, n_val=200, n_test=200, features="valor++")["test"]
+    harvest = llp_scores(split.harvest_audio, split.harvest_visual, split.audio, split.visual)
+    fused = llp_scores(split.fused_audio, split.fused_visual, split.audio, split.visual)
+    everywhere = np.repeat(split.weak[:, None, :], 10, axis=1)
+    weak = llp_scores(everywhere, everywhere, split.audio, split.visual)
+    assert weak["seg_type"] < harvest["seg_type"] < 95
+    assert fused["seg_type"] < harvest["seg_type"]
+
+
+def test_ave_synthetic_root(tmp_path):
+    from avparse.data.ave import AVEAnnotations
+
+    root = synthetic.generate_ave(tmp_path / "ave", n_train=10, n_val=5, n_test=6, seed=2)
+    ann = AVEAnnotations(root)
+    test = ann.split("test")
+    assert len(test) == 6 and len(ann.split("train")) == 10
+    assert test.segments.shape == (6, 10, len(AVE) + 1)
+    # One event class per clip; every non-background segment carries that class.
+    seg = test.segment_labels
+    for row, cls in zip(seg, test.categories, strict=True):
+        assert set(np.unique(row)) <= {int(cls), len(AVE)}
+    for clip, tags in zip(test.ids, test.labels, strict=True):
+        h = np.load(root / HARVEST_FOLDERS["audio"] / f"{clip}.npy")
+        assert h.shape == (10, len(AVE)) and not h[:, ~tags].any()
+        assert np.load(root / "feats/vggish" / f"{clip}.npy").shape == (10, 128)
+
+
+def test_ave_with_real_annotations(tmp_path, ave_root):
+    from avparse.data.ave import AVEAnnotations
+
+    root = synthetic.generate_ave(
+        tmp_path / "real", annotations=ave_root, per_split=8, features="valor++"
+    )
+    ann = AVEAnnotations(root)
+    real = AVEAnnotations(ave_root)
+    for split in ("train", "val", "test"):
+        mine, theirs = ann.split(split), real.split(split)
+        assert mine.ids == theirs.ids[:8]
+        assert np.array_equal(mine.segments, theirs.segments[:8])
+        for clip in mine.ids:
+            assert (root / "CLIP/features" / f"{clip}.npy").is_file()
