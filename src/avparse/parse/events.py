@@ -3,7 +3,8 @@
 A video is parsed in windows of ten segments (one 10 s window for an ordinary clip). Each window
 goes through the one decision rule, :func:`avparse.eval.events.decide`; the windows' segments are
 then laid end to end on one timeline, so a run of positive segments that touches a window border
-becomes one event. Numpy only.
+becomes one event. Windows are the decoder's (``avparse.media``): 10 s each, the last one ending
+with the video. Numpy only.
 """
 
 from __future__ import annotations
@@ -45,21 +46,15 @@ class Window:
     """Model output for one window of a video.
 
     Attributes:
-        start, end: the window's span in seconds of the video.
+        start, end: the window's span in seconds of the video; its T segments split it evenly.
         frame_prob: (T, 2, C) segment probabilities (modality 0 audio, 1 visual).
         video_prob: (C,) video-level probabilities of the window.
-        keep_from: the first segment that belongs to this window on the timeline (segments
-            before it overlap the previous window and are dropped); its onset is moved back to
-            ``clip_start`` so the timeline has no gap.
-        clip_start: onset of the first kept segment (the previous window's end).
     """
 
     start: float
     end: float
     frame_prob: np.ndarray
     video_prob: np.ndarray
-    keep_from: int = 0
-    clip_start: float | None = None
 
 
 @dataclass
@@ -115,32 +110,27 @@ class ParseResult:
         }
 
 
-def window_spans(duration: float, *, length: float = 10.0, tolerance: float = 0.5) -> list[Window]:
-    """Cut a video into analysis windows (probabilities left empty).
+def window_spans(
+    duration: float, *, length: float = 10.0, min_tail: float = 0.5
+) -> list[tuple[float, float]]:
+    """The ``(start, end)`` analysis windows of a video, following the decoder's windows.
 
-    A video up to ``length + tolerance`` seconds is one window spanning all of it (its ten
-    segments are duration / 10 long). A longer one gets windows of exactly ``length`` seconds
-    starting every ``length`` seconds; the last window is the final ``length`` seconds of the
-    video, so every segment is one second, and its segments already covered by the previous
-    window are dropped.
+    Window ``k`` covers ``[k * length, (k + 1) * length)`` (``avparse.media.decode_clip(...,
+    window=k)``); the last one ends with the video, so a 25 s video has windows 0-10, 10-20 and
+    20-25 s, and a 4 s clip one window of 4 s. Each window is cut into 10 equal segments (the
+    decoder's short-clip rule). A tail shorter than ``min_tail`` seconds (a 10.2 s clip's last
+    0.2 s) is not parsed: ten 0.02 s segments carry no usable evidence.
     """
-    if duration <= length + tolerance:
-        return [Window(0.0, duration, np.empty(0), np.empty(0))]
-    spans: list[Window] = []
+    if duration <= 0:
+        raise ValueError(f"duration must be positive, got {duration}")
+    spans: list[tuple[float, float]] = []
     start = 0.0
-    while start + length <= duration + 1e-6:
-        spans.append(Window(start, start + length, np.empty(0), np.empty(0)))
+    while start < duration - 1e-6:
+        end = min(start + length, duration)
+        if spans and end - start < min_tail:
+            break
+        spans.append((start, end))
         start += length
-    covered = spans[-1].end
-    if duration - covered > 1e-6:
-        last = duration - length
-        seg = length / 10
-        # first segment whose midpoint lies after the covered part
-        keep = int(np.ceil((covered - last) / seg - 0.5 - 1e-9))
-        keep = min(max(keep, 0), 9)
-        spans.append(
-            Window(last, duration, np.empty(0), np.empty(0), keep_from=keep, clip_start=covered)
-        )
     return spans
 
 
@@ -159,21 +149,14 @@ def build_result(
     if c != len(classes):
         raise ValueError(f"{c} classes in the probabilities but {len(classes)} names")
     audio_w, visual_w = decide(frame, video_p)
-    seg_spans, audio, visual, probs, vprobs = [], [], [], [], []
-    for i, w in enumerate(windows):
-        step = (w.end - w.start) / t
-        for s in range(w.keep_from, t):
-            onset = w.start + s * step
-            if s == w.keep_from and w.clip_start is not None:
-                onset = w.clip_start
-            seg_spans.append((onset, w.start + (s + 1) * step))
-        audio.append(audio_w[i, w.keep_from :])
-        visual.append(visual_w[i, w.keep_from :])
-        probs.append(frame[i, w.keep_from :])
-        vprobs.append(np.broadcast_to(video_p[i], (t - w.keep_from, c)))
-    spans = np.asarray(seg_spans, dtype=np.float64).reshape(-1, 2)
-    a, v = np.concatenate(audio), np.concatenate(visual)
-    p, vp = np.concatenate(probs), np.concatenate(vprobs)
+    step = np.array([(w.end - w.start) / t for w in windows])
+    starts = np.array([w.start for w in windows])
+    onsets = (starts[:, None] + np.arange(t)[None, :] * step[:, None]).reshape(-1)
+    offsets = (starts[:, None] + np.arange(1, t + 1)[None, :] * step[:, None]).reshape(-1)
+    spans = np.stack([onsets, offsets], axis=1)
+    a, v = audio_w.reshape(n * t, c), visual_w.reshape(n * t, c)
+    p = frame.reshape(n * t, 2, c)
+    vp = np.repeat(video_p, t, axis=0)
     events = timeline_events(spans, a, v, p, vp, classes)
     return ParseResult(
         video=video,
