@@ -1,0 +1,167 @@
+"""Student checkpoints: our model folders, published ``checkpoint_best.pt`` files, hub ids.
+
+Our format is a folder with ``config.json`` (the :class:`ModelConfig`, vocabulary and feature
+kinds included) and ``model.safetensors``, so the folder alone rebuilds the network. A published
+``.pt`` is a bare state dict and needs the preset it was trained with. Resumable training
+checkpoints (optimiser, RNG states) are separate files written by ``avparse.train``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from avparse.errors import AvparseError, require
+from avparse.model.config import ModelConfig, model_config
+from avparse.model.han import HAN
+from avparse.utils.atomic import atomic_path
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+def save_student(model: HAN, config: ModelConfig, folder: str | Path) -> Path:
+    """Write ``folder/config.json`` and ``folder/model.safetensors``, each atomically.
+
+    The weights are written first, so a folder with a config always has its weights.
+    """
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in unwrap(model).state_dict().items()}
+    with atomic_path(folder / WEIGHTS_FILE) as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt", "avparse": "student"})
+    config.save(folder / CONFIG_FILE)
+    return folder
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The bare module inside DistributedDataParallel / DataParallel wrappers."""
+    return getattr(model, "module", model)
+
+
+def clean_state_dict(state: Any, where: str) -> dict[str, torch.Tensor]:
+    """Accept a bare state dict, a ``{"model": sd}`` wrapper, and a ``module.`` prefix."""
+    if isinstance(state, Mapping) and "model" in state and isinstance(state["model"], Mapping):
+        state = state["model"]
+    if not isinstance(state, Mapping) or not all(isinstance(k, str) for k in state):
+        raise AvparseError(f"{where}: not a state dict (got {type(state).__name__})")
+    out = {}
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            raise AvparseError(f"{where}: entry {key!r} is not a tensor")
+        out[key.removeprefix("module.")] = value
+    return out
+
+
+def load_state(model: HAN, state: Mapping[str, torch.Tensor], where: str) -> None:
+    """Load ``state`` strictly; any mismatch is one line naming the first offending key."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise AvparseError(f"{where}: missing key {missing[0]!r}{more} for this model config")
+    if unexpected:
+        more = f" and {len(unexpected) - 1} more" if len(unexpected) > 1 else ""
+        raise AvparseError(f"{where}: unexpected key {unexpected[0]!r}{more} for this model config")
+    for key, value in own.items():
+        if tuple(state[key].shape) != tuple(value.shape):
+            raise AvparseError(
+                f"{where}: key {key!r} has shape {tuple(state[key].shape)} in the checkpoint "
+                f"but {tuple(value.shape)} in the model (wrong preset or --set?)"
+            )
+    model.load_state_dict(dict(state), strict=True)
+
+
+def load_published(
+    path: str | Path, preset: str | None, overrides: dict[str, Any] | None = None
+) -> tuple[HAN, ModelConfig]:
+    """Load a published ``checkpoint_best.pt`` (plain state dict) into the preset's network."""
+    path = Path(path)
+    if preset is None:
+        raise AvparseError(f"{path}: a .pt checkpoint holds weights only; pass --preset")
+    config = model_config(preset, overrides)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise AvparseError(f"{path}: checkpoint not found") from None
+    except Exception as exc:  # pickle errors, truncated zip files, unsafe objects
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AvparseError(f"{path}: cannot read checkpoint ({first})") from None
+    model = HAN(config)
+    load_state(model, clean_state_dict(state, str(path)), str(path))
+    return model, config
+
+
+def load_folder(folder: str | Path) -> tuple[HAN, ModelConfig]:
+    """Load a model folder in our format."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    config = ModelConfig.load(folder / CONFIG_FILE)
+    weights = folder / WEIGHTS_FILE
+    if not weights.is_file():
+        raise AvparseError(f"{weights}: weights file not found")
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError) as exc:
+        raise AvparseError(f"{weights}: cannot read weights ({exc})") from None
+    model = HAN(config)
+    load_state(model, state, str(weights))
+    return model, config
+
+
+def resolve_model_folder(path_or_hub_id: str | Path) -> Path:
+    """A local model folder, or a hub id (``org/name``) downloaded with ``snapshot_download``.
+
+    Honours ``HF_HUB_OFFLINE``: offline, only a cached snapshot is used.
+    """
+    path = Path(path_or_hub_id)
+    if path.exists():
+        if not (path / CONFIG_FILE).is_file():
+            raise AvparseError(f"{path}: not a model folder (no {CONFIG_FILE})")
+        return path
+    text = str(path_or_hub_id)
+    if text.count("/") != 1 or text.startswith((".", "/")) or text.endswith((".pt", ".pth")):
+        raise AvparseError(f"{text}: no such file or folder")
+    hub = require("huggingface_hub", "hub")
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    try:
+        local = hub.snapshot_download(
+            text, allow_patterns=[CONFIG_FILE, WEIGHTS_FILE], local_files_only=offline
+        )
+    except Exception as exc:
+        why = (
+            "offline (HF_HUB_OFFLINE is set) and not in the local cache"
+            if offline
+            else (str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        )
+        raise AvparseError(f"{text}: cannot get model from the hub: {why}") from None
+    folder = Path(local)
+    if not (folder / CONFIG_FILE).is_file():
+        raise AvparseError(f"{text}: hub repository has no {CONFIG_FILE} (not an avparse model)")
+    return folder
+
+
+def load_student(
+    path_or_hub_id: str | Path,
+    preset: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> tuple[HAN, ModelConfig]:
+    """Load a student from a model folder, a hub id, or a published ``.pt`` (needs ``preset``).
+
+    Returns the model in eval mode and its config.
+    """
+    path = Path(path_or_hub_id)
+    if path.is_file():
+        model, config = load_published(path, preset, overrides)
+    else:
+        model, config = load_folder(resolve_model_folder(path_or_hub_id))
+    return model.eval(), config

@@ -1,0 +1,163 @@
+"""HAN student with attentive multimodal MIL pooling (reference section 5).
+
+Module and parameter names match the published checkpoints (``fc_prob``, ``fc_frame_att``,
+``fc_av_att``, ``fc_a``, ``fc_v``, ``fc_st``, ``fc_fusion``, ``hat_encoder.layers.<i>.*``,
+``hat_encoder.final_norm_a|v``), so a published ``state_dict`` loads without renaming.
+Temporal pooling is written as fixed averaging (reshape-mean, a pooling matrix) rather than
+``avg_pool``/``adaptive_avg_pool`` so that the backward pass is deterministic on CUDA too.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from avparse.data.layout import SEGMENTS
+from avparse.model.config import CLAP_MAP_GRID, CLAP_MAP_WIDTH, ModelConfig
+
+
+class HANOutput(NamedTuple):
+    video_prob: Tensor
+    """(B, C) clip-level probability P."""
+    audio_prob: Tensor
+    """(B, C) audio video-level probability."""
+    visual_prob: Tensor
+    """(B, C) visual video-level probability."""
+    frame_prob: Tensor
+    """(B, T, 2, C) segment probabilities, modality 0 audio, 1 visual."""
+    frame_logits: Tensor
+    """(B, T, 2, C) segment logits."""
+
+
+class HANLayer(nn.Module):
+    """Self-attention plus cross-modal attention, then a feed-forward block."""
+
+    def __init__(self, d_model: int, nhead: int, dim_feedforward: int, dropout: float, norm: str):
+        super().__init__()
+        self.norm_where = norm
+        self.self_attn = nn.MultiheadAttention(d_model, nhead, dropout=dropout)
+        self.cm_attn = nn.MultiheadAttention(d_model, nhead, dropout=dropout)
+        self.linear1 = nn.Linear(d_model, dim_feedforward)
+        self.linear2 = nn.Linear(dim_feedforward, d_model)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.dropout = nn.Dropout(dropout)
+        self.dropout_cm = nn.Dropout(dropout)
+        self.dropout_self = nn.Dropout(dropout)
+        self.dropout_ff = nn.Dropout(dropout)
+
+    def _ff(self, x: Tensor) -> Tensor:
+        return self.linear2(self.dropout(F.relu(self.linear1(x))))
+
+    def forward(self, query: Tensor, other: Tensor) -> Tensor:
+        """Update ``query`` (B, T, d) attending to itself and to ``other`` (B, T, d)."""
+        q = query.transpose(0, 1)  # nn.MultiheadAttention is sequence-first here
+        o = other.transpose(0, 1)
+        if self.norm_where == "post":
+            cross = self.cm_attn(q, o, o, need_weights=False)[0]
+            own = self.self_attn(q, q, q, need_weights=False)[0]
+            q = self.norm1(q + self.dropout_cm(cross) + self.dropout_self(own))
+            q = self.norm2(q + self.dropout_ff(self._ff(q)))
+        else:
+            qn = self.norm1(q)
+            cross = self.cm_attn(qn, o, o, need_weights=False)[0]
+            own = self.self_attn(qn, qn, qn, need_weights=False)[0]
+            q = q + self.dropout_cm(cross) + self.dropout_self(own)
+            q = q + self.dropout_ff(self._ff(self.norm2(q)))
+        return q.transpose(0, 1)
+
+
+class HybridAttentionEncoder(nn.Module):
+    """L layers; each layer updates audio (attending to visual), then visual (to new audio)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.norm_where = config.norm
+        self.layers = nn.ModuleList(
+            HANLayer(
+                config.d_model, config.nhead, config.dim_feedforward, config.dropout, config.norm
+            )
+            for _ in range(config.num_layers)
+        )
+        # Present in every published checkpoint; used only by the pre-norm variant.
+        self.final_norm_a = nn.LayerNorm(config.d_model)
+        self.final_norm_v = nn.LayerNorm(config.d_model)
+
+    def forward(self, audio: Tensor, visual: Tensor) -> tuple[Tensor, Tensor]:
+        for layer in self.layers:
+            audio = layer(audio, visual)
+            visual = layer(visual, audio)
+        if self.norm_where == "pre":
+            audio = self.final_norm_a(audio)
+            visual = self.final_norm_v(visual)
+        return audio, visual
+
+
+def adaptive_pool_matrix(n_in: int, n_out: int) -> Tensor:
+    """(n_out, n_in) averaging weights equal to ``adaptive_avg_pool1d`` windows."""
+    weights = torch.zeros(n_out, n_in)
+    for i in range(n_out):
+        start = (i * n_in) // n_out
+        end = -((-(i + 1) * n_in) // n_out)
+        weights[i, start:end] = 1.0 / (end - start)
+    return weights
+
+
+class HAN(nn.Module):
+    """The student: features of a clip in, segment and video probabilities out."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        config.validate()
+        self.config = config
+        d, c = config.d_model, config.num_classes
+        self.fc_a = nn.Linear(config.audio_dim, d)
+        self.fc_v = nn.Linear(config.visual_dim, d)
+        self.fc_st = nn.Linear(config.motion_dim, d)
+        self.fc_fusion = nn.Linear(2 * d, d)
+        self.hat_encoder = HybridAttentionEncoder(config)
+        self.fc_prob = nn.Linear(d, c)
+        self.fc_frame_att = nn.Linear(d, c)
+        self.fc_av_att = nn.Linear(d, c)
+        self.audio_map = config.audio_frames != SEGMENTS
+        if self.audio_map:
+            pool = adaptive_pool_matrix(CLAP_MAP_WIDTH, SEGMENTS)
+            self.register_buffer("_audio_pool", pool, persistent=False)
+
+    def embed_audio(self, audio: Tensor) -> Tensor:
+        """(B, 10, in_a) per-second features, or a (B, 64, in_a) CLAP token map -> (B, 10, d)."""
+        if not self.audio_map:
+            return self.fc_a(audio)
+        b, _, ch = audio.shape
+        grid = audio.transpose(1, 2).reshape(b, ch, *CLAP_MAP_GRID)
+        grid = F.interpolate(grid, size=(CLAP_MAP_GRID[0], CLAP_MAP_WIDTH), mode="bicubic")
+        x = self.fc_a(grid.permute(0, 2, 3, 1)).mean(dim=1)  # (B, 1024, d)
+        return torch.einsum("ow,bwd->bod", self._audio_pool.to(x.dtype), x)
+
+    def embed_visual(self, visual: Tensor, motion: Tensor) -> Tensor:
+        """2D frames (linear, then averaged in groups to 10 steps) fused with 3D snippets."""
+        v = self.fc_v(visual)
+        b, n, d = v.shape
+        if n != SEGMENTS:
+            v = v.reshape(b, SEGMENTS, n // SEGMENTS, d).mean(dim=2)
+        return self.fc_fusion(torch.cat((v, self.fc_st(motion)), dim=-1))
+
+    def forward(self, audio: Tensor, visual: Tensor, motion: Tensor) -> HANOutput:
+        a, v = self.hat_encoder(self.embed_audio(audio), self.embed_visual(visual, motion))
+        x = torch.stack((a, v), dim=2)  # (B, T, 2, d)
+        frame_logits = self.fc_prob(x)
+        frame_prob = torch.sigmoid(frame_logits)
+        frame_att = torch.softmax(self.fc_frame_att(x), dim=1)
+        av_att = torch.softmax(self.fc_av_att(x), dim=2)
+        temporal = frame_att * frame_prob
+        video_prob = (temporal * av_att).sum(dim=(1, 2))
+        return HANOutput(
+            video_prob,
+            temporal[:, :, 0].sum(dim=1),
+            temporal[:, :, 1].sum(dim=1),
+            frame_prob,
+            frame_logits,
+        )

@@ -1,0 +1,1 @@
+"""Training of the student: recipe (optimiser, schedule), losses, tasks, loop, DDP, evaluation."""
