@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from avparse.data.llp import (
@@ -113,3 +114,71 @@ def test_real_llp_files_load(llp_root: Path):
     assert a.any() and v.any()
     # dense rows of clips outside val/test are never scored
     assert (ann.dense("val")[0].sum() + a.sum()) < 10 * 4131
+
+
+# --- the fast plain-split path and the careful csv path agree ------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "a_0_10\t0\t3\tDog\nb_0_10\t2\t2\tCat\n",
+        "a_0_10\t0\t3\tDog,Speech\nb_0_10\t1\t4\t Cat \n",  # several classes, spaces
+        "a_0_10\t0\t3\tDog\n\nb_0_10\t1\t4\tCat\n",  # blank line inside
+        "a_0_10\t0\t3\tDog\r\nb_0_10\t1\t4\tCat\r\n",  # CRLF
+        'a_0_10\t0\t3\t"Dog,Cat"\n',  # quoted cell
+        "a_0_10\t3.0\t+4\tDog\n",  # numbers that need float parsing
+        "a_0_10\t9\t0\tDog\nb_0_10\t0\t10\tCat,Dog\n",  # reversed row (accepted as a quirk)
+        "",  # header only
+    ],
+)
+def test_fast_and_careful_dense_readers_agree(tmp_path: Path, body: str):
+    from avparse.data import llp
+
+    path = _write(tmp_path / "d.csv", "filename\tonset\toffset\tevent_labels\n" + body)
+    careful = llp._careful_dense(path, LLP, "ignore")
+    fast = llp._fast_dense(path, LLP, "ignore")
+    public = read_dense_rows(path, reversed_rows="ignore")
+    for got in (public, fast) if fast is not None else (public,):
+        assert got.filenames == careful.filenames
+        assert got.classes.tolist() == careful.classes.tolist()
+        assert got.onsets.tolist() == careful.onsets.tolist()
+        assert got.offsets.tolist() == careful.offsets.tolist()
+        assert got.quirks == careful.quirks
+
+
+def test_fast_path_is_taken_for_plain_files_and_refuses_what_careful_refuses(tmp_path: Path):
+    from avparse.data import llp
+
+    path = _write(
+        tmp_path / "d.csv",
+        "filename\tonset\toffset\tevent_labels\na_0_10\t0\t3\tDog\nb_0_10\t9\t0\tCat\n",
+    )
+    rows = llp._fast_dense(path, LLP, "ignore")
+    assert rows is not None and rows.quirks == [
+        f"{path}:3: onset 9 is after offset 0 (marks nothing, as in the published evaluation)"
+    ]
+    assert llp._fast_dense(path, LLP, "error") is None  # the careful path raises the error
+    with pytest.raises(AnnotationError, match=r":3: onset 9 is after offset 0$"):
+        read_dense_rows(path)
+    for unsafe in ("..", ".", "x\x01y", "a..b"):
+        _write(path, f"filename\tonset\toffset\tevent_labels\n{unsafe}\t0\t3\tDog\n")
+        assert llp._fast_dense(path, LLP, "error") is None
+        with pytest.raises(AnnotationError, match="unsafe filename"):
+            read_dense_rows(path)
+
+
+def test_fast_and_careful_weak_readers_agree(tmp_path: Path):
+    from avparse.data import llp
+
+    path = _write(tmp_path / "w.csv", "filename\tevent_labels\na_0_10\tDog,Speech\nb_0_10\tCat\n")
+    assert llp._fast_weak(path, LLP) is not None
+    weak = read_weak(path)
+    assert weak.filenames == ["a_0_10", "b_0_10"]
+    assert np.flatnonzero(weak.labels[0]).tolist() == [0, 3] and weak.labels[1, 4]
+    assert llp._careful_weak(path, LLP) == llp._fast_weak(path, LLP)
+    _write(path, "filename\tevent_labels\na_0_10\tDog\na_0_10\tCat\n")
+    with pytest.raises(
+        AnnotationError, match=r":3: duplicate filename 'a_0_10' \(first on line 2\)"
+    ):
+        read_weak(path)

@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,69 @@ def _rows(path: Path, columns: Sequence[str]):
             raise AnnotationError(f"{path}: unreadable row ({exc})") from None
 
 
+_STRIPPABLE = re.compile(r"[^\S\t\n]")
+"""Whitespace that ``str.strip`` would remove from a cell (tabs and newlines split cells)."""
+
+
+def _fast_columns(path: Path, columns: Sequence[str]) -> list[Sequence[str]] | None:
+    """The stripped ``columns`` of a plain tab-separated file, split without csv.
+
+    Data row ``i`` (from 0) is on line ``i + 2``. Returns None whenever the plain split might
+    differ from the csv reader (quotes, carriage returns, blank lines, rows of the wrong width,
+    missing columns) or the file cannot be read: the caller then takes the careful path, which
+    accepts or reports exactly as before.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if '"' in text or "\r" in text:
+        return None
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    if not lines or "" in lines:
+        return None
+    header = [h.strip() for h in lines[0].split("\t")]
+    if any(c not in header for c in columns):
+        return None
+    width = len(header)
+    rows = [line.split("\t") for line in lines[1:]]
+    if rows and set(map(len, rows)) != {width}:
+        return None
+    cells = list(zip(*rows, strict=True)) if rows else [() for _ in header]
+    if _STRIPPABLE.search(text):
+        cells = [[c.strip() for c in col] for col in cells]
+    return [cells[header.index(c)] for c in columns]
+
+
+def _all_safe(names: Sequence[str]) -> bool:
+    """Whether every name passes :func:`check_filename` (checked once on the joined names)."""
+    unique = set(names)
+    joined = ":".join(unique)  # ':' can neither create '..' nor match _UNSAFE
+    return not (_UNSAFE.search(joined) or ".." in joined or "" in unique or "." in unique)
+
+
+_WHOLE_SECONDS = {str(i): i for i in range(SEGMENTS + 1)}
+
+
+def _fast_classes(labels: Sequence[str], vocab: Vocabulary) -> tuple[list[int], list[int]] | None:
+    """(row, class) pairs of the label cells, or None if any cell needs the careful path."""
+    index = {name: i for i, name in enumerate(vocab.names)}
+    single = list(map(index.get, labels))
+    if None not in single:
+        return list(range(len(single))), single
+    rows: list[int] = []
+    classes: list[int] = []
+    for i, (text, c) in enumerate(zip(labels, single, strict=True)):
+        parts = [c] if c is not None else [index.get(p.strip()) for p in text.split(",")]
+        if None in parts:
+            return None
+        rows.extend([i] * len(parts))
+        classes.extend(parts)
+    return rows, classes
+
+
 def _classes(text: str, vocab: Vocabulary, where: str) -> list[int]:
     out = []
     for name in text.split(","):
@@ -128,8 +192,31 @@ class WeakLabels:
 def read_weak(path: str | Path, vocab: Vocabulary = LLP) -> WeakLabels:
     """Read a weak-label file (``filename<TAB>event_labels``) into a (clips, classes) array."""
     path = Path(path)
+    parsed = _fast_weak(path, vocab)
+    filenames, rows = parsed if parsed is not None else _careful_weak(path, vocab)
+    labels = np.zeros((len(filenames), len(vocab)), dtype=bool)
+    labels[rows[0], rows[1]] = True
+    return WeakLabels(filenames, labels, vocab)
+
+
+_Pairs = tuple[list[int], list[int]]
+
+
+def _fast_weak(path: Path, vocab: Vocabulary) -> tuple[list[str], _Pairs] | None:
+    parsed = _fast_columns(path, WEAK_COLUMNS)
+    if parsed is None:
+        return None
+    filenames, labels = list(parsed[0]), parsed[1]
+    if len(set(filenames)) != len(filenames) or not _all_safe(filenames):
+        return None
+    pairs = _fast_classes(labels, vocab)
+    return None if pairs is None else (filenames, pairs)
+
+
+def _careful_weak(path: Path, vocab: Vocabulary) -> tuple[list[str], _Pairs]:
     filenames: list[str] = []
-    rows: list[list[int]] = []
+    rows: list[int] = []
+    classes: list[int] = []
     seen: dict[str, int] = {}
     for number, row in _rows(path, WEAK_COLUMNS):
         where = f"{path}:{number}"
@@ -139,12 +226,11 @@ def read_weak(path: str | Path, vocab: Vocabulary = LLP) -> WeakLabels:
                 f"{where}: duplicate filename {name!r} (first on line {seen[name]})"
             )
         seen[name] = number
+        for c in _classes(row["event_labels"], vocab, where):
+            rows.append(len(filenames))
+            classes.append(c)
         filenames.append(name)
-        rows.append(_classes(row["event_labels"], vocab, where))
-    labels = np.zeros((len(filenames), len(vocab)), dtype=bool)
-    for i, classes in enumerate(rows):
-        labels[i, classes] = True
-    return WeakLabels(filenames, labels, vocab)
+    return filenames, (rows, classes)
 
 
 @dataclass(frozen=True)
@@ -169,8 +255,52 @@ def read_dense_rows(
     offset as the published evaluation does (the slice ``onset:offset`` is empty, so it marks
     nothing) and records it in ``quirks``; the real ``AVVP_eval_audio.csv`` has one such row.
     Predictions are read with the default, ``"error"``.
+
+    Plain files take a fast path (split, dictionary look-ups); anything unusual, including every
+    error, goes through the careful csv path, so both accept and refuse exactly the same files.
     """
     path = Path(path)
+    rows = _fast_dense(path, vocab, reversed_rows)
+    return rows if rows is not None else _careful_dense(path, vocab, reversed_rows)
+
+
+def _reversed_quirk(where: str, onset: int, offset: int) -> str:
+    return (
+        f"{where}: onset {onset} is after offset {offset}"
+        " (marks nothing, as in the published evaluation)"
+    )
+
+
+def _fast_dense(path: Path, vocab: Vocabulary, reversed_rows: str) -> DenseRows | None:
+    parsed = _fast_columns(path, DENSE_COLUMNS)
+    if parsed is None:
+        return None
+    filenames, onset_text, offset_text, labels = parsed
+    if not _all_safe(filenames):
+        return None
+    onsets = list(map(_WHOLE_SECONDS.get, onset_text))
+    offsets = list(map(_WHOLE_SECONDS.get, offset_text))
+    if None in onsets or None in offsets:
+        return None
+    pairs = _fast_classes(labels, vocab)
+    if pairs is None:
+        return None
+    row = np.asarray(pairs[0], dtype=np.int64)
+    cls = np.asarray(pairs[1], dtype=np.int64)
+    on = np.asarray(onsets, dtype=np.int64)
+    off = np.asarray(offsets, dtype=np.int64)
+    quirks = []
+    reversed_at = np.flatnonzero(on > off).tolist()
+    if reversed_at:
+        if reversed_rows != "ignore":
+            return None
+        quirks = [_reversed_quirk(f"{path}:{i + 2}", on[i], off[i]) for i in reversed_at]
+        keep = on[row] <= off[row]
+        row, cls = row[keep], cls[keep]
+    return DenseRows([filenames[i] for i in row.tolist()], cls, on[row], off[row], quirks)
+
+
+def _careful_dense(path: Path, vocab: Vocabulary, reversed_rows: str) -> DenseRows:
     names: list[str] = []
     classes: list[int] = []
     onsets: list[int] = []
@@ -182,10 +312,9 @@ def read_dense_rows(
         onset = _seconds(row["onset"], "onset", where)
         offset = _seconds(row["offset"], "offset", where)
         if onset > offset:
-            message = f"{where}: onset {onset} is after offset {offset}"
             if reversed_rows != "ignore":
-                raise AnnotationError(message)
-            quirks.append(message + " (marks nothing, as in the published evaluation)")
+                raise AnnotationError(f"{where}: onset {onset} is after offset {offset}")
+            quirks.append(_reversed_quirk(where, onset, offset))
             continue
         for c in _classes(row["event_labels"], vocab, where):
             names.append(name)
@@ -212,7 +341,7 @@ def dense_matrix(
     """
     position = {name: i for i, name in enumerate(filenames)}
     clip = np.fromiter(
-        (position.get(n, -1) for n in rows.filenames), dtype=np.int64, count=len(rows.filenames)
+        map(position.get, rows.filenames, repeat(-1)), dtype=np.int64, count=len(rows.filenames)
     )
     keep = clip >= 0
     out = np.zeros((len(filenames), SEGMENTS, num_classes), dtype=bool)

@@ -1,0 +1,54 @@
+"""``avparse score``: F-scores of audio / visual prediction files on the LLP val or test split."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from avparse.eval.score import EVAL_SPLITS, format_per_class, format_scores, score_files
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--annotations",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="folder with the LLP annotation files (AVVP_*.csv), e.g. a data root",
+    )
+    parser.add_argument("--split", choices=EVAL_SPLITS, default="test", help="split to score")
+    parser.add_argument(
+        "--audio",
+        type=Path,
+        required=True,
+        metavar="A.tsv",
+        help="audio events: filename, onset, offset, event_labels (tab-separated, header row)",
+    )
+    parser.add_argument(
+        "--visual", type=Path, required=True, metavar="V.tsv", help="visual events, same format"
+    )
+    parser.add_argument(
+        "--json", type=Path, metavar="OUT", help="also write the ten numbers to this JSON file"
+    )
+    parser.add_argument(
+        "--per-class", action="store_true", help="print (and write) the per-class table"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    report = score_files(args.annotations, args.split, args.audio, args.visual)
+    for note in report.notes:
+        print(f"avparse score: note: {note}", file=sys.stderr)
+    warning = report.warning()
+    if warning:
+        print(f"avparse score: warning: {warning}", file=sys.stderr)
+    print(format_scores(report))
+    if args.per_class:
+        print()
+        print(format_per_class(report.per_class))
+    if args.json:
+        from avparse.utils.atomic import write_json
+
+        write_json(args.json, report.to_json(per_class=args.per_class))
+    return 0
