@@ -1,0 +1,80 @@
+"""``avparse data``: work on a data root in the published layout (``check``, more to come).
+
+Each sub-subcommand is one entry of :data:`SUBCOMMANDS`: a help line, a function adding its
+arguments and a function running it. Adding one is a few lines here; its library code is
+imported inside its run function, so ``avparse data check`` never loads what another needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+
+def _add_check(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("root", type=Path, metavar="ROOT", help="data root to check")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="read only the .npy headers (shapes, dtypes, lengths), not the values",
+    )
+    parser.add_argument("--workers", type=int, default=4, help="threads reading feature files")
+    parser.add_argument("--show", type=int, default=10, help="problems to list by name")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="also write the full report")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from avparse.data.check import check_root, format_report
+
+    progress = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        def progress(items, total):
+            return tqdm(items, total=total, unit="file", desc="check", disable=None, leave=False)
+
+    report = check_root(args.root, quick=args.quick, workers=args.workers, progress=progress)
+    print(format_report(report, show=args.show))
+    if args.json:
+        from avparse.utils.atomic import write_json
+
+        write_json(args.json, report.to_json())
+    return 0 if report.ok else 1
+
+
+SUBCOMMANDS: dict[
+    str,
+    tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]],
+] = {
+    "check": (
+        "validate a data root: annotation files, feature and harvest folders, per-file checks",
+        _add_check,
+        _run_check,
+    ),
+}
+"""name -> (help line, add arguments, run)."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    for name, (help_text, add, run_fn) in SUBCOMMANDS.items():
+        sp = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        )
+        add(sp)
+        sp.set_defaults(_data_run=run_fn)
+    parser.set_defaults(_data_parser=parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    run_fn = getattr(args, "_data_run", None)
+    if run_fn is None:
+        args._data_parser.print_help(sys.stderr)
+        return 2
+    return int(run_fn(args) or 0)

@@ -1,0 +1,366 @@
+"""``avparse data check``: is a data root complete and sound, in the published layout?
+
+Checks the LLP annotation files (present, valid, splits disjoint), then every feature and
+harvest folder that exists: per split which clips have no ``.npy`` file, which files belong to
+no clip of any split, and which files have a wrong shape or dtype, non-finite values, or
+harvest values other than 0/1. Files are opened as memory maps, so a check reads each file
+once and holds none in memory; ``quick`` reads only the ``.npy`` headers (shape, dtype,
+length), which takes seconds even for the full LLP root.
+
+:func:`validate_feature_file` is the per-file rule, shared with anything else that reads these
+folders (packing, training loaders).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from avparse.data.layout import (
+    FEATURE_KINDS,
+    HARVEST_FOLDERS,
+    LLP_FILES,
+    SEGMENTS,
+    SPLITS,
+)
+from avparse.data.llp import AnnotationError, clip_id, read_dense_rows, read_weak
+from avparse.errors import AvparseError
+from avparse.vocab import LLP, Vocabulary
+
+HARVEST_KINDS: dict[str, str] = {f"harvest_{m}": folder for m, folder in HARVEST_FOLDERS.items()}
+"""Harvest folders as check kinds (``harvest_audio``, ``harvest_visual``), as the store names them."""
+
+HARVEST_SPLITS = ("train",)
+"""Splits that must have harvests (the student learns from them); others are checked if present."""
+
+WEAK_KEYS = ("train", "val", "test")
+DENSE_KEYS = ("dense_audio", "dense_visual")
+
+
+def kind_folder(kind: str) -> str:
+    """The folder (relative to a data root) of a feature kind or harvest kind."""
+    if kind in FEATURE_KINDS:
+        return FEATURE_KINDS[kind].folder
+    if kind in HARVEST_KINDS:
+        return HARVEST_KINDS[kind]
+    known = ", ".join([*FEATURE_KINDS, *HARVEST_KINDS])
+    raise AvparseError(f"unknown feature kind {kind!r} (known: {known})")
+
+
+def expected_shape(kind: str, num_classes: int = len(LLP)) -> tuple[int, int]:
+    """Shape of one clip's array of ``kind``."""
+    if kind in HARVEST_KINDS:
+        return (SEGMENTS, num_classes)
+    kind_folder(kind)  # raises for an unknown kind
+    return FEATURE_KINDS[kind].shape
+
+
+def _read_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """Shape, dtype and data offset of a ``.npy`` file, reading only its header."""
+    fmt = np.lib.format
+    with open(path, "rb") as fh:
+        version = fmt.read_magic(fh)
+        if version == (1, 0):
+            shape, _, dtype = fmt.read_array_header_1_0(fh)
+        elif version in ((2, 0), (3, 0)):
+            shape, _, dtype = fmt.read_array_header_2_0(fh)
+        else:  # pragma: no cover - read_magic accepts only known versions today
+            raise ValueError(f"unsupported .npy version {version}")
+        return shape, dtype, fh.tell()
+
+
+def validate_feature_file(
+    path: str | Path, kind: str, *, num_classes: int = len(LLP), quick: bool = False
+) -> str | None:
+    """Check one per-clip ``.npy`` file of ``kind``; returns what is wrong, or None if it is fine.
+
+    Rules: a readable ``.npy`` of the kind's shape (harvests: (10, num_classes)); features have
+    a floating dtype and only finite values; harvests have a bool, integer or floating dtype and
+    only the values 0 and 1. ``quick`` checks the header and the file length only, not values.
+    The returned text is one line without the path (callers prefix the name they show).
+    """
+    path = Path(path)
+    harvest = kind in HARVEST_KINDS
+    shape = expected_shape(kind, num_classes)
+    try:
+        if quick:
+            got_shape, dtype, offset = _read_header(path)
+            needed = offset + int(np.prod(got_shape, dtype=np.int64)) * dtype.itemsize
+            if tuple(got_shape) == shape and os.path.getsize(path) < needed:
+                return f"truncated: {os.path.getsize(path)} bytes, header needs {needed}"
+        else:
+            data = np.load(path, mmap_mode="r", allow_pickle=False)
+            got_shape, dtype = data.shape, data.dtype
+    except FileNotFoundError:
+        return "missing"
+    except (OSError, ValueError, EOFError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"not a readable .npy file ({first})"
+    if tuple(got_shape) != shape:
+        return f"shape {tuple(got_shape)}, expected {shape}"
+    if harvest:
+        if not (dtype.kind == "b" or np.issubdtype(dtype, np.integer) or _floating(dtype)):
+            return f"dtype {dtype}, expected 0/1 numbers"
+    elif not _floating(dtype):
+        return f"dtype {dtype}, expected a floating dtype"
+    if quick:
+        return None
+    values = np.asarray(data)
+    if harvest:
+        if dtype.kind != "b" and not ((values == 0) | (values == 1)).all():
+            return "harvest values must be 0 or 1"
+    elif not np.isfinite(values).all():
+        return f"{int(np.count_nonzero(~np.isfinite(values)))} non-finite values (NaN or inf)"
+    return None
+
+
+def _floating(dtype: np.dtype) -> bool:
+    return np.issubdtype(dtype, np.floating)
+
+
+@dataclass
+class SplitFiles:
+    """One folder's files for one split."""
+
+    split: str
+    expected: int
+    present: int = 0
+    missing: list[str] = field(default_factory=list)
+    """Clip ids of the split without a file."""
+    bad: list[tuple[str, str]] = field(default_factory=list)
+    """(file name, problem) of files that failed :func:`validate_feature_file`."""
+    required: bool = True
+    """False where missing files are allowed (harvests of splits the student does not learn from)."""
+
+
+@dataclass
+class FolderReport:
+    """One feature or harvest folder of the layout."""
+
+    kind: str
+    folder: str
+    exists: bool
+    splits: dict[str, SplitFiles] = field(default_factory=dict)
+    extra: list[str] = field(default_factory=list)
+    """``.npy`` files whose clip id is in no split (not validated, harmless but suspicious)."""
+
+
+@dataclass
+class CheckReport:
+    """Everything :func:`check_root` found; ``problems()`` lists what is wrong, one line each."""
+
+    root: Path
+    quick: bool
+    annotations: dict[str, str | None] = field(default_factory=dict)
+    """Annotation file name -> None when valid, else the problem (``missing`` or the error)."""
+    annotation_problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """Accepted oddities (quirks of the real files, files outside every split, ...)."""
+    folders: list[FolderReport] = field(default_factory=list)
+
+    def problems(self) -> list[str]:
+        out = list(self.annotation_problems)
+        for f in self.folders:
+            for s in f.splits.values():
+                if s.required:
+                    out.extend(f"{f.folder}/{c}.npy: missing ({s.split})" for c in s.missing)
+                out.extend(f"{f.folder}/{name}: {why}" for name, why in s.bad)
+        return out
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems()
+
+    def to_json(self) -> dict:
+        return {
+            "root": str(self.root),
+            "quick": self.quick,
+            "ok": self.ok,
+            "annotations": self.annotations,
+            "notes": self.notes,
+            "folders": [
+                {
+                    "kind": f.kind,
+                    "folder": f.folder,
+                    "exists": f.exists,
+                    "extra": f.extra,
+                    "splits": {
+                        name: {
+                            "expected": s.expected,
+                            "present": s.present,
+                            "missing": s.missing,
+                            "bad": [{"file": n, "problem": p} for n, p in s.bad],
+                            "required": s.required,
+                        }
+                        for name, s in f.splits.items()
+                    },
+                }
+                for f in self.folders
+            ],
+            "problems": self.problems(),
+        }
+
+
+def _check_annotations(root: Path, vocab: Vocabulary, report: CheckReport) -> dict[str, list[str]]:
+    """Validate the annotation files; returns the clip filenames of each split that loaded."""
+    filenames: dict[str, list[str]] = {}
+    for key, name in LLP_FILES.items():
+        path = root / name
+        if not path.is_file():
+            report.annotations[name] = "missing"
+            if key == "full":
+                report.notes.append(f"{name}: not present (optional, used by no command)")
+            else:
+                report.annotation_problems.append(f"{name}: missing")
+            continue
+        try:
+            if key in DENSE_KEYS:
+                rows = read_dense_rows(path, vocab, reversed_rows="ignore")
+                report.notes.extend(rows.quirks)
+                scored = set()
+                for split in ("val", "test"):
+                    scored.update(filenames.get(split, ()))
+                outside = {n for n in rows.filenames if n not in scored}
+                if outside and scored:
+                    report.notes.append(
+                        f"{name}: {len(outside)} clips are in neither val nor test "
+                        f"(never scored), e.g. {sorted(outside)[0]!r}"
+                    )
+            else:
+                weak = read_weak(path, vocab)
+                if key in WEAK_KEYS:
+                    filenames[key] = weak.filenames
+                elif key == "full":
+                    split_names = {f for s in WEAK_KEYS for f in filenames.get(s, ())}
+                    if split_names and set(weak.filenames) != split_names:
+                        report.notes.append(
+                            f"{name}: clips differ from the union of train, val and test"
+                        )
+            report.annotations[name] = None
+        except AnnotationError as exc:
+            report.annotations[name] = str(exc)
+            report.annotation_problems.append(str(exc))
+    owner: dict[str, str] = {}
+    for split, names in filenames.items():
+        for f in names:
+            cid = clip_id(f)
+            if cid in owner:
+                report.annotation_problems.append(
+                    f"clip id {cid!r} ({f}) of {split} is also in {owner[cid]}: "
+                    "their feature files would collide"
+                )
+            else:
+                owner[cid] = split
+    return filenames
+
+
+def _npy_files(folder: Path) -> dict[str, str]:
+    """Clip id -> file name of the ``.npy`` files in ``folder`` (one scandir, no stat)."""
+    out = {}
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.endswith(".npy") and not entry.name.startswith("."):
+                out[entry.name[: -len(".npy")]] = entry.name
+    return out
+
+
+def check_root(
+    root: str | Path,
+    *,
+    quick: bool = False,
+    vocab: Vocabulary = LLP,
+    workers: int = 4,
+    progress: Callable[[Iterable, int], Iterable] | None = None,
+) -> CheckReport:
+    """Check a data root in the published layout (see the module docstring).
+
+    Args:
+        root: the data root.
+        quick: read only ``.npy`` headers (shape, dtype, length), not values.
+        workers: threads reading files (numpy releases the GIL while it reads and checks).
+        progress: optional ``wrap(iterable, total)`` around the file results (e.g. ``tqdm``).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise AvparseError(f"{root}: data root not found")
+    report = CheckReport(root=root, quick=quick)
+    filenames = _check_annotations(root, vocab, report)
+    split_ids = {s: sorted({clip_id(f) for f in filenames[s]}) for s in SPLITS if s in filenames}
+    all_ids = {c for ids in split_ids.values() for c in ids}
+    jobs: list[tuple[SplitFiles, str, Path, str]] = []
+    for kind in [*FEATURE_KINDS, *HARVEST_KINDS]:
+        folder = kind_folder(kind)
+        path = root / folder
+        entry = FolderReport(kind, folder, path.is_dir())
+        report.folders.append(entry)
+        if not entry.exists:
+            continue
+        files = _npy_files(path)
+        entry.extra = sorted(files[c] for c in files if c not in all_ids)
+        for split, ids in split_ids.items():
+            required = kind not in HARVEST_KINDS or split in HARVEST_SPLITS
+            sf = SplitFiles(split, len(ids), required=required)
+            entry.splits[split] = sf
+            for c in ids:
+                name = files.get(c)
+                if name is None:
+                    sf.missing.append(c)
+                else:
+                    sf.present += 1
+                    jobs.append((sf, kind, path / name, name))
+
+    def run(job: tuple[SplitFiles, str, Path, str]) -> tuple[SplitFiles, str, str | None]:
+        sf, kind, path, name = job
+        return sf, name, validate_feature_file(path, kind, num_classes=len(vocab), quick=quick)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results: Iterable = pool.map(run, jobs)
+        if progress is not None:
+            results = progress(results, len(jobs))
+        for sf, name, problem in results:
+            if problem is not None:
+                sf.bad.append((name, problem))
+    return report
+
+
+def format_report(report: CheckReport, *, show: int = 10) -> str:
+    """A readable summary: annotation files, a folder x split table, the first ``show`` problems."""
+    lines = [f"data root {report.root}" + (" (quick: headers only)" if report.quick else "")]
+    lines.append("annotation files:")
+    for name, problem in report.annotations.items():
+        lines.append(f"  {name:<24} {'ok' if problem is None else problem}")
+    lines.append("")
+    header = f"{'folder':<28}{'split':<8}{'present':>9}{'missing':>9}{'extra':>7}{'bad':>6}"
+    lines.append(header)
+    for f in report.folders:
+        if not f.exists:
+            lines.append(f"{f.folder:<28}{'-':<8}{'(absent)':>9}")
+            continue
+        for i, (name, s) in enumerate(f.splits.items()):
+            missing = str(len(s.missing)) + ("" if s.required or not s.missing else "*")
+            extra = str(len(f.extra)) if i == 0 else ""
+            lines.append(
+                f"{f.folder if i == 0 else '':<28}{name:<8}{s.present:>9}{missing:>9}"
+                f"{extra:>7}{len(s.bad):>6}"
+            )
+    if any(not s.required and s.missing for f in report.folders for s in f.splits.values()):
+        lines.append("* allowed: harvests are needed for the train split only")
+    if any(f.extra for f in report.folders):
+        lines.append("extra: .npy files of clips in no split (not validated)")
+    for note in report.notes:
+        lines.append(f"note: {note}")
+    problems = report.problems()
+    lines.append("")
+    if not problems:
+        lines.append("OK: no problems found")
+    else:
+        lines.append(f"{len(problems)} problems:")
+        lines.extend(f"  {p}" for p in problems[:show])
+        if len(problems) > show:
+            lines.append(f"  ... and {len(problems) - show} more (--show N, or --json)")
+    return "\n".join(lines)
