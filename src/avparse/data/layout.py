@@ -50,6 +50,12 @@ SOFT_HARVEST_FOLDERS: dict[str, str] = {
 }
 """Teacher probabilities saved beside the hard harvest, (10, classes) float32, per clip."""
 
+SCORE_FOLDERS: dict[str, str] = {
+    "visual": "CLIP/segment_scores",
+    "audio": "CLAP/segment_scores",
+}
+"""Raw teacher logits, (10, classes) float32, per clip: calibration and relabelling read them."""
+
 LLP_FILES: dict[str, str] = {
     "full": "AVVP_dataset_full.csv",
     "train": "AVVP_train.csv",

@@ -1,0 +1,53 @@
+"""``avparse calibrate``: per-class teacher thresholds from a harvest's logits and val labels."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from avparse.data.layout import SPLITS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--harvest",
+        type=Path,
+        required=True,
+        metavar="ROOT",
+        help="root written by avparse harvest",
+    )
+    parser.add_argument(
+        "--annotations",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="LLP annotation folder (AVVP_*.csv) or AVE root (Annotations.txt + splits)",
+    )
+    parser.add_argument("--split", choices=SPLITS, default="val", help="split with dense labels")
+    parser.add_argument("--task", choices=("llp", "ave"), default="llp", help="class vocabulary")
+    parser.add_argument(
+        "--thresholds", type=Path, metavar="FILE", help="starting thresholds (reported as 'before')"
+    )
+    parser.add_argument(
+        "--out", type=Path, required=True, metavar="FILE", help="thresholds JSON to write"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from avparse.harvest.calibration import calibrate_harvest, write_thresholds
+
+    cal = calibrate_harvest(
+        args.harvest, args.annotations, split=args.split, task=args.task, thresholds=args.thresholds
+    )
+    write_thresholds(cal, args.out)
+    print(f"calibrated on {cal.clips} {args.split} clips ({cal.missing} not harvested)")
+    for m, rows in cal.classes.items():
+        known = [r for r in rows if r.positives]
+        before = [r.f_before for r in known if r.f_before is not None]
+        after = sum(r.f_after for r in known) / max(len(known), 1)
+        line = f"{m}: mean class segment F {100 * after:.1f}"
+        if len(before) == len(known) and known:
+            line += f" (was {100 * sum(before) / len(before):.1f})"
+        print(line + f" over {len(known)} classes with true segments")
+    print(f"wrote {args.out}")
+    return 0

@@ -1,0 +1,130 @@
+"""``avparse harvest``: decode videos, run the CLIP / CLAP teachers, write harvests and features."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from avparse.data.layout import SPLITS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--videos", type=Path, required=True, metavar="DIR", help="video folder")
+    parser.add_argument(
+        "--labels",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="weak labels: LLP CSV (filename<TAB>event_labels) or, with --task ave, Annotations.txt",
+    )
+    parser.add_argument(
+        "--out", type=Path, required=True, metavar="ROOT", help="data root to write"
+    )
+    parser.add_argument(
+        "--clip-model",
+        default="openai/clip-vit-large-patch14",
+        metavar="ID|PATH",
+        help="visual teacher: hub id or local folder",
+    )
+    parser.add_argument(
+        "--clap-model",
+        default="laion/clap-htsat-fused",
+        metavar="ID|PATH",
+        help="audio teacher: hub id or local folder",
+    )
+    parser.add_argument(
+        "--device", default=None, help="cpu, cuda or cuda:N (default: cuda if present)"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=8, metavar="N", help="clips per model call"
+    )
+    parser.add_argument("--workers", type=int, default=2, metavar="N", help="decoding threads")
+    parser.add_argument("--task", choices=("llp", "ave"), default="llp", help="class vocabulary")
+    parser.add_argument(
+        "--thresholds", type=Path, metavar="FILE", help="thresholds JSON from `avparse calibrate`"
+    )
+    parser.add_argument(
+        "--teacher",
+        choices=("modality", "fused"),
+        default="modality",
+        help="one teacher per modality (VALOR) or one fused teacher for both (ablation)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="redo finished clips (with only new thresholds/teacher: relabel from saved logits)",
+    )
+    parser.add_argument("--report", action="store_true", help="score the harvest on dense labels")
+    parser.add_argument(
+        "--annotations", type=Path, metavar="DIR", help="LLP annotation folder for --report"
+    )
+    parser.add_argument("--split", choices=SPLITS[1:], default="val", help="split for --report")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from avparse.errors import AvparseError
+    from avparse.harvest.job import HarvestConfig, run_harvest
+    from avparse.harvest.outputs import FAILURES, NO_AUDIO_REPORT
+
+    if args.report and args.annotations is None:
+        raise AvparseError("--report needs --annotations DIR (the LLP annotation files)")
+    if args.report and args.task != "llp":
+        raise AvparseError("--report scores LLP dense labels; it is not available with --task ave")
+    config = HarvestConfig(
+        videos=args.videos,
+        labels=args.labels,
+        out=args.out,
+        clip_model=args.clip_model,
+        clap_model=args.clap_model,
+        device=args.device,
+        batch_size=args.batch_size,
+        task=args.task,
+        thresholds=args.thresholds,
+        teacher=args.teacher,
+        workers=args.workers,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    result = run_harvest(config)
+    where = f" (rank {result.rank} of {result.world})" if result.world > 1 else ""
+    print(
+        f"harvested {result.harvested} clips, relabelled {result.relabelled}, "
+        f"skipped {result.skipped} finished, {len(result.failures)} failed{where} "
+        f"in {result.seconds:.1f} s ({result.clips_per_second:.2f} clips/s)"
+    )
+    if result.no_audio:
+        print(
+            f"{len(result.no_audio)} clips have no audio: visual outputs only ({NO_AUDIO_REPORT})"
+        )
+    if not result.labelled:
+        print(
+            f"no thresholds for {args.task!r}: wrote features and logits only; run "
+            "`avparse calibrate` and harvest again with --thresholds to write labels"
+        )
+    if args.report and result.rank == 0:
+        from avparse.harvest.report import score_harvest
+        from avparse.utils.atomic import write_json
+
+        score = score_harvest(args.out, args.annotations, args.split)
+        names = ("seg_a", "seg_v", "seg_av", "seg_type", "seg_event")
+        print(
+            f"harvest vs dense {args.split} labels ({score.scored} clips, {score.missing} missing):"
+        )
+        print("segment " + " ".join(f"{k}={score.scores[k]:.2f}" for k in names))
+        print(
+            "event   "
+            + " ".join(
+                f"{k.replace('seg', 'evt')}={score.scores[k.replace('seg', 'evt')]:.2f}"
+                for k in names
+            )
+        )
+        write_json(Path(args.out) / f"harvest_report_{args.split}.json", score.to_json())
+    if result.failures:
+        print(
+            f"avparse harvest: {len(result.failures)} clips failed (see {Path(args.out) / FAILURES})",
+            file=sys.stderr,
+        )
+        return 1
+    return 0

@@ -1,0 +1,112 @@
+"""Calibrate teacher thresholds from a harvest's saved logits (``avparse calibrate``).
+
+Reads ``CLIP/segment_scores`` and ``CLAP/segment_scores`` of the split's clips (no model pass),
+the weak labels and the dense labels, and chooses per-class thresholds with
+:func:`avparse.teachers.calibrate.calibrate`. LLP: dense audio and visual labels of val. AVE:
+the annotated event is audio-visual, so its segments are the truth of both modalities.
+The result is a JSON file that :func:`avparse.vocab.load_thresholds` reads (``--thresholds``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from avparse.errors import AvparseError
+from avparse.harvest.outputs import ClipOutputs
+from avparse.teachers.calibrate import ClassCalibration, calibrate
+from avparse.utils.atomic import write_json
+from avparse.vocab import Vocabulary, get_vocabulary, load_thresholds
+
+ATTR = {"visual": "clip_threshold", "audio": "clap_threshold"}
+
+
+@dataclass
+class Calibration:
+    vocab: Vocabulary
+    split: str
+    clips: int
+    missing: int
+    classes: dict[str, list[ClassCalibration]]
+
+    def to_json(self) -> dict:
+        """The thresholds file: ``{"vocabulary", "visual": {class: t}, "audio": {...}}`` + stats."""
+        data: dict = {"vocabulary": self.vocab.name}
+        for m, rows in self.classes.items():
+            data[m] = {c.name: r.threshold for c, r in zip(self.vocab, rows, strict=True)}
+        data["calibration"] = {
+            "split": self.split,
+            "clips": self.clips,
+            "missing": self.missing,
+            "segment_f": {
+                m: {
+                    c.name: {"before": r.f_before, "after": r.f_after, "positives": r.positives}
+                    for c, r in zip(self.vocab, rows, strict=True)
+                }
+                for m, rows in self.classes.items()
+            },
+        }
+        return data
+
+
+def _truth(task: str, annotations: Path, split: str, vocab: Vocabulary):
+    """(ids, weak (N, C), {modality: dense (N, 10, C)})."""
+    if task == "ave":
+        from avparse.data.ave import AVEAnnotations
+
+        clips = AVEAnnotations(annotations, vocab).split(split)
+        dense = np.asarray(clips.segments[..., : len(vocab)], bool)
+        return list(clips.ids), np.asarray(clips.labels, bool), {"visual": dense, "audio": dense}
+    from avparse.data.llp import LLPAnnotations
+
+    if split not in ("val", "test"):
+        raise AvparseError(f"--split {split}: LLP dense labels exist for val and test only")
+    ann = LLPAnnotations(annotations, vocab)
+    audio, visual = ann.dense(split)
+    return (
+        ann.weak(split).ids,
+        np.asarray(ann.weak(split).labels, bool),
+        {
+            "visual": visual,
+            "audio": audio,
+        },
+    )
+
+
+def calibrate_harvest(
+    root: str | Path,
+    annotations: str | Path,
+    *,
+    split: str = "val",
+    task: str = "llp",
+    thresholds: str | Path | None = None,
+) -> Calibration:
+    """Choose thresholds from the logits saved in harvest ``root`` (see the module docstring)."""
+    vocab = get_vocabulary(task)
+    if thresholds is not None:
+        vocab = load_thresholds(thresholds, vocab)
+    root = Path(root)
+    ids, weak, dense = _truth(task, Path(annotations), split, vocab)
+    classes: dict[str, list[ClassCalibration]] = {}
+    clips = missing = 0
+    for m in ("visual", "audio"):
+        rows, scores = [], []
+        for i, clip in enumerate(ids):
+            path = ClipOutputs(root, clip).scores(m)
+            if path.is_file():
+                rows.append(i)
+                scores.append(np.load(path))
+        if not rows:
+            raise AvparseError(f"{root}: no {m} logits of the {split} split (harvest it first)")
+        idx = np.asarray(rows)
+        current = [getattr(c, ATTR[m]) for c in vocab]
+        classes[m] = calibrate(np.stack(scores), weak[idx], dense[m][idx], current)
+        if m == "visual":
+            clips, missing = len(rows), len(ids) - len(rows)
+    return Calibration(vocab, split, clips, missing, classes)
+
+
+def write_thresholds(calibration: Calibration, path: str | Path) -> None:
+    write_json(path, calibration.to_json())

@@ -1,0 +1,83 @@
+"""What a harvest writes for one clip, where, and how to tell that a clip is finished.
+
+Per clip id and modality (``visual`` = CLIP, ``audio`` = CLAP), in the published layout:
+
+* features: ``CLIP/features`` (10, D) and ``CLAP/features`` (tokens, width)
+* raw logits: ``CLIP/segment_scores`` / ``CLAP/segment_scores`` (10, C)
+* soft labels: ``CLIP/segment_soft_labels`` / ``CLAP/segment_soft_labels`` (10, C)
+* hard labels: ``CLIP/segment_pseudo_labels`` / ``CLAP/segment_pseudo_labels`` (10, C), 0/1
+
+A clip without an audio stream gets the visual files and a marker ``CLAP/no_audio/<id>.txt``
+(the reason), so a resumed run knows it is finished. Every file is written atomically; the hard
+labels are written last.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from avparse.data.layout import FEATURE_KINDS, HARVEST_FOLDERS, SCORE_FOLDERS, SOFT_HARVEST_FOLDERS
+from avparse.utils.atomic import save_npy, write_text
+
+MODALITIES = ("visual", "audio")
+FEATURE_FOLDERS = {"visual": FEATURE_KINDS["clip"].folder, "audio": FEATURE_KINDS["clap"].folder}
+NO_AUDIO_FOLDER = "CLAP/no_audio"
+MANIFEST = "harvest.json"
+FAILURES = "harvest_failures.tsv"
+NO_AUDIO_REPORT = "harvest_no_audio.tsv"
+
+
+class ClipOutputs:
+    """Paths of one clip's harvest files under ``root``."""
+
+    def __init__(self, root: Path, clip: str) -> None:
+        self.root = Path(root)
+        self.clip = clip
+
+    def _path(self, folder: str, suffix: str = ".npy") -> Path:
+        return self.root / folder / f"{self.clip}{suffix}"
+
+    def features(self, m: str) -> Path:
+        return self._path(FEATURE_FOLDERS[m])
+
+    def scores(self, m: str) -> Path:
+        return self._path(SCORE_FOLDERS[m])
+
+    def soft(self, m: str) -> Path:
+        return self._path(SOFT_HARVEST_FOLDERS[m])
+
+    def hard(self, m: str) -> Path:
+        return self._path(HARVEST_FOLDERS[m])
+
+    @property
+    def no_audio(self) -> Path:
+        return self._path(NO_AUDIO_FOLDER, ".txt")
+
+    def modalities(self) -> tuple[str, ...]:
+        """The modalities this clip has (visual only when it was recorded as silent)."""
+        return ("visual",) if self.no_audio.is_file() else MODALITIES
+
+    def model_done(self) -> bool:
+        """Features and logits exist, so labels can be (re)made without a model pass."""
+        return all(
+            self.features(m).is_file() and self.scores(m).is_file() for m in self.modalities()
+        )
+
+    def labels_done(self) -> bool:
+        return all(self.soft(m).is_file() and self.hard(m).is_file() for m in self.modalities())
+
+    def write_model(self, m: str, features: np.ndarray, scores: np.ndarray) -> None:
+        save_npy(self.features(m), np.asarray(features, np.float32))
+        save_npy(self.scores(m), np.asarray(scores, np.float32))
+
+    def write_labels(self, m: str, hard: np.ndarray, soft: np.ndarray) -> None:
+        save_npy(self.soft(m), np.asarray(soft, np.float32))
+        save_npy(self.hard(m), np.asarray(hard, np.float32))
+
+    def mark_no_audio(self, video: str, reason: str) -> None:
+        write_text(self.no_audio, f"{video}\t{reason}\n")
+
+    def load_scores(self) -> dict[str, np.ndarray]:
+        return {m: np.load(self.scores(m)) for m in self.modalities()}

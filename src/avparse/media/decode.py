@@ -1,0 +1,395 @@
+"""Decode one window of a video file into teacher frames, frames at a rate and 48 kHz mono audio.
+
+Rules (reference section 4; see also ``docs/harvest.md``):
+
+* **Windows.** A file is read in windows of ``seconds`` (10 s): window ``k`` covers
+  ``[k * seconds, (k + 1) * seconds)`` of the file. The harvest uses window 0, so a clip longer
+  than 10 s is harvested from its first 10 s; parsing long files walks ``window = 0, 1, ...``.
+* **Short clips.** A window shorter than ``seconds`` (a 4 s clip, or the tail of a long file) is
+  still cut into 10 segments: the 10 segments are 10 equal parts of what the window holds. The
+  10 teacher frames are spread over its frames and the 10 audio chunks over its samples, so
+  a 4 s clip gives 0.4 s segments. Nothing is padded with invented content.
+* **Teacher frames.** From the ``n`` frames of the window, indices ``round(linspace(0, n-1, 10))``
+  (:func:`teacher_frame_indices`), converted to RGB (and resized with swscale, bicubic) only for
+  those frames; every other frame is decoded but never converted.
+* **Frames at a rate** (``fps``, e.g. 8 for ResNet frame features or R(2+1)D snippets): for
+  times ``j / fps`` of the window, the frame nearest in time, ``round(seconds * fps)`` frames.
+* **Audio.** Channels are averaged (not FFmpeg's louder downmix), resampled with soxr to 48 kHz,
+  then trimmed or zero-padded to exactly ``round(window_seconds * 48000)`` samples. Chunk ``i``
+  starts at ``round(i * n / 10)`` and is ``n // 10`` samples long (:func:`chunk_bounds`).
+* **Damage.** A file that cannot be opened, has no video stream or yields no frame raises
+  :class:`VideoDecodeError` (an :class:`AvparseError`) naming the file. A packet that fails to
+  decode mid-stream is skipped (the frame count comes from what decoded). A file without an audio
+  stream decodes fine: ``audio`` is None and ``audio_note`` says why.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from avparse.errors import AvparseError, require
+
+AUDIO_RATE = 48_000
+"""Sample rate of the audio given to CLAP (the teacher's rate)."""
+TEACHER_FRAMES = 10
+"""Frames (one per segment) and audio chunks per window."""
+WINDOW_SECONDS = 10.0
+"""Length of a clip / parsing window in seconds."""
+TEACHER_SIZE = (224, 224)
+"""(height, width) of teacher frames: VALOR resizes to 224x224 without a centre crop."""
+
+
+class VideoDecodeError(AvparseError):
+    """A video file that cannot be decoded; the message names the file and the reason."""
+
+
+def teacher_frame_indices(n: int, count: int = TEACHER_FRAMES) -> np.ndarray:
+    """``round(linspace(0, n - 1, count))``: the frames the visual teacher sees (repeats if n < count)."""
+    if n < 1:
+        raise ValueError("a window needs at least one frame")
+    return np.round(np.linspace(0, n - 1, count)).astype(np.int64)
+
+
+def chunk_bounds(n: int, count: int = TEACHER_FRAMES) -> list[tuple[int, int]]:
+    """``(start, length)`` of the audio chunks: start ``round(i * n / count)``, length ``n // count``."""
+    return [(round(i * n / count), n // count) for i in range(count)]
+
+
+@dataclass
+class DecodedClip:
+    """One decoded window of a video file."""
+
+    path: Path
+    window: int
+    start: float
+    """Seconds into the file where the window starts."""
+    seconds: float
+    """Length of the window in seconds (``WINDOW_SECONDS`` or less at the end of a file)."""
+    num_frames: int
+    """Frames decoded inside the window."""
+    frames: np.ndarray | None = None
+    """(10, H, W, 3) uint8 RGB teacher frames, or None when not asked for."""
+    frame_indices: np.ndarray | None = None
+    """Indices (within the window's frames) of the teacher frames."""
+    rate_frames: np.ndarray | None = None
+    """(round(seconds * fps), h, w, 3) uint8 RGB frames at ``fps``, or None."""
+    fps: float | None = None
+    audio: np.ndarray | None = None
+    """(round(seconds * 48000),) float32 mono audio in [-1, 1], or None (see ``audio_note``)."""
+    audio_note: str = ""
+    """Why ``audio`` is None ("no audio stream", ...); empty when audio is present."""
+    damaged_packets: int = 0
+    """Packets skipped because they failed to decode."""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio is not None
+
+    def audio_chunks(self, count: int = TEACHER_FRAMES) -> np.ndarray | None:
+        """(count, n // count) float32 chunks of the audio (reference section 4), or None."""
+        if self.audio is None:
+            return None
+        n = len(self.audio)
+        return np.stack([self.audio[s : s + length] for s, length in chunk_bounds(n, count)])
+
+
+def _reason(exc: BaseException) -> str:
+    """One line of an FFmpeg/OS error without the file name (the caller names the file)."""
+    text = getattr(exc, "strerror", None) or str(exc).strip() or type(exc).__name__
+    return str(text).splitlines()[0]
+
+
+class _RatePicker:
+    """Picks, for target times ``j / fps``, the nearest decoded frame, converting only those."""
+
+    def __init__(self, fps: float, count: int, size: tuple[int, int] | None) -> None:
+        self.targets = np.arange(count) / fps
+        self.size = size
+        self.out: list[np.ndarray] = []
+        self.prev: tuple[Any, float] | None = None
+
+    def feed(self, frame: Any, t: float) -> None:
+        while len(self.out) < len(self.targets) and self.targets[len(self.out)] <= t:
+            target = self.targets[len(self.out)]
+            if self.prev is not None and abs(self.prev[1] - target) < abs(t - target):
+                self.out.append(_rgb(self.prev[0], self.size))
+            else:
+                self.out.append(_rgb(frame, self.size))
+        self.prev = (frame, t)
+
+    def finish(self) -> np.ndarray:
+        while len(self.out) < len(self.targets) and self.prev is not None:
+            self.out.append(_rgb(self.prev[0], self.size))
+        return np.stack(self.out) if self.out else np.zeros((0, 0, 0, 3), np.uint8)
+
+
+def _rgb(frame: Any, size: tuple[int, int] | None) -> np.ndarray:
+    """RGB uint8 array of a frame, resized by swscale (bicubic) when ``size`` = (h, w) is given."""
+    if size is None:
+        return frame.to_ndarray(format="rgb24")
+    h, w = size
+    return frame.reformat(width=w, height=h, format="rgb24", interpolation="BICUBIC").to_ndarray()
+
+
+def _duration(container: Any, stream: Any) -> float | None:
+    if container.duration is not None and container.duration > 0:
+        return container.duration / 1_000_000
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    return None
+
+
+def _open(path: Path) -> Any:
+    av = require("av", "media")
+    if not path.is_file():
+        raise VideoDecodeError(f"{path}: video file not found")
+    if path.stat().st_size == 0:
+        raise VideoDecodeError(f"{path}: empty file")
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError) as exc:
+        raise VideoDecodeError(f"{path}: cannot open as a video ({_reason(exc)})") from None
+
+
+def decode_clip(
+    path: str | Path,
+    *,
+    window: int = 0,
+    seconds: float = WINDOW_SECONDS,
+    frame_size: tuple[int, int] | None = TEACHER_SIZE,
+    teacher_frames: bool = True,
+    audio: bool = True,
+    fps: float | None = None,
+    fps_size: tuple[int, int] | None = None,
+) -> DecodedClip:
+    """Decode window ``window`` of ``path`` (see the module docstring for the rules).
+
+    Args:
+        frame_size: (height, width) of the teacher frames; None keeps the video's size.
+        teacher_frames: decode the 10 teacher frames.
+        audio: decode the audio (48 kHz mono).
+        fps: also return frames at this rate (``rate_frames``), resized to ``fps_size``.
+    """
+    path = Path(path)
+    if window < 0:
+        raise ValueError("window must be >= 0")
+    container = _open(path)
+    try:
+        return _decode(
+            container, path, window, seconds, frame_size, teacher_frames, audio, fps, fps_size
+        )
+    finally:
+        container.close()
+
+
+def frames_at(
+    path: str | Path,
+    fps: float,
+    size: tuple[int, int] | None,
+    *,
+    window: int = 0,
+    seconds: float = WINDOW_SECONDS,
+) -> np.ndarray:
+    """(round(window_seconds * fps), h, w, 3) uint8 RGB frames of a window at ``fps``.
+
+    For frame features (8 fps ResNet) and R(2+1)D snippets (e.g. ``fps=16, size=(112, 112)``
+    gives 16 frames per one-second snippet).
+    """
+    clip = decode_clip(
+        path,
+        window=window,
+        seconds=seconds,
+        teacher_frames=False,
+        audio=False,
+        fps=fps,
+        fps_size=size,
+    )
+    assert clip.rate_frames is not None
+    return clip.rate_frames
+
+
+def _decode(
+    container: Any,
+    path: Path,
+    window: int,
+    seconds: float,
+    frame_size: tuple[int, int] | None,
+    want_teacher: bool,
+    want_audio: bool,
+    fps: float | None,
+    fps_size: tuple[int, int] | None,
+) -> DecodedClip:
+    if not container.streams.video:
+        raise VideoDecodeError(f"{path}: no video stream")
+    vstream = container.streams.video[0]
+    vstream.thread_type = "AUTO"
+    duration = _duration(container, vstream)
+    if duration is None:
+        duration = _measure_duration(container, vstream)
+        container.seek(0)
+    start = window * seconds
+    if start >= duration - 1e-3:
+        raise VideoDecodeError(
+            f"{path}: window {window} starts at {start:g} s, after the end ({duration:.2f} s)"
+        )
+    length = min(seconds, duration - start)
+    rate = float(vstream.average_rate or vstream.guessed_rate or 25)
+    astream = None
+    audio_note = ""
+    if want_audio:
+        if container.streams.audio:
+            astream = container.streams.audio[0]
+        else:
+            audio_note = "no audio stream"
+    whole = window == 0 and duration - length < 0.5  # the file's frame count is the window's
+    n_guess = vstream.frames if whole and vstream.frames and vstream.frames > 0 else None
+    n_guess = n_guess or max(1, round(length * rate))
+
+    scan = _Scan(container, vstream, astream, start, length, rate)
+    picks = teacher_frame_indices(n_guess) if want_teacher else None
+    rate_picker = (
+        _RatePicker(fps, max(1, round(length * fps)), fps_size) if fps is not None else None
+    )
+    chosen = scan.run(picks, frame_size, rate_picker)
+    n = scan.count
+    if n == 0:
+        raise VideoDecodeError(f"{path}: no decodable video frames in window {window}")
+    clip = DecodedClip(path, window, start, length, n, damaged_packets=scan.damaged, fps=fps)
+    if want_teacher:
+        picks = teacher_frame_indices(n)
+        if any(int(i) not in chosen for i in picks):
+            # The container's frame count was wrong (or packets were damaged): decode again
+            # with the true count, video only. Rare; the common path is one pass.
+            container.seek(_seek_target(start, vstream), stream=vstream)
+            rescan = _Scan(container, vstream, None, start, length, rate)
+            chosen = rescan.run(picks, frame_size, None)
+            if any(int(i) not in chosen for i in picks):
+                raise VideoDecodeError(f"{path}: frames changed between two decodes")
+        clip.frames = np.stack([chosen[int(i)] for i in picks])
+        clip.frame_indices = picks
+    if rate_picker is not None:
+        clip.rate_frames = rate_picker.finish()
+    if scan.truncated:
+        clip.notes.append(f"stream ended early ({scan.truncated})")
+    if astream is not None:
+        if scan.audio_pieces:
+            clip.audio = _assemble_audio(scan, start, length)
+        else:
+            audio_note = "audio stream could not be decoded"
+    clip.audio_note = audio_note
+    return clip
+
+
+def _seek_target(start: float, vstream: Any) -> int:
+    return int(start / float(vstream.time_base))
+
+
+def _measure_duration(container: Any, vstream: Any) -> float:
+    end = 0.0
+    for packet in container.demux(vstream):
+        if packet.pts is not None and packet.time_base is not None:
+            end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+    return end
+
+
+class _Scan:
+    """One pass over the packets of a window: counts frames, keeps chosen ones, gathers audio."""
+
+    def __init__(
+        self, container: Any, vstream: Any, astream: Any, start: float, length: float, rate: float
+    ) -> None:
+        self.container = container
+        self.vstream = vstream
+        self.astream = astream
+        self.start = start
+        self.end = start + length
+        self.eps = 0.5 / rate
+        self.count = 0
+        self.damaged = 0
+        self.truncated = ""
+        self.audio_pieces: list[tuple[float, np.ndarray]] = []
+        self.audio_rate = 0
+        self.origin = (container.start_time or 0) / 1_000_000
+
+    def run(
+        self,
+        picks: np.ndarray | None,
+        size: tuple[int, int] | None,
+        rate_picker: _RatePicker | None,
+    ) -> dict[int, np.ndarray]:
+        av = require("av", "media")
+        wanted = set(int(i) for i in picks) if picks is not None else set()
+        chosen: dict[int, np.ndarray] = {}
+        if self.start > 0:
+            self.container.seek(_seek_target(self.start, self.vstream), stream=self.vstream)
+        resampler = av.AudioResampler(format="fltp") if self.astream is not None else None
+        streams = [s for s in (self.vstream, self.astream) if s is not None]
+        video_done = audio_done = False
+        first_size: tuple[int, int] | None = size
+        packets = self.container.demux(*streams)
+        while not (video_done and (audio_done or self.astream is None)):
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except (av.FFmpegError, OSError, ValueError) as exc:
+                self.truncated = _reason(exc)
+                break
+            try:
+                frames = packet.decode()
+            except (av.FFmpegError, ValueError):
+                self.damaged += 1
+                continue
+            for frame in frames:
+                if frame.time is None:
+                    continue
+                t = float(frame.time) - self.origin - self.start
+                if packet.stream.type == "video":
+                    if t < -self.eps:
+                        continue
+                    if t >= self.end - self.start - 1e-6:
+                        video_done = True
+                        continue
+                    index = self.count
+                    self.count += 1
+                    if index in wanted:
+                        if first_size is None:
+                            first_size = (frame.height, frame.width)
+                        chosen[index] = _rgb(frame, first_size)
+                    if rate_picker is not None:
+                        rate_picker.feed(frame, t)
+                else:
+                    if t >= self.end - self.start:
+                        audio_done = True
+                        continue
+                    assert resampler is not None
+                    for out in resampler.resample(frame):
+                        self.audio_rate = out.sample_rate
+                        data = out.to_ndarray().astype(np.float32, copy=False)
+                        self.audio_pieces.append((t, data.mean(axis=0)))
+        return chosen
+
+
+def _assemble_audio(scan: _Scan, start: float, length: float) -> np.ndarray:
+    soxr = require("soxr", "media")
+    native = scan.audio_rate
+    first = scan.audio_pieces[0][0]
+    signal = np.concatenate([p for _, p in scan.audio_pieces])
+    offset = round(first * native)  # window-relative start of the first decoded sample
+    if offset > 0:
+        signal = np.concatenate([np.zeros(offset, np.float32), signal])
+    elif offset < 0:
+        signal = signal[-offset:]
+    signal = signal[: math.ceil(length * native) + native // 10]
+    if native != AUDIO_RATE:
+        signal = soxr.resample(signal, native, AUDIO_RATE, quality="HQ").astype(np.float32)
+    n = round(length * AUDIO_RATE)
+    if len(signal) < n:
+        signal = np.concatenate([signal, np.zeros(n - len(signal), np.float32)])
+    return np.clip(signal[:n], -1.0, 1.0).astype(np.float32, copy=False)

@@ -1,0 +1,157 @@
+"""The audio teacher: CLAP audio-text logits per one-second chunk, and HTS-AT token maps.
+
+Usage::
+
+    teacher = AudioTeacher("laion/clap-htsat-fused", vocab=LLP, device="cpu")
+    inputs = teacher.prepare(list_of_48k_waves)   # numpy work; safe in decoding threads
+    emb = teacher.embed(inputs)                   # (B, D) float32, L2-normalised
+    logits = teacher.scores(emb)                  # (B, C) = logit_scale_a * cosine(audio, prompt)
+    maps = teacher.token_maps(teacher.prepare([whole_clip]))  # (B, 64, 768) for HTS-AT fused
+
+Reproducibility: transformers' ``ClapFeatureExtractor`` marks one random input as "longer" with
+``np.random`` when none is (a trick of LAION's training loader) and crops inputs longer than its
+10 s at random. We call it one wave at a time, set ``is_longer`` ourselves (a wave is longer
+only when it exceeds the extractor's maximum length, as LAION's inference does), and run the
+random crops of over-long waves under a fixed seed, so the result never depends on the batch, the
+order or the global random state.
+
+Token maps: the audio encoder's final layer after its norm, before pooling, which transformers
+returns as (B, 768, 2, 32) (frequency groups x time for a 10 s input). We flatten it to
+(B, 64, 768) with token ``j`` = ``map[:, j // 32, j % 32]``; ``features.T.reshape(768, 2, 32)``
+recovers the map.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from avparse.errors import require
+from avparse.teachers.loading import embedding, load, pick_device
+from avparse.vocab import LLP, Vocabulary
+
+DEFAULT_CLAP = "laion/clap-htsat-fused"
+SEED = 0
+"""Seed of the extractor's random crops for waves longer than its maximum length."""
+_RNG_LOCK = threading.Lock()
+
+
+@dataclass
+class AudioInputs:
+    """Extractor output for a batch of waves (numpy, so it can be built in worker threads)."""
+
+    features: np.ndarray
+    """(B, 4, frames, mels) float32 mel inputs (fusion layout)."""
+    is_longer: np.ndarray
+    """(B, 1) bool."""
+
+    @staticmethod
+    def concat(parts: Sequence[AudioInputs]) -> AudioInputs:
+        return AudioInputs(
+            np.concatenate([p.features for p in parts]),
+            np.concatenate([p.is_longer for p in parts]),
+        )
+
+
+class AudioTeacher:
+    """CLAP (HTS-AT) as a chunk-level zero-shot classifier over a vocabulary's prompts."""
+
+    def __init__(
+        self,
+        source: str | Path = DEFAULT_CLAP,
+        *,
+        vocab: Vocabulary = LLP,
+        device: str | None = "cpu",
+        batch_waves: int = 32,
+    ) -> None:
+        self.source = str(source)
+        self.device = pick_device(device)
+        self.model = load("ClapModel", source, "audio teacher (CLAP)").eval().to(self.device)
+        self.tokenizer = load("AutoTokenizer", source, "audio teacher (CLAP) tokenizer")
+        self.extractor = load("ClapFeatureExtractor", source, "audio teacher (CLAP) extractor")
+        self.sampling_rate = int(self.extractor.sampling_rate)
+        self.max_samples = int(self.extractor.nb_max_samples)
+        self.batch_waves = batch_waves
+        self.logit_scale = float(self.model.logit_scale_a.exp().item())
+        self.set_vocabulary(vocab)
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.projection_dim)
+
+    def set_vocabulary(self, vocab: Vocabulary) -> None:
+        """Embed ``vocab``'s CLAP prompts (once per vocabulary)."""
+        self.vocab = vocab
+        self.text = self.embed_texts(vocab.clap_prompts())
+
+    def embed_texts(self, prompts: Sequence[str]):
+        """(len(prompts), D) L2-normalised text embeddings (a torch tensor on the device)."""
+        torch = require("torch", "teachers")
+        tokens = self.tokenizer(list(prompts), padding=True, truncation=True, return_tensors="pt")
+        with torch.inference_mode():
+            out = self.model.get_text_features(**{k: v.to(self.device) for k, v in tokens.items()})
+        return torch.nn.functional.normalize(embedding(out).float(), dim=-1)
+
+    def prepare(self, waves: Sequence[np.ndarray]) -> AudioInputs:
+        """Mel inputs of 48 kHz mono waves, deterministic (see the module docstring)."""
+        feats, longer = [], []
+        for wave in waves:
+            wave = np.asarray(wave, dtype=np.float64)
+            is_longer = len(wave) > self.max_samples
+            if is_longer:
+                with _RNG_LOCK:
+                    state = np.random.get_state()
+                    np.random.seed(SEED)
+                    try:
+                        out = self.extractor(
+                            wave, sampling_rate=self.sampling_rate, return_tensors="np"
+                        )
+                    finally:
+                        np.random.set_state(state)
+            else:
+                out = self.extractor(wave, sampling_rate=self.sampling_rate, return_tensors="np")
+            feats.append(np.asarray(out["input_features"], np.float32))
+            longer.append(is_longer)
+        return AudioInputs(np.concatenate(feats), np.asarray(longer, bool).reshape(-1, 1))
+
+    def _batches(self, inputs: AudioInputs):
+        torch = require("torch", "teachers")
+        for s in range(0, len(inputs.features), self.batch_waves):
+            yield (
+                torch.from_numpy(inputs.features[s : s + self.batch_waves]).to(self.device),
+                torch.from_numpy(inputs.is_longer[s : s + self.batch_waves]).to(self.device),
+            )
+
+    def embed(self, inputs: AudioInputs) -> np.ndarray:
+        """(B, D) float32 audio embeddings after projection, L2-normalised."""
+        torch = require("torch", "teachers")
+        out = []
+        with torch.inference_mode():
+            for feats, longer in self._batches(inputs):
+                emb = embedding(
+                    self.model.get_audio_features(input_features=feats, is_longer=longer)
+                )
+                out.append(torch.nn.functional.normalize(emb.float(), dim=-1).cpu().numpy())
+        if not out:
+            return np.zeros((0, self.dim), np.float32)
+        return np.concatenate(out).astype(np.float32, copy=False)
+
+    def scores(self, embeddings: np.ndarray) -> np.ndarray:
+        """(B, C) float32 logits: audio logit scale times the cosine of audio and prompt."""
+        text = self.text.cpu().numpy().astype(np.float32)
+        return (self.logit_scale * np.asarray(embeddings, np.float32) @ text.T).astype(np.float32)
+
+    def token_maps(self, inputs: AudioInputs) -> np.ndarray:
+        """(B, tokens, width) final-layer token maps, (B, 64, 768) for the HTS-AT fused model."""
+        torch = require("torch", "teachers")
+        out = []
+        with torch.inference_mode():
+            for feats, longer in self._batches(inputs):
+                hidden = self.model.audio_model(input_features=feats, is_longer=longer)
+                grid = hidden.last_hidden_state.float()  # (B, width, freq groups, time)
+                out.append(grid.flatten(2).transpose(1, 2).cpu().numpy())
+        return np.concatenate(out).astype(np.float32, copy=False)

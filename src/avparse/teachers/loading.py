@@ -1,0 +1,69 @@
+"""Load a transformers model by hub id or local folder, with one-line errors (offline aware).
+
+transformers is imported here, lazily: importing it costs seconds, so nothing on the path of
+``avparse --help`` or ``avparse score`` may import this module's callers at top level.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from avparse.errors import AvparseError, require
+
+
+def offline() -> bool:
+    """True when the Hugging Face hub must not be contacted (``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE``)."""
+    return any(
+        os.environ.get(v, "").strip().lower() in {"1", "true", "yes", "on"}
+        for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+def _looks_like_path(source: str) -> bool:
+    """A hub id is ``name`` or ``org/name``; anything else is meant as a local folder."""
+    return source.startswith((".", "/", "~")) or source.count("/") > 1 or "\\" in source
+
+
+def load(kind: str, source: str | Path, what: str) -> Any:
+    """``transformers.<kind>.from_pretrained(source)`` or an :class:`AvparseError` in one line.
+
+    ``source`` is a local folder (saved with ``save_pretrained``) or a hub id such as
+    ``openai/clip-vit-large-patch14``; ``what`` names the model in messages ("visual teacher").
+    """
+    transformers = require("transformers", "teachers")
+    text = str(source)
+    path = Path(text).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise AvparseError(f"{path}: {what} model must be a folder, not a file")
+        text = str(path)
+    elif _looks_like_path(text):
+        raise AvparseError(f"{path}: {what} model folder not found")
+    cls = getattr(transformers, kind)
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        return cls.from_pretrained(text)
+    except (OSError, ValueError, KeyError) as exc:
+        if not path.exists() and offline():
+            raise AvparseError(
+                f"{what} model {text!r} is not in the local Hugging Face cache and offline mode "
+                "is on (HF_HUB_OFFLINE): download it once with network access or pass a local folder"
+            ) from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AvparseError(f"cannot load {what} model {text!r}: {first}") from None
+
+
+def pick_device(device: str | None) -> str:
+    """``cuda`` when asked for and available (``cpu`` otherwise asked for); one line if not."""
+    torch = require("torch", "teachers")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise AvparseError(f"--device {device}: no CUDA device is available")
+    return device
+
+
+def embedding(output: Any) -> Any:
+    """The embedding tensor of a ``get_*_features`` result (a tensor in 4.x, an output object in 5.x)."""
+    return output if hasattr(output, "dim") else output.pooler_output
