@@ -1,0 +1,51 @@
+"""``avparse evaluate``: run a trained student on a split, write events, probabilities, scores."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, type=Path, help="data root (published layout)")
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        help="model folder, hub id, or a published checkpoint_best.pt (needs --preset)",
+    )
+    parser.add_argument("--preset", default=None, help="architecture of a .pt checkpoint")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model config override for a .pt checkpoint",
+    )
+    parser.add_argument("--split", choices=("val", "test"), default="test")
+    parser.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="writes audio.tsv, visual.tsv, metrics.json, probs.npz",
+    )
+    parser.add_argument(
+        "--store", type=Path, default=None, help="packed store (default DATA/packed)"
+    )
+    parser.add_argument("--task", default="llp")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--batch-size", type=int, default=256)
+
+
+def run(args: argparse.Namespace) -> int:
+    from avparse.cli.train import parse_sets
+    from avparse.train.evaluate import evaluate_checkpoint, format_scores
+
+    scores = evaluate_checkpoint(
+        args.data, args.checkpoint, split=args.split, out=args.out, preset=args.preset,
+        overrides=parse_sets(args.set, args.preset), store=args.store, task=args.task,
+        device=args.device, batch_size=args.batch_size,
+    )  # fmt: skip
+    print(f"{args.split}: {args.checkpoint}")
+    print(format_scores(scores))
+    print(f"wrote {args.out}/audio.tsv, visual.tsv, metrics.json, probs.npz")
+    return 0
