@@ -76,7 +76,7 @@ def test_damaged_files_are_found_and_named(root: Path, cli):
     assert f"CLIP/features/{train[1]}.npy: shape (10, 767), expected (10, 768)" in joined
     assert f"CLIP/features/{val[0]}.npy: dtype int32, expected a floating dtype" in joined
     assert f"CLAP/features/{train[2]}.npy: missing (train)" in joined
-    assert f"feats/r2plus1d_18/{train[3]}.npy: not a readable .npy file" in joined
+    assert f"feats/r2plus1d_18/{train[3]}.npy: truncated: " in joined
     assert f"feats/r2plus1d_18/{train[4]}.npy: not a readable .npy file" in joined
     assert f"{HARVEST_FOLDERS['audio']}/{train[5]}.npy: harvest values must be 0 or 1" in joined
     folders = {f.folder: f for f in report.folders}

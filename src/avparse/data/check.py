@@ -3,9 +3,8 @@
 Checks the LLP annotation files (present, valid, splits disjoint), then every feature and
 harvest folder that exists: per split which clips have no ``.npy`` file, which files belong to
 no clip of any split, and which files have a wrong shape or dtype, non-finite values, or
-harvest values other than 0/1. Files are opened as memory maps, so a check reads each file
-once and holds none in memory; ``quick`` reads only the ``.npy`` headers (shape, dtype,
-length), which takes seconds even for the full LLP root.
+harvest values other than 0/1. Each file is read once, with one ``read`` (only its first
+bytes with ``quick``, which checks headers, i.e. shapes, dtypes and lengths, not values).
 
 :func:`validate_feature_file` is the per-file rule, shared with anything else that reads these
 folders (packing, training loaders).
@@ -14,6 +13,7 @@ folders (packing, training loaders).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -60,18 +60,79 @@ def expected_shape(kind: str, num_classes: int = len(LLP)) -> tuple[int, int]:
     return FEATURE_KINDS[kind].shape
 
 
-def _read_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
-    """Shape, dtype and data offset of a ``.npy`` file, reading only its header."""
+_MAGIC = b"\x93NUMPY"
+_PLAIN_HEADER = re.compile(
+    r"\{'descr': '([<>|=]?[a-zA-Z]\d*)', 'fortran_order': (True|False), "
+    r"'shape': \(((?:\d+, ?)*\d*)\), \}[ \n]*"
+)
+"""The header numpy writes for plain arrays; anything else goes through numpy's own parser."""
+
+
+@dataclass(frozen=True)
+class _Npy:
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    fortran: bool
+    offset: int
+    size: int
+    """File length in bytes."""
+
+
+def _parse_header(head: bytes, size: int) -> _Npy | None:
+    """Parse a ``.npy`` header from the file's first bytes; None when the fast rule does not apply."""
+    if len(head) < 10 or head[:6] != _MAGIC or head[6] not in (1, 2, 3):
+        return None
+    if head[6] == 1:
+        length, start = int.from_bytes(head[8:10], "little"), 10
+    else:
+        length, start = int.from_bytes(head[8:12], "little"), 12
+    text = head[start : start + length]
+    if len(text) < length:
+        return None
+    match = _PLAIN_HEADER.fullmatch(text.decode("latin1"))
+    if match is None:
+        return None
+    descr, fortran, dims = match.groups()
+    shape = tuple(int(d) for d in dims.replace(" ", "").split(",") if d)
+    return _Npy(shape, np.dtype(descr), fortran == "True", start + length, size)
+
+
+def _numpy_header(fh) -> _Npy:
+    """The general (slow, ast-based) header reader of numpy, for unusual files."""
     fmt = np.lib.format
+    fh.seek(0)
+    version = fmt.read_magic(fh)
+    if version == (1, 0):
+        shape, fortran, dtype = fmt.read_array_header_1_0(fh)
+    else:
+        shape, fortran, dtype = fmt.read_array_header_2_0(fh)
+    return _Npy(tuple(shape), dtype, fortran, fh.tell(), os.fstat(fh.fileno()).st_size)
+
+
+def _open_npy(path: str, *, values: bool) -> tuple[_Npy, np.ndarray | None]:
+    """Header (and, with ``values``, the array) of a ``.npy`` file, read with one ``read``.
+
+    Raises OSError / ValueError / EOFError for files that are not readable arrays.
+    """
     with open(path, "rb") as fh:
-        version = fmt.read_magic(fh)
-        if version == (1, 0):
-            shape, _, dtype = fmt.read_array_header_1_0(fh)
-        elif version in ((2, 0), (3, 0)):
-            shape, _, dtype = fmt.read_array_header_2_0(fh)
-        else:  # pragma: no cover - read_magic accepts only known versions today
-            raise ValueError(f"unsupported .npy version {version}")
-        return shape, dtype, fh.tell()
+        size = os.fstat(fh.fileno()).st_size
+        content = fh.read() if values else fh.read(4096)
+        npy = _parse_header(content, size)
+        if npy is None:
+            npy = _numpy_header(fh)
+            if values:
+                fh.seek(0)
+                content = fh.read()
+    if npy.dtype.hasobject:
+        raise ValueError("holds Python objects (pickled), not numbers")
+    count = int(np.prod(npy.shape, dtype=np.int64))
+    needed = npy.offset + count * npy.dtype.itemsize
+    if size < needed:
+        raise EOFError(f"truncated: {size} bytes, the header needs {needed}")
+    if not values:
+        return npy, None
+    flat = np.frombuffer(content, dtype=npy.dtype, count=count, offset=npy.offset)
+    return npy, flat.reshape(npy.shape, order="F" if npy.fortran else "C")
 
 
 def validate_feature_file(
@@ -79,38 +140,36 @@ def validate_feature_file(
 ) -> str | None:
     """Check one per-clip ``.npy`` file of ``kind``; returns what is wrong, or None if it is fine.
 
-    Rules: a readable ``.npy`` of the kind's shape (harvests: (10, num_classes)); features have
-    a floating dtype and only finite values; harvests have a bool, integer or floating dtype and
-    only the values 0 and 1. ``quick`` checks the header and the file length only, not values.
-    The returned text is one line without the path (callers prefix the name they show).
+    Rules: a readable, complete ``.npy`` of the kind's shape (harvests: (10, num_classes));
+    features have a floating dtype and only finite values; harvests have a bool, integer or
+    floating dtype and only the values 0 and 1. ``quick`` reads the header and the file length
+    only, not the values. The returned text is one line without the path (callers prefix the
+    name they show). Each file is read with a single ``read``; plain headers are parsed without
+    numpy's ast-based reader, which is most of the cost for small files.
     """
-    path = Path(path)
     harvest = kind in HARVEST_KINDS
     shape = expected_shape(kind, num_classes)
     try:
-        if quick:
-            got_shape, dtype, offset = _read_header(path)
-            needed = offset + int(np.prod(got_shape, dtype=np.int64)) * dtype.itemsize
-            if tuple(got_shape) == shape and os.path.getsize(path) < needed:
-                return f"truncated: {os.path.getsize(path)} bytes, header needs {needed}"
-        else:
-            data = np.load(path, mmap_mode="r", allow_pickle=False)
-            got_shape, dtype = data.shape, data.dtype
+        npy, values = _open_npy(os.fspath(path), values=not quick)
     except FileNotFoundError:
         return "missing"
-    except (OSError, ValueError, EOFError) as exc:
+    except EOFError as exc:
+        if str(exc).startswith("truncated"):
+            return str(exc)
+        return f"not a readable .npy file ({exc})"
+    except (OSError, ValueError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return f"not a readable .npy file ({first})"
-    if tuple(got_shape) != shape:
-        return f"shape {tuple(got_shape)}, expected {shape}"
+    dtype = npy.dtype
+    if npy.shape != shape:
+        return f"shape {npy.shape}, expected {shape}"
     if harvest:
         if not (dtype.kind == "b" or np.issubdtype(dtype, np.integer) or _floating(dtype)):
             return f"dtype {dtype}, expected 0/1 numbers"
     elif not _floating(dtype):
         return f"dtype {dtype}, expected a floating dtype"
-    if quick:
+    if values is None:
         return None
-    values = np.asarray(data)
     if harvest:
         if dtype.kind != "b" and not ((values == 0) | (values == 1)).all():
             return "harvest values must be 0 or 1"
