@@ -158,3 +158,27 @@ def test_real_llp_annotations(llp_root: Path):
     assert "onset 9 is after offset 0" in notes
     assert "AVVP_eval_audio.csv: 8 clips are in neither val nor test" in notes
     assert all(not f.exists for f in report.folders)
+
+
+def test_teacher_outputs_are_checked_like_harvests(root: Path):
+    from avparse.data.layout import SCORE_FOLDERS, SOFT_HARVEST_FOLDERS
+
+    train = _ids(root, "train")
+    soft = root / SOFT_HARVEST_FOLDERS["audio"]
+    scores = root / SCORE_FOLDERS["visual"]
+    soft.mkdir(parents=True)
+    scores.mkdir(parents=True)
+    for c in train:
+        np.save(soft / f"{c}.npy", np.full((10, 25), 0.25, np.float32))
+        np.save(scores / f"{c}.npy", np.full((10, 25), 17.0, np.float32))
+    assert check_root(root).ok
+    np.save(soft / f"{train[0]}.npy", np.full((10, 25), 1.5, np.float32))
+    np.save(scores / f"{train[1]}.npy", np.full((10, 25), np.nan, np.float32))
+    (scores / f"{train[2]}.npy").unlink()
+    problems = check_root(root).problems()
+    assert len(problems) == 3, problems
+    assert f"{SOFT_HARVEST_FOLDERS['audio']}/{train[0]}.npy: probabilities must lie in [0, 1]" in (
+        problems
+    )
+    assert f"{SCORE_FOLDERS['visual']}/{train[2]}.npy: missing (train)" in problems
+    assert any("250 non-finite values" in p for p in problems)

@@ -1,7 +1,8 @@
 """``avparse data check``: is a data root complete and sound, in the published layout?
 
 Checks the LLP annotation files (present, valid, splits disjoint), then every feature and
-harvest folder that exists: per split which clips have no ``.npy`` file, which files belong to
+harvest folder that exists (and the teacher logits and soft labels ``avparse harvest`` writes
+beside the harvests): per split which clips have no ``.npy`` file, which files belong to
 no clip of any split, and which files have a wrong shape or dtype, non-finite values, or
 harvest values other than 0/1. Each file is read once, with one ``read`` (only its first
 bytes with ``quick``, which checks headers, i.e. shapes, dtypes and lengths, not values).
@@ -25,7 +26,9 @@ from avparse.data.layout import (
     FEATURE_KINDS,
     HARVEST_FOLDERS,
     LLP_FILES,
+    SCORE_FOLDERS,
     SEGMENTS,
+    SOFT_HARVEST_FOLDERS,
     SPLITS,
 )
 from avparse.data.llp import AnnotationError, clip_id, read_dense_rows, read_weak
@@ -34,6 +37,16 @@ from avparse.vocab import LLP, Vocabulary
 
 HARVEST_KINDS: dict[str, str] = {f"harvest_{m}": folder for m, folder in HARVEST_FOLDERS.items()}
 """Harvest folders as check kinds (``harvest_audio``, ``harvest_visual``), as the store names them."""
+
+TEACHER_KINDS: dict[str, str] = {
+    **{f"soft_{m}": folder for m, folder in SOFT_HARVEST_FOLDERS.items()},
+    **{f"scores_{m}": folder for m, folder in SCORE_FOLDERS.items()},
+}
+"""What ``avparse harvest`` writes beside the hard labels: probabilities in [0, 1] (``soft_*``)
+and raw teacher logits (``scores_*``), (10, classes) per clip; checked like harvests."""
+
+PER_CLASS_KINDS: dict[str, str] = {**HARVEST_KINDS, **TEACHER_KINDS}
+"""Kinds of shape (10, classes), needed for the train split only."""
 
 HARVEST_SPLITS = ("train",)
 """Splits that must have harvests (the student learns from them); others are checked if present."""
@@ -46,15 +59,15 @@ def kind_folder(kind: str) -> str:
     """The folder (relative to a data root) of a feature kind or harvest kind."""
     if kind in FEATURE_KINDS:
         return FEATURE_KINDS[kind].folder
-    if kind in HARVEST_KINDS:
-        return HARVEST_KINDS[kind]
-    known = ", ".join([*FEATURE_KINDS, *HARVEST_KINDS])
+    if kind in PER_CLASS_KINDS:
+        return PER_CLASS_KINDS[kind]
+    known = ", ".join([*FEATURE_KINDS, *PER_CLASS_KINDS])
     raise AvparseError(f"unknown feature kind {kind!r} (known: {known})")
 
 
 def expected_shape(kind: str, num_classes: int = len(LLP)) -> tuple[int, int]:
     """Shape of one clip's array of ``kind``."""
-    if kind in HARVEST_KINDS:
+    if kind in PER_CLASS_KINDS:
         return (SEGMENTS, num_classes)
     kind_folder(kind)  # raises for an unknown kind
     return FEATURE_KINDS[kind].shape
@@ -140,9 +153,11 @@ def validate_feature_file(
 ) -> str | None:
     """Check one per-clip ``.npy`` file of ``kind``; returns what is wrong, or None if it is fine.
 
-    Rules: a readable, complete ``.npy`` of the kind's shape (harvests: (10, num_classes));
-    features have a floating dtype and only finite values; harvests have a bool, integer or
-    floating dtype and only the values 0 and 1. ``quick`` reads the header and the file length
+    ``kind`` is a name of ``FEATURE_KINDS`` or of :data:`PER_CLASS_KINDS` (``harvest_audio``,
+    ``soft_visual``, ``scores_audio``, ...). Rules: a readable, complete ``.npy`` of the kind's
+    shape ((10, num_classes) for per-class kinds); features and teacher logits have a floating
+    dtype and only finite values, soft labels also lie in [0, 1]; harvests have a bool, integer
+    or floating dtype and only the values 0 and 1. ``quick`` reads the header and the file length
     only, not the values. The returned text is one line without the path (callers prefix the
     name they show). Each file is read with a single ``read``; plain headers are parsed without
     numpy's ast-based reader, which is most of the cost for small files.
@@ -173,8 +188,12 @@ def validate_feature_file(
     if harvest:
         if dtype.kind != "b" and not ((values == 0) | (values == 1)).all():
             return "harvest values must be 0 or 1"
-    elif not np.isfinite(values).all():
-        return f"{int(np.count_nonzero(~np.isfinite(values)))} non-finite values (NaN or inf)"
+        return None
+    finite = np.isfinite(values)
+    if not finite.all():
+        return f"{int(np.count_nonzero(~finite))} non-finite values (NaN or inf)"
+    if kind.startswith("soft_") and not ((values >= 0) & (values <= 1)).all():
+        return "probabilities must lie in [0, 1]"
     return None
 
 
@@ -352,7 +371,7 @@ def check_root(
     split_ids = {s: sorted({clip_id(f) for f in filenames[s]}) for s in SPLITS if s in filenames}
     all_ids = {c for ids in split_ids.values() for c in ids}
     jobs: list[tuple[SplitFiles, str, Path, str]] = []
-    for kind in [*FEATURE_KINDS, *HARVEST_KINDS]:
+    for kind in [*FEATURE_KINDS, *PER_CLASS_KINDS]:
         folder = kind_folder(kind)
         path = root / folder
         entry = FolderReport(kind, folder, path.is_dir())
@@ -362,7 +381,7 @@ def check_root(
         files = _npy_files(path)
         entry.extra = sorted(files[c] for c in files if c not in all_ids)
         for split, ids in split_ids.items():
-            required = kind not in HARVEST_KINDS or split in HARVEST_SPLITS
+            required = kind not in PER_CLASS_KINDS or split in HARVEST_SPLITS
             sf = SplitFiles(split, len(ids), required=required)
             entry.splits[split] = sf
             for c in ids:
