@@ -27,12 +27,12 @@ def events_tsv(result: ParseResult) -> str:
 
 
 def write_result(result: ParseResult, folder: str | Path, stem: str | None = None) -> list[Path]:
-    """Write ``<stem>.json`` and ``<stem>.tsv`` into ``folder``; returns the paths."""
+    """Write ``<stem>.tsv`` and then ``<stem>.json`` into ``folder``; returns their paths."""
     folder = Path(folder)
     stem = stem or result.stem
     json_path, tsv_path = folder / f"{stem}.json", folder / f"{stem}.tsv"
-    write_json(json_path, result.to_dict())
     write_text(tsv_path, events_tsv(result))
+    write_json(json_path, result.to_dict())  # last: its presence marks the video as done
     return [json_path, tsv_path]
 
 

@@ -1,0 +1,139 @@
+"""Raw video -> the student's inputs for the VALOR++ family, one 10 s window at a time.
+
+The VALOR++ student reads three features per window (reference section 3):
+
+* ``clap`` (64, 768): the CLAP HTS-AT (fused) final-layer token map of the window's audio,
+* ``clip`` (10, 768): CLIP ViT-L/14 image embeddings of the 10 teacher frames,
+* ``r2plus1d_18`` (10, 512): R(2+1)D-18 snippet features, 8 frames per second at 112x112.
+
+The teachers (:mod:`avparse.teachers`) and the decoder (:mod:`avparse.media`) do the model and
+decoding work; this module only wires them. VGGish and ResNet-152 features (the ``han``,
+``valor`` and ``valor+`` presets) cannot be computed here: :data:`EXTRACTABLE` lists what can.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from avparse.errors import AvparseError
+from avparse.features.r2plus1d import SNIPPET_FPS, SNIPPET_SIZE
+
+EXTRACTABLE = {"audio": ("clap",), "visual": ("clip",), "motion": ("r2plus1d_18",)}
+"""Feature kinds that :class:`FeatureExtractor` computes from raw video, per input role."""
+
+
+def check_extractable(kinds: dict[str, str], model: str) -> None:
+    """Refuse (in one line) a student whose inputs cannot be computed from video."""
+    missing = [k for role, k in kinds.items() if k not in EXTRACTABLE[role]]
+    if missing:
+        raise AvparseError(
+            f"model {model} reads {'/'.join(missing)} features, which avparse cannot compute from "
+            "video (only CLAP/CLIP/R(2+1)D-18: the valor++ family); use `avparse evaluate` on "
+            "precomputed features instead"
+        )
+
+
+@dataclass
+class WindowInputs:
+    """What one decoded window yields for the student and for zero-shot parsing."""
+
+    start: float
+    seconds: float
+    has_audio: bool
+    audio_note: str
+    clip: np.ndarray
+    """(10, D_clip) CLIP image embeddings."""
+    clip_logits: np.ndarray
+    """(10, C) CLIP image-text logits for the teacher's vocabulary."""
+    clap_logits: np.ndarray | None = None
+    """(10, C) CLAP audio-text logits per chunk (zero-shot only), None without audio."""
+    clap_map: np.ndarray | None = None
+    """(tokens, D_clap) CLAP token map (student only)."""
+    motion: np.ndarray | None = None
+    """(10, 512) R(2+1)D-18 snippet features (student only)."""
+
+
+class FeatureExtractor:
+    """Decodes windows of a video and runs the teachers (and R(2+1)D-18) on them.
+
+    Args:
+        visual: an :class:`avparse.teachers.clip.VisualTeacher`.
+        audio: an :class:`avparse.teachers.clap.AudioTeacher`.
+        motion: an :class:`avparse.features.r2plus1d.R2Plus1D18`, or None when the 3D features
+            are not needed (zero-shot parsing).
+        student: compute the student's inputs (token maps, motion) rather than chunk logits.
+        snippet_fps, snippet_size: R(2+1)D-18 sampling; the defaults (8 fps, 112 px) reproduce
+            the published features, smaller values are for quick tests.
+    """
+
+    def __init__(
+        self,
+        visual: Any,
+        audio: Any,
+        motion: Any = None,
+        *,
+        student: bool = True,
+        snippet_fps: float = SNIPPET_FPS,
+        snippet_size: int = SNIPPET_SIZE,
+    ) -> None:
+        if student and motion is None:
+            raise ValueError("student features need the R(2+1)D-18 network")
+        self.visual = visual
+        self.audio = audio
+        self.motion = motion
+        self.student = student
+        self.snippet_fps = snippet_fps
+        self.snippet_size = snippet_size
+
+    def window(self, path: str | Path, window: int) -> WindowInputs:
+        """Decode window ``window`` (10 s, the last one shorter) and compute its inputs."""
+        from avparse.media import decode_clip
+
+        size = self.visual.image_size
+        clip = decode_clip(
+            path,
+            window=window,
+            frame_size=(size, size),
+            fps=self.snippet_fps if self.student else None,
+            fps_size=(self.snippet_size, self.snippet_size) if self.student else None,
+        )
+        assert clip.frames is not None
+        emb = self.visual.embed_frames(clip.frames)
+        out = WindowInputs(
+            start=clip.start,
+            seconds=clip.seconds,
+            has_audio=clip.has_audio,
+            audio_note=clip.audio_note,
+            clip=emb,
+            clip_logits=self.visual.scores(emb),
+        )
+        if self.student:
+            # A video without sound is heard as silence: the student still needs an audio input.
+            wave = clip.audio if clip.audio is not None else _silence(clip.seconds)
+            out.clap_map = self.audio.token_maps(self.audio.prepare([wave]))[0]
+            out.motion = self._motion(clip.rate_frames)
+        elif clip.audio is not None:
+            chunks = clip.audio_chunks()
+            assert chunks is not None
+            out.clap_logits = self.audio.scores(self.audio.embed(self.audio.prepare(list(chunks))))
+        return out
+
+    def _motion(self, frames: np.ndarray | None) -> np.ndarray:
+        import torch
+
+        from avparse.features.r2plus1d import snippet_features
+
+        if frames is None or len(frames) == 0:
+            raise AvparseError("no frames decoded for the R(2+1)D-18 snippets")
+        x = torch.from_numpy(np.ascontiguousarray(frames))
+        return snippet_features(self.motion, x, size=self.snippet_size).numpy()
+
+
+def _silence(seconds: float) -> np.ndarray:
+    from avparse.media import AUDIO_RATE
+
+    return np.zeros(max(1, round(seconds * AUDIO_RATE)), np.float32)

@@ -1,0 +1,229 @@
+"""Parse video files into events: ``avparse.parse(...)`` and the :class:`Parser` behind it.
+
+A trained student (VALOR++ family) or the teachers alone (zero-shot) turn each 10 s window of a
+video into segment and video probabilities; :func:`avparse.parse.events.build_result` applies the
+decision rule and stitches the windows into one timeline of :class:`Event` objects.
+
+Example::
+
+    import avparse
+
+    result = avparse.parse("clip.mp4", model="runs/valorpp")
+    for e in result.events:
+        print(e.modality, e.label, e.onset, e.offset, round(e.confidence, 2))
+
+    zs = avparse.parse("clip.mp4", classes=["dog barking", "car engine"])  # zero-shot
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from avparse.errors import AvparseError, require
+from avparse.features.r2plus1d import SNIPPET_FPS, SNIPPET_SIZE
+from avparse.parse.events import Event, ParseResult, Window, build_result, window_spans
+from avparse.vocab import VOCABULARIES, Vocabulary
+
+__all__ = ["Event", "ParseResult", "Parser", "parse", "video_duration"]
+
+DEFAULT_CLIP = "openai/clip-vit-large-patch14"
+DEFAULT_CLAP = "laion/clap-htsat-fused"
+
+
+def video_duration(path: str | Path) -> float:
+    """Length of a video in seconds (container, then stream, then last packet); one-line errors."""
+    av = require("av", "media")
+    path = Path(path)
+    if not path.is_file():
+        raise AvparseError(f"{path}: video file not found")
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            if not container.streams.video:
+                raise AvparseError(f"{path}: no video stream")
+            stream = container.streams.video[0]
+            if container.duration and container.duration > 0:
+                return container.duration / 1_000_000
+            if stream.duration and stream.time_base:
+                return float(stream.duration * stream.time_base)
+            end = 0.0
+            for packet in container.demux(stream):
+                if packet.pts is not None and packet.time_base is not None:
+                    end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+    except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AvparseError(f"{path}: cannot open as a video ({reason})") from None
+    if end <= 0:
+        raise AvparseError(f"{path}: video has no duration (no timed packets)")
+    return end
+
+
+def _student_vocabulary(names: list[str], vocabulary: str) -> Vocabulary:
+    known = VOCABULARIES.get(vocabulary)
+    if known is not None and known.names == names:
+        return known
+    return Vocabulary.from_names(names, name=vocabulary or "custom")
+
+
+class Parser:
+    """Loads the models once and parses any number of videos.
+
+    Args:
+        model: a student model folder or hub id (VALOR++ family); None for zero-shot.
+        zero_shot: parse with the teachers alone (needs ``classes`` or ``vocab``).
+        classes: zero-shot class names (list or comma-separated string).
+        vocab: zero-shot built-in vocabulary (``llp``, ``ave``).
+        thresholds: zero-shot thresholds file (``avparse calibrate`` output).
+        clip_model, clap_model: teacher checkpoints (hub ids or local folders). For a student
+            they must be the ones its features were computed with (VALOR++: the defaults).
+        r2plus1d: R(2+1)D-18 weights file; None downloads torchvision's published file.
+        device: ``cpu`` or ``cuda``.
+        snippet_fps, snippet_size: R(2+1)D-18 sampling (8 fps, 112 px reproduce the published
+            features; smaller values only for quick tests).
+    """
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        zero_shot: bool = False,
+        classes: Sequence[str] | str | None = None,
+        vocab: str | Vocabulary | None = None,
+        thresholds: str | Path | None = None,
+        clip_model: str | Path = DEFAULT_CLIP,
+        clap_model: str | Path = DEFAULT_CLAP,
+        r2plus1d: str | Path | None = None,
+        device: str = "cpu",
+        snippet_fps: float = SNIPPET_FPS,
+        snippet_size: int = SNIPPET_SIZE,
+    ) -> None:
+        from avparse.features.extract import FeatureExtractor, check_extractable
+        from avparse.teachers.clap import AudioTeacher
+        from avparse.teachers.clip import VisualTeacher
+
+        if model is None and not zero_shot and (classes is not None or vocab is not None):
+            zero_shot = True
+        if zero_shot == (model is not None):
+            raise AvparseError("give a model (--model) or parse zero-shot (--zero-shot), not both")
+        self.notes: list[str] = []
+        self.device = device
+        if zero_shot:
+            from avparse.parse.zeroshot import zero_shot_vocabulary
+
+            self.vocab, self.notes = zero_shot_vocabulary(classes, vocab, thresholds)
+            self.student = None
+            self.mode = "zero-shot"
+            self.model_name = f"{clip_model} + {clap_model}"
+        else:
+            if classes is not None or vocab is not None or thresholds is not None:
+                raise AvparseError("--classes, --vocab and --thresholds are for --zero-shot only")
+            from avparse.model.checkpoint import load_student
+
+            student, config = load_student(str(model))
+            check_extractable(config.feature_kinds, f"{model} (preset {config.name!r})")
+            self.student = student.to(device).eval()
+            self.config = config
+            self.vocab = _student_vocabulary(list(config.class_names), config.vocabulary)
+            self.mode = "student"
+            self.model_name = str(model)
+        visual = VisualTeacher(clip_model, vocab=self.vocab, device=device)
+        audio = AudioTeacher(clap_model, vocab=self.vocab, device=device)
+        motion = None
+        if self.student is not None:
+            from avparse.features.r2plus1d import load_r2plus1d18
+
+            self._check_dims(visual, audio, clip_model, clap_model)
+            motion = load_r2plus1d18(r2plus1d, device=device)
+        self.extractor = FeatureExtractor(
+            visual,
+            audio,
+            motion,
+            student=self.student is not None,
+            snippet_fps=snippet_fps,
+            snippet_size=snippet_size,
+        )
+
+    def _check_dims(self, visual, audio, clip_model, clap_model) -> None:
+        """Teachers whose features do not fit the student fail here, once, not per video."""
+        config = self.config
+        if visual.dim != config.visual_dim:
+            raise AvparseError(
+                f"CLIP model {clip_model} gives {visual.dim}-d frame embeddings but the student "
+                f"expects {config.visual_dim}; pass the --clip-model its features came from"
+            )
+        probe = audio.token_maps(audio.prepare([np.zeros(48_000, np.float32)]))[0]
+        if probe.shape != (config.audio_frames, config.audio_dim):
+            raise AvparseError(
+                f"CLAP model {clap_model} gives token maps {probe.shape} but the student expects "
+                f"{(config.audio_frames, config.audio_dim)}; pass the --clap-model its features "
+                "came from"
+            )
+
+    def parse(self, video: str | Path) -> ParseResult:
+        """Parse one video; raises :class:`AvparseError` naming the file if it cannot be read."""
+        video = Path(video)
+        duration = video_duration(video)
+        spans = window_spans(duration)
+        inputs = [self.extractor.window(video, k) for k in range(len(spans))]
+        # the decoder's windows are authoritative (its duration may differ slightly)
+        spans = [(w.start, w.start + w.seconds) for w in inputs]
+        if self.student is not None:
+            frame, vprob = self._student_probs(inputs)
+        else:
+            frame, vprob = self._zero_shot_probs(inputs)
+        has_audio = all(w.has_audio for w in inputs)
+        notes = list(self.notes)
+        if not has_audio:
+            reason = next(w.audio_note for w in inputs if not w.has_audio) or "no audio"
+            notes.append(f"{reason}: audio events are not reported")
+            frame[:, :, 0] = 0.0
+        windows = [Window(s, e, frame[i], vprob[i]) for i, (s, e) in enumerate(spans)]
+        return build_result(
+            str(video),
+            spans[-1][1],
+            windows,
+            self.vocab.names,
+            self.vocab.display_names,
+            has_audio=has_audio,
+            mode=self.mode,
+            model=self.model_name,
+            notes=notes,
+        )
+
+    def _student_probs(self, inputs) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        audio = torch.from_numpy(np.stack([w.clap_map for w in inputs]))
+        visual = torch.from_numpy(np.stack([w.clip for w in inputs]))
+        motion = torch.from_numpy(np.stack([w.motion for w in inputs]))
+        assert self.student is not None
+        with torch.inference_mode():
+            out = self.student(
+                audio.to(self.device), visual.to(self.device), motion.to(self.device)
+            )
+        return out.frame_prob.float().cpu().numpy(), out.video_prob.float().cpu().numpy()
+
+    def _zero_shot_probs(self, inputs) -> tuple[np.ndarray, np.ndarray]:
+        from avparse.parse.zeroshot import window_probabilities
+
+        pairs = [window_probabilities(w.clip_logits, w.clap_logits, self.vocab) for w in inputs]
+        return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+
+
+def parse(
+    videos: str | Path | Sequence[str | Path],
+    model: str | Path | None = None,
+    **options,
+) -> ParseResult | list[ParseResult]:
+    """Parse one video (returns a :class:`ParseResult`) or several (returns a list).
+
+    ``model`` is a student folder or hub id; for zero-shot parsing give ``classes=[...]`` or
+    ``vocab="llp"`` instead (plus optional ``thresholds=``, ``clip_model=``, ``clap_model=``).
+    Other keywords are those of :class:`Parser`. Errors raise :class:`AvparseError`.
+    """
+    parser = Parser(model, **options)
+    if isinstance(videos, str | Path):
+        return parser.parse(videos)
+    return [parser.parse(v) for v in videos]

@@ -1,0 +1,332 @@
+"""`avparse parse` end to end on tiny offline models: student, zero-shot, batches, bad files, API.
+
+Models: D's tiny CLIP; a tiny CLAP built from D's tiny one with a third HTS-AT stage so that its
+token map has the real model's 64 tokens (the VALOR++ student's audio input); a tiny
+VALOR++-shaped student saved in our folder format; a randomly initialised full-width R(2+1)D-18
+run on 2 frames per second at 16 px.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("av")
+pytest.importorskip("transformers")
+torch = pytest.importorskip("torch")
+
+from avparse.errors import AvparseError  # noqa: E402
+from avparse.media.synthetic import write_test_video  # noqa: E402
+from avparse.parse.events import Event, ParseResult  # noqa: E402
+
+FAST = ["--snippet-fps", "2", "--snippet-size", "16"]
+
+
+def _clap64(tiny_clap: Path, folder: Path) -> Path:
+    """D's tiny CLAP with a third stage: 64 tokens per map, like ``laion/clap-htsat-fused``."""
+    import transformers
+
+    shutil.copytree(tiny_clap, folder)
+    data = transformers.ClapConfig.from_pretrained(tiny_clap).to_dict()
+    data["audio_config"].update(depths=[1, 1, 1], num_attention_heads=[1, 2, 2], hidden_size=64)
+    torch.manual_seed(0)
+    model = transformers.ClapModel(transformers.ClapConfig.from_dict(data)).eval()
+    model.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, Path]:
+    from avparse.features.r2plus1d import R2Plus1D18
+    from avparse.model.checkpoint import save_student
+    from avparse.model.config import model_config
+    from avparse.model.han import HAN
+    from avparse.teachers.tiny import save_tiny_teachers
+
+    root = tmp_path_factory.mktemp("models")
+    clip_dir, clap_dir = save_tiny_teachers(root)
+    clap64 = _clap64(clap_dir, root / "clap64")
+    torch.manual_seed(0)
+    config = model_config(
+        "valor++",
+        d_model=16,
+        num_layers=1,
+        nhead=2,
+        dim_feedforward=32,
+        audio_dim=64,
+        visual_dim=16,
+    )
+    student = save_student(HAN(config), config, root / "student")
+    old = model_config("valor", d_model=16, num_layers=1, nhead=2, dim_feedforward=32)
+    valor = save_student(HAN(old), old, root / "valor")
+    r21d = root / "r2plus1d_18.pth"
+    torch.save(R2Plus1D18().state_dict(), r21d)
+    return {
+        "clip": clip_dir,
+        "clap": clap64,
+        "clap256": clap_dir,
+        "student": student,
+        "valor": valor,
+        "r2plus1d": r21d,
+    }
+
+
+def _teachers(models) -> list[str]:
+    return ["--clip-model", str(models["clip"]), "--clap-model", str(models["clap"])]
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("videos")
+    corrupt = root / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 4)
+    return {
+        "short": write_test_video(root / "short.mp4", seconds=4, size=(32, 32), fps=8),
+        "long": write_test_video(root / "long.mp4", seconds=25, size=(32, 32), fps=8),
+        "silent": write_test_video(
+            root / "silent.mp4", seconds=10, size=(32, 32), fps=8, tone_hz=None
+        ),
+        "corrupt": corrupt,
+    }
+
+
+def test_real_clip_writes_json_tsv_png_html(cli, models, llp_video, tmp_path) -> None:
+    truth = tmp_path / "truth_visual.tsv"
+    truth.write_text("filename\tonset\toffset\tevent_labels\nBjCEufrlXm4_20_30\t0\t4\tDog\n")
+    out = tmp_path / "out"
+    res = cli(
+        "parse",
+        llp_video,
+        "--model",
+        models["student"],
+        *_teachers(models),
+        "--r2plus1d",
+        models["r2plus1d"],
+        *FAST,
+        "--out",
+        out,
+        "--plot",
+        "--html",
+        "--truth-visual",
+        truth,
+    )
+    assert res.code == 0, res.err
+    stem = llp_video.stem
+    for ext in ("json", "tsv", "png", "html"):
+        assert (out / f"{stem}.{ext}").is_file(), ext
+    data = json.loads((out / f"{stem}.json").read_text())
+    assert data["mode"] == "student" and data["has_audio"] and data["windows"] == 1
+    assert data["duration"] == pytest.approx(10.0, abs=0.1)
+    assert len(data["classes"]) == 25 and len(data["segments"]) == 10
+    rows = (out / f"{stem}.tsv").read_text().splitlines()
+    assert len(rows) == len(data["events"]) + 1
+    for row, event in zip(rows[1:], data["events"], strict=True):
+        modality, label, onset, offset, conf = row.split("\t")
+        assert (modality, label) == (event["modality"], event["label"])
+        assert float(onset) == pytest.approx(event["onset"], abs=1e-3)
+        assert float(offset) == pytest.approx(event["offset"], abs=1e-3)
+        assert 0.0 <= float(conf) <= 1.0
+    assert (out / f"{stem}.png").read_bytes()[:4] == b"\x89PNG"
+    page = (out / f"{stem}.html").read_text()
+    assert f'src="../{llp_video.name}"' not in page  # the link is relative to the page
+    assert "BjCEufrlXm4.mp4" in page and '"truth": [{' in page
+    assert str(out / stem) in res.out
+    # the same run again skips the finished video instead of overwriting it
+    again = cli(
+        "parse",
+        llp_video,
+        "--model",
+        models["student"],
+        *_teachers(models),
+        "--r2plus1d",
+        models["r2plus1d"],
+        *FAST,
+        "--out",
+        out,
+    )
+    assert again.code == 0 and "skipped" in again.out
+
+
+def test_batch_continues_past_bad_files(cli, models, clips, tmp_path) -> None:
+    out = tmp_path / "out"
+    videos = [
+        clips["short"],
+        clips["corrupt"],
+        clips["long"],
+        clips["silent"],
+        tmp_path / "missing.mp4",
+    ]
+    res = cli(
+        "parse",
+        *videos,
+        "--model",
+        models["student"],
+        *_teachers(models),
+        "--r2plus1d",
+        models["r2plus1d"],
+        *FAST,
+        "--out",
+        out,
+        "--html",
+    )
+    assert res.code == 1
+    errors = [line for line in res.err.splitlines() if "error:" in line]
+    assert len(errors) == 2
+    assert str(clips["corrupt"]) in errors[0] and "missing.mp4" in errors[1]
+    assert "2 of 5 videos failed" in res.err
+    short = json.loads((out / "short.json").read_text())
+    assert short["duration"] == pytest.approx(4.0, abs=0.2) and short["windows"] == 1
+    assert short["segments"][1][0] == pytest.approx(short["duration"] / 10, abs=1e-3)
+    long = json.loads((out / "long.json").read_text())
+    assert long["windows"] == 3 and long["duration"] == pytest.approx(25.0, abs=0.2)
+    assert len(long["segments"]) == 30 and long["segments"][20][0] == pytest.approx(20.0)
+    silent = json.loads((out / "silent.json").read_text())
+    assert not silent["has_audio"] and "no audio stream" in " ".join(silent["notes"])
+    assert all(e["modality"] == "visual" for e in silent["events"])
+    index = (out / "index.html").read_text()
+    assert index.count("<li>") == 3 and "long.html" in index
+    assert not (out / "corrupt.json").exists()
+
+
+def test_zero_shot_custom_vocabulary(cli, models, clips, tmp_path) -> None:
+    classes = "dog barking,<script>alert(1)</script>,car engine"
+    low = tmp_path / "low.json"  # every class above threshold everywhere: events span the clip
+    low.write_text(
+        json.dumps(
+            {
+                "vocabulary": "custom",
+                "visual": {c: -50.0 for c in classes.split(",")},
+                "audio": {c: -50.0 for c in classes.split(",")},
+            }
+        )
+    )
+    out = tmp_path / "zs"
+    res = cli(
+        "parse",
+        clips["short"],
+        "--zero-shot",
+        "--classes",
+        classes,
+        *_teachers(models),
+        "--thresholds",
+        low,
+        "--out",
+        out,
+        "--html",
+        "--plot",
+    )
+    assert res.code == 0, res.err
+    data = json.loads((out / "short.json").read_text())
+    assert data["mode"] == "zero-shot" and data["classes"] == classes.split(",")
+    spans = {(e["modality"], e["label"]): (e["onset"], e["offset"]) for e in data["events"]}
+    assert len(spans) == 9  # 3 classes x (audio, visual, audio-visual), each one whole-clip event
+    assert all(on == 0.0 and off == pytest.approx(data["duration"]) for on, off in spans.values())
+    assert "<script>alert(1)</script>" not in (out / "short.html").read_text()
+    high = tmp_path / "high.json"
+    high.write_text(
+        json.dumps(
+            {
+                "vocabulary": "custom",
+                "visual": {c: 50.0 for c in classes.split(",")},
+                "audio": {c: 50.0 for c in classes.split(",")},
+            }
+        )
+    )
+    res = cli(
+        "parse",
+        clips["short"],
+        "--zero-shot",
+        "--classes",
+        classes,
+        *_teachers(models),
+        "--thresholds",
+        high,
+        "--out",
+        out,
+        "--overwrite",
+    )
+    assert res.code == 0 and json.loads((out / "short.json").read_text())["events"] == []
+
+
+def test_zero_shot_defaults_and_llp(models, clips) -> None:
+    import avparse
+    from avparse.parse.zeroshot import default_thresholds, zero_shot_vocabulary
+
+    assert default_thresholds() == {"visual": 15.0, "audio": 2.0}
+    vocab, notes = zero_shot_vocabulary(classes="a, b")
+    assert vocab.thresholds("visual") == [15.0, 15.0] and len(notes) == 2
+    llp, notes = zero_shot_vocabulary(vocab="llp")
+    assert llp.thresholds("visual")[0] == 20.0 and notes == []
+    with pytest.raises(AvparseError, match="exactly one"):
+        zero_shot_vocabulary()
+    result = avparse.parse(
+        clips["silent"], vocab="llp", clip_model=models["clip"], clap_model=models["clap"]
+    )
+    assert isinstance(result, ParseResult) and result.mode == "zero-shot"
+    assert len(result.classes) == 25 and not result.has_audio
+    assert result.frame_prob[:, 0].max() == 0.0  # no sound, no audio probability
+
+
+def test_library_api_returns_typed_events(models, clips) -> None:
+    import avparse
+
+    results = avparse.parse(
+        [clips["short"], clips["silent"]],
+        model=str(models["student"]),
+        clip_model=models["clip"],
+        clap_model=models["clap"],
+        r2plus1d=models["r2plus1d"],
+        snippet_fps=2,
+        snippet_size=16,
+    )
+    assert [type(r) for r in results] == [ParseResult, ParseResult]
+    short = results[0]
+    assert short.frame_prob.shape == (10, 2, 25) and short.video_prob.shape == (10, 25)
+    assert all(isinstance(e, Event) for e in short.events)
+    # events are exactly the decision rule's runs: re-derive them from the probabilities
+    p, vp = short.frame_prob, short.video_prob
+    audio = (p[:, 0] >= 0.5) & (vp >= 0.5)
+    assert np.array_equal(audio, short.audio)
+    assert sum(e.modality == "audio" for e in short.events) == sum(
+        int(np.diff(np.concatenate([[0], col.astype(int), [0]])).clip(0).sum()) for col in audio.T
+    )
+
+
+def test_models_that_cannot_parse_video_are_refused(cli, models, clips, tmp_path) -> None:
+    res = cli(
+        "parse",
+        clips["short"],
+        "--model",
+        models["valor"],
+        *_teachers(models),
+        "--r2plus1d",
+        models["r2plus1d"],
+        "--out",
+        tmp_path,
+    )
+    assert res.code == 2
+    assert len(res.err.strip().splitlines()) == 1
+    assert "vggish/res152" in res.err and "avparse evaluate" in res.err
+    res = cli(
+        "parse",
+        clips["short"],
+        "--model",
+        models["student"],
+        "--clip-model",
+        models["clip"],
+        "--clap-model",
+        models["clap256"],
+        "--r2plus1d",
+        models["r2plus1d"],
+        "--out",
+        tmp_path,
+    )
+    assert res.code == 2 and "token maps" in res.err
+    res = cli(
+        "parse", clips["short"], "--model", models["student"], "--zero-shot", "--out", tmp_path
+    )
+    assert res.code == 2 and "not both" in res.err
