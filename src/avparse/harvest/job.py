@@ -132,6 +132,11 @@ def distributed_rank() -> tuple[int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
+def shard(jobs: list[ClipJob], rank: int, world: int) -> list[ClipJob]:
+    """The jobs of ``rank``: sorted positions ``i % world == rank`` (no clip done twice)."""
+    return [j for i, j in enumerate(jobs) if i % world == rank]
+
+
 def plan(
     filenames: list[str], ids: list[str], weak: np.ndarray, videos: dict[str, Path]
 ) -> tuple[list[ClipJob], list[tuple[str, str, str]]]:
@@ -334,7 +339,7 @@ def run_harvest(config: HarvestConfig) -> HarvestResult:
     filenames, ids, weak = read_labels(Path(config.labels), config.task, vocab)
     jobs, failures = plan(filenames, ids, weak, index_videos(Path(config.videos)))
     rank, world = distributed_rank()
-    mine = [j for i, j in enumerate(jobs) if i % world == rank]
+    mine = shard(jobs, rank, world)
     result = HarvestResult(total=len(mine), rank=rank, world=world, labelled=thresholds is not None)
     result.failures += [f for i, f in enumerate(failures) if i % world == rank]
     write_json(root / MANIFEST, info)

@@ -1,0 +1,195 @@
+"""``avparse harvest`` end to end with tiny offline teachers: layout, failures, resume, reproducibility."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("av")
+pytest.importorskip("transformers")
+
+from avparse.data.layout import HARVEST_FOLDERS, SCORE_FOLDERS, SOFT_HARVEST_FOLDERS
+from avparse.harvest.job import plan
+from avparse.media.synthetic import write_test_video
+from avparse.vocab import LLP
+
+GOOD = ("BjCEufrlXm4", "toneclip001")
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory) -> tuple[Path, Path]:
+    from avparse.teachers.tiny import save_tiny_teachers
+
+    return save_tiny_teachers(tmp_path_factory.getbasetemp() / "avparse-tiny-teachers")
+
+
+@pytest.fixture(scope="session")
+def dataset(tmp_path_factory, llp_video) -> Path:
+    """Videos (real clip, tone clip, silent clip, corrupt file) and weak labels."""
+    root = tmp_path_factory.mktemp("harvest-data")
+    videos = root / "videos"
+    videos.mkdir()
+    shutil.copy(llp_video, videos / "BjCEufrlXm4.mp4")
+    write_test_video(videos / "toneclip001.mp4", seconds=10)
+    write_test_video(videos / "silentclip1.mkv", seconds=10, tone_hz=None)
+    (videos / "corruptclip.mp4").write_bytes(np.random.default_rng(0).bytes(20_000))
+    (root / "labels.csv").write_text(
+        "filename\tevent_labels\n"
+        "BjCEufrlXm4_20_30\tSpeech,Dog\n"
+        "toneclip001_0_10\tCello,Speech\n"
+        "silentclip1_5_15\tCar\n"
+        "corruptclip_0_10\tCat\n"
+    )
+    return root
+
+
+def harvest(cli, dataset: Path, tiny, out: Path, *extra: str):
+    return cli(
+        "harvest",
+        "--videos", dataset / "videos",
+        "--labels", dataset / "labels.csv",
+        "--out", out,
+        "--clip-model", tiny[0],
+        "--clap-model", tiny[1],
+        "--batch-size", "2",
+        "--no-progress",
+        *extra,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def first_run(tmp_path_factory, dataset, tiny):
+    from avparse.cli.main import main
+
+    out = tmp_path_factory.mktemp("harvest-out") / "root"
+    args = ["harvest", "--videos", dataset / "videos", "--labels", dataset / "labels.csv"]
+    args += ["--out", out, "--clip-model", tiny[0], "--clap-model", tiny[1]]
+    code = main([str(a) for a in [*args, "--batch-size", "2", "--no-progress"]])
+    return code, out
+
+
+def test_published_layout_and_failures(first_run):
+    code, out = first_run
+    assert code == 1
+    for clip in GOOD:
+        assert np.load(out / "CLIP/features" / f"{clip}.npy").shape == (10, 16)
+        clap = np.load(out / "CLAP/features" / f"{clip}.npy")
+        assert clap.ndim == 2 and clap.shape[1] == 32
+        for m in ("visual", "audio"):
+            for folder in (HARVEST_FOLDERS[m], SOFT_HARVEST_FOLDERS[m], SCORE_FOLDERS[m]):
+                arr = np.load(out / folder / f"{clip}.npy")
+                assert arr.shape == (10, len(LLP)) and arr.dtype == np.float32
+            hard = np.load(out / HARVEST_FOLDERS[m] / f"{clip}.npy")
+            assert set(np.unique(hard)) <= {0.0, 1.0}
+    # labels stay inside the weak labels (Speech, Dog for the real clip)
+    soft = np.load(out / SOFT_HARVEST_FOLDERS["audio"] / "BjCEufrlXm4.npy")
+    inside = [LLP.index("Speech"), LLP.index("Dog")]
+    assert soft[:, [c for c in range(len(LLP)) if c not in inside]].max() == 0
+    assert soft[:, inside].min() > 0
+    failures = (out / "harvest_failures.tsv").read_text().splitlines()
+    assert failures[0] == "clip\tfile\treason" and len(failures) == 2
+    assert failures[1].startswith("corruptclip\t") and "corruptclip.mp4" in failures[1]
+    # the silent clip has visual outputs, no audio outputs, and is recorded
+    assert (out / HARVEST_FOLDERS["visual"] / "silentclip1.npy").is_file()
+    assert not (out / HARVEST_FOLDERS["audio"] / "silentclip1.npy").exists()
+    assert "silentclip1\t" in (out / "harvest_no_audio.tsv").read_text()
+    assert json.loads((out / "harvest.json").read_text())["teacher"] == "modality"
+    assert not list(out.rglob(".*.tmp*"))
+
+
+def test_second_run_does_no_repeated_work(first_run, cli, dataset, tiny):
+    _, out = first_run
+    files = sorted(p for p in out.rglob("*.npy"))
+    before = {p: p.stat().st_mtime_ns for p in files}
+    result = harvest(cli, dataset, tiny, out)
+    assert result.code == 1
+    assert "harvested 0 clips" in result.out and "skipped 3 finished" in result.out
+    assert {p: p.stat().st_mtime_ns for p in files} == before
+
+
+def test_two_runs_give_identical_harvests(first_run, cli, dataset, tiny, tmp_path):
+    _, out = first_run
+    again = tmp_path / "again"
+    assert harvest(cli, dataset, tiny, again, "--batch-size", "3").code == 1
+    names = sorted(p.relative_to(out) for p in out.rglob("*.npy"))
+    assert names == sorted(p.relative_to(again) for p in again.rglob("*.npy"))
+    for name in names:
+        a, b = np.load(out / name), np.load(again / name)
+        if "pseudo_labels" in str(name):
+            assert np.array_equal(a, b), name
+        else:
+            assert np.allclose(a, b, atol=1e-5), name
+
+
+def test_new_thresholds_relabel_from_saved_logits(first_run, cli, dataset, tiny, tmp_path):
+    _, first = first_run
+    out = tmp_path / "root"
+    shutil.copytree(first, out)
+    model_files = sorted((out / SCORE_FOLDERS["visual"]).glob("*.npy"))
+    stamps = [p.stat().st_mtime_ns for p in model_files]
+    speech = float(np.load(out / SCORE_FOLDERS["visual"] / "BjCEufrlXm4.npy")[:, 0].min()) - 1
+    table = {"vocabulary": "llp", "visual": {"Speech": speech}}
+    (tmp_path / "t.json").write_text(json.dumps(table))
+    refused = harvest(cli, dataset, tiny, out, "--thresholds", tmp_path / "t.json")
+    assert refused.code == 2 and "other settings (thresholds)" in refused.err
+    result = harvest(cli, dataset, tiny, out, "--thresholds", tmp_path / "t.json", "--overwrite")
+    assert "relabelled 3" in result.out and "harvested 0 clips" in result.out
+    assert [p.stat().st_mtime_ns for p in model_files] == stamps
+    hard = np.load(out / HARVEST_FOLDERS["visual"] / "BjCEufrlXm4.npy")
+    assert hard[:, 0].all()  # every segment's Speech logit is now above the threshold
+
+
+def test_fused_teacher_gives_both_modalities_one_label(cli, dataset, tiny, tmp_path):
+    out = tmp_path / "fused"
+    harvest(cli, dataset, tiny, out, "--teacher", "fused")
+    for clip in GOOD:
+        a = np.load(out / HARVEST_FOLDERS["audio"] / f"{clip}.npy")
+        v = np.load(out / HARVEST_FOLDERS["visual"] / f"{clip}.npy")
+        assert np.array_equal(a, v)
+
+
+def test_missing_model_is_one_line(cli, dataset, tmp_path):
+    result = cli(
+        "harvest", "--videos", dataset / "videos", "--labels", dataset / "labels.csv",
+        "--out", tmp_path / "x", "--clip-model", tmp_path / "no-model", "--no-progress",
+    )  # fmt: skip
+    assert result.code == 2 and "model folder not found" in result.err
+
+
+def test_ranks_share_clips_without_overlap(dataset):
+    from avparse.harvest.job import index_videos, read_labels, shard
+
+    filenames, ids, weak = read_labels(dataset / "labels.csv", "llp", LLP)
+    jobs, failures = plan(filenames, ids, weak, index_videos(dataset / "videos"))
+    assert [j.clip for j in jobs] == sorted(ids) and not failures
+    parts = [[j.clip for j in shard(jobs, r, 3)] for r in range(3)]
+    assert sorted(c for part in parts for c in part) == sorted(ids)
+    assert all(len(set(a) & set(b)) == 0 for a in parts for b in parts if a is not b)
+    silent = next(j for j in jobs if j.clip == "silentclip1")
+    assert silent.video is not None and silent.video.suffix == ".mkv"
+
+
+def test_report_scores_harvest_against_dense_labels(first_run, cli, tmp_path):
+    _, out = first_run
+    ann = tmp_path / "ann"
+    ann.mkdir()
+    (ann / "AVVP_val_pd.csv").write_text(
+        "filename\tevent_labels\nBjCEufrlXm4_20_30\tSpeech,Dog\ntoneclip001_0_10\tCello\n"
+        "notharvest1_0_10\tCar\n"
+    )
+    (ann / "AVVP_eval_audio.csv").write_text(
+        "filename\tonset\toffset\tevent_labels\nBjCEufrlXm4_20_30\t0\t10\tSpeech\n"
+    )
+    (ann / "AVVP_eval_visual.csv").write_text(
+        "filename\tonset\toffset\tevent_labels\ntoneclip001_0_10\t2\t5\tCello\n"
+    )
+    from avparse.harvest.report import score_harvest
+
+    score = score_harvest(out, ann, "val")
+    assert score.scored == 2 and score.missing == 1
+    assert set(score.scores) >= {"seg_a", "seg_v", "seg_type", "evt_event"}
+    assert all(0 <= v <= 100 for v in score.scores.values())
