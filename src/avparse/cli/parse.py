@@ -16,31 +16,45 @@ from avparse.errors import AvparseError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("videos", nargs="+", type=Path, metavar="VIDEO", help="video files")
     src = parser.add_argument_group("what parses")
-    src.add_argument("--model", help="student model folder or hub id (VALOR++ family)")
+    src.add_argument(
+        "--model", metavar="DIR", help="student model folder or hub id (VALOR++ family)"
+    )
     src.add_argument(
         "--zero-shot", action="store_true", help="use the CLIP/CLAP teachers alone (no training)"
     )
-    src.add_argument("--classes", help='zero-shot classes, comma-separated: "dog barking,car"')
+    src.add_argument(
+        "--classes", metavar="NAMES", help='zero-shot classes, comma-separated: "dog barking,car"'
+    )
     src.add_argument("--vocab", choices=("llp", "ave"), help="zero-shot built-in vocabulary")
     src.add_argument(
-        "--thresholds", type=Path, help="zero-shot thresholds file (avparse calibrate output)"
+        "--thresholds",
+        type=Path,
+        metavar="FILE",
+        help="zero-shot thresholds file (avparse calibrate output)",
     )
     src.add_argument("--clip-model", default="openai/clip-vit-large-patch14", help="CLIP teacher")
     src.add_argument("--clap-model", default="laion/clap-htsat-fused", help="CLAP teacher")
     src.add_argument(
         "--r2plus1d",
         type=Path,
-        help="R(2+1)D-18 weights (torchvision's r2plus1d_18-91a641e6.pth); default: download",
+        metavar="WEIGHTS",
+        help="R(2+1)D-18 weights (torchvision's r2plus1d_18-91a641e6.pth); default: torch.hub download",
     )
     src.add_argument("--snippet-fps", type=float, default=8, help="R(2+1)D-18 frames per second")
     src.add_argument("--snippet-size", type=int, default=112, help="R(2+1)D-18 frame side (px)")
     src.add_argument("--device", default="cpu", help="cpu or cuda")
     out = parser.add_argument_group("outputs")
-    out.add_argument("--out", type=Path, default=Path("parsed"), help="output folder")
+    out.add_argument(
+        "--out", type=Path, metavar="DIR", default=Path("parsed"), help="output folder"
+    )
     out.add_argument("--plot", action="store_true", help="also write <stem>.png timelines")
     out.add_argument("--html", action="store_true", help="also write <stem>.html viewer pages")
-    out.add_argument("--truth-audio", type=Path, help="dense audio labels to overlay (TSV)")
-    out.add_argument("--truth-visual", type=Path, help="dense visual labels to overlay (TSV)")
+    out.add_argument(
+        "--truth-audio", type=Path, metavar="TSV", help="dense audio labels to overlay (TSV)"
+    )
+    out.add_argument(
+        "--truth-visual", type=Path, metavar="TSV", help="dense visual labels to overlay (TSV)"
+    )
     out.add_argument("--overwrite", action="store_true", help="redo videos already parsed")
 
 
