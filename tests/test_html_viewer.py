@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -89,8 +90,6 @@ def test_browser_renders_timeline_and_click_seeks(tmp_path: Path, llp_video: Pat
     dom = _chromium_dom(page.as_uri() + "?selftest=1", profile)
     match = re.search(r'<pre id="selftest-result" data-done="1">(.*?)</pre>', dom, re.S)
     assert match, dom[-3000:]
-    import html
-
     report = json.loads(html.unescape(match.group(1)))
     assert report["rendered"] == len(res.events) == 2
     assert report["rows"] == [EVIL, "dog"]  # the hostile name is text, not a script

@@ -330,3 +330,12 @@ def test_models_that_cannot_parse_video_are_refused(cli, models, clips, tmp_path
         "parse", clips["short"], "--model", models["student"], "--zero-shot", "--out", tmp_path
     )
     assert res.code == 2 and "not both" in res.err
+
+
+def test_hub_id_offline_is_one_line(cli, clips, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache
+    res = cli("parse", clips["short"], "--model", "someone/valorpp-llp", "--out", tmp_path)
+    assert res.code == 2
+    assert len(res.err.strip().splitlines()) == 1 and "someone/valorpp-llp" in res.err
+    assert "offline" in res.err
