@@ -339,3 +339,34 @@ def test_hub_id_offline_is_one_line(cli, clips, tmp_path, monkeypatch) -> None:
     assert res.code == 2
     assert len(res.err.strip().splitlines()) == 1 and "someone/valorpp-llp" in res.err
     assert "offline" in res.err
+
+
+def test_unexpected_failure_on_one_video_does_not_end_the_batch(
+    cli, models, clips, tmp_path, monkeypatch
+) -> None:
+    from avparse.parse.api import Parser
+
+    real = Parser.parse
+
+    def flaky(self, video):
+        if Path(video).name == "short.mp4":
+            raise RuntimeError("decoder exploded\nwith two lines")
+        return real(self, video)
+
+    monkeypatch.setattr(Parser, "parse", flaky)
+    out = tmp_path / "out"
+    res = cli(
+        "parse",
+        clips["short"],
+        clips["silent"],
+        "--zero-shot",
+        "--classes",
+        "dog",
+        *_teachers(models),
+        "--out",
+        out,
+    )
+    assert res.code == 1
+    errors = [line for line in res.err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "short.mp4" in errors[0] and "RuntimeError" in errors[0]
+    assert (out / "silent.json").is_file() and not (out / "short.json").exists()

@@ -116,6 +116,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"avparse parse: error: {_one_line(video, exc)}", file=sys.stderr)
             failed.append(video)
             continue
+        except Exception as exc:  # a decoder or model failure on one file must not end the batch
+            if args.debug:
+                raise
+            why = f"unexpected {type(exc).__name__}: {exc} (--debug shows the traceback)"
+            print(f"avparse parse: error: {_one_line(video, AvparseError(why))}", file=sys.stderr)
+            failed.append(video)
+            continue
         truth = None
         if any(truth_files):
             from avparse.parse.plot import truth_events
