@@ -89,7 +89,7 @@ class BasicBlock(nn.Module):
 class R2Plus1D18(nn.Module):
     """torchvision's ``r2plus1d_18``: stem, four layers of two blocks, average pool, ``fc``."""
 
-    def __init__(self, num_classes: int = 400) -> None:
+    def __init__(self, num_classes: int = 400, *, init_weights: bool = True) -> None:
         super().__init__()
         self.stem = nn.Sequential(
             nn.Conv3d(
@@ -107,7 +107,8 @@ class R2Plus1D18(nn.Module):
         self.layer4 = nn.Sequential(BasicBlock(256, 512, 2), BasicBlock(512, 512))
         self.avgpool = nn.AdaptiveAvgPool3d((1, 1, 1))
         self.fc = nn.Linear(FEATURE_DIM, num_classes)
-        self._init_weights()
+        if init_weights:  # skipped when a state dict will overwrite every parameter anyway
+            self._init_weights()
 
     def _init_weights(self) -> None:
         # torchvision's initialisation, so a randomly built net behaves like the reference one.
@@ -147,7 +148,7 @@ def load_r2plus1d18(weights: str | Path | None = None, *, device: str = "cpu") -
             cache; in offline mode only an already cached file is used).
         device: torch device for the model.
     """
-    model = R2Plus1D18()
+    model = R2Plus1D18(init_weights=False)
     if weights is None:
         name = WEIGHTS_URL.rsplit("/", 1)[1]
         cached = Path(torch.hub.get_dir()) / "checkpoints" / name
