@@ -297,6 +297,16 @@ def test_counts_are_consistent_with_truth_and_predictions():
 # --- equality with the reference loop -------------------------------------------------------
 
 
+def test_run_table_and_direct_runs_agree(monkeypatch):
+    import avparse.eval.metrics as metrics
+
+    rng = np.random.default_rng(4)
+    arrays = [rng.random((40, 10, 25)) < d for d in (0.1, 0.4, 0.1, 0.4)]
+    with_table = llp_scores(*arrays)
+    monkeypatch.setattr(metrics, "_TABLE_SEGMENTS", 0)
+    assert llp_scores(*arrays) == with_table
+
+
 def test_matches_reference_on_random_inputs_of_several_densities():
     rng = np.random.default_rng(2)
     for density in (0.02, 0.2, 0.5, 0.9):
@@ -308,7 +318,7 @@ def test_matches_reference_on_random_inputs_of_several_densities():
 def _batches(draw):
     n = draw(st.integers(1, 6))
     c = draw(st.integers(1, 5))
-    t = draw(st.sampled_from([10, 10, 10, 1, 2, 7]))
+    t = draw(st.sampled_from([10, 10, 10, 1, 2, 7, 13, 17]))  # > 12: no run table
     style = draw(st.sampled_from(["bits", "runs"]))
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
