@@ -94,6 +94,30 @@ def _rng_state() -> dict[str, Any]:
     return state
 
 
+def _to_bytes(obj: Any) -> Any:
+    """Tensors as raw bytes, for ``all_gather_object`` (which cannot ship tensors on gloo)."""
+    if isinstance(obj, torch.Tensor):
+        return ("tensor", str(obj.dtype), obj.cpu().numpy().tobytes())
+    if isinstance(obj, dict):
+        return {k: _to_bytes(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_to_bytes(v) for v in obj]
+    return obj
+
+
+def _from_bytes(obj: Any) -> Any:
+    if isinstance(obj, tuple) and len(obj) == 3 and obj[0] == "tensor":
+        dtype = {"torch.uint8": np.uint8, "torch.int64": np.int64, "torch.uint32": np.uint32}[
+            obj[1]
+        ]
+        return torch.from_numpy(np.frombuffer(obj[2], dtype=dtype).copy())
+    if isinstance(obj, dict):
+        return {k: _from_bytes(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_from_bytes(v) for v in obj]
+    return obj
+
+
 def _set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
     name, keys, *rest = state["numpy"]
@@ -139,7 +163,8 @@ def _prepare_folder(
         try:
             return torch.load(ckpt, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise AvparseError(f"{ckpt}: cannot read resumable checkpoint ({exc})") from None
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise AvparseError(f"{ckpt}: cannot read resumable checkpoint ({first})") from None
     return None
 
 
@@ -337,7 +362,7 @@ def _train(
             d, torch.tensor([sums[k] for k in names] + [seen], dtype=torch.float64)
         )
         losses = {k: float(totals[i] / totals[-1]) for i, k in enumerate(names)}
-        rng = D.gather_objects(d, _rng_state())
+        rng = [_from_bytes(r) for r in D.gather_objects(d, _to_bytes(_rng_state()))]
         if d.main:
             frame_prob, video_prob = predict(
                 model, data["val"], batch_size=cfg.eval_batch_size, device=dev

@@ -131,10 +131,13 @@ def build_optimizer(
 
 
 class _Factor:
-    """Picklable schedule factor (so scheduler state round-trips through checkpoints)."""
+    """Schedule factor holding plain numbers, so the scheduler's state dict (which keeps the
+    callable's ``__dict__``) loads with ``torch.load(weights_only=True)``."""
 
     def __init__(self, cfg: TrainConfig) -> None:
-        self.cfg = cfg
+        self.lr, self.lr_min = float(cfg.lr), float(cfg.lr_min)
+        self.warmup, self.epochs = int(cfg.warmup), int(cfg.epochs)
 
     def __call__(self, step: int) -> float:
-        return learning_rate(step + 1, self.cfg) / self.cfg.lr
+        cfg = TrainConfig(lr=self.lr, lr_min=self.lr_min, warmup=self.warmup, epochs=self.epochs)
+        return learning_rate(step + 1, cfg) / self.lr

@@ -1,0 +1,193 @@
+"""Training: recipe, losses, the loop through the CLI, run-folder rules, exact resume."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from avparse.data.synthetic import generate_llp
+from avparse.errors import AvparseError
+from avparse.model.config import model_config
+from avparse.model.han import HANOutput
+from avparse.train import losses
+from avparse.train.loop import train
+from avparse.train.recipe import TrainConfig, learning_rate, recipe
+from avparse.train.tasks import TASKS, get_task
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    return generate_llp(tmp_path_factory.mktemp("llp") / "root", n_train=24, n_val=8, n_test=8)
+
+
+def test_learning_rate_schedule() -> None:
+    cfg = TrainConfig(epochs=60, lr=1e-4, lr_min=1e-6, warmup=10)
+    assert learning_rate(1, cfg) == pytest.approx(1e-5)
+    assert learning_rate(9, cfg) == pytest.approx(9e-5)
+    assert learning_rate(10, cfg) == pytest.approx(1e-4)
+    assert learning_rate(60, cfg) == pytest.approx(1e-6)
+    mid = 1e-6 + 0.5 * (1e-4 - 1e-6) * (1 + math.cos(math.pi * 25 / 50))
+    assert learning_rate(35, cfg) == pytest.approx(mid)
+    from avparse.train.recipe import build_optimizer
+
+    opt, sched = build_optimizer([torch.nn.Parameter(torch.zeros(1))], cfg)
+    seen = []
+    for _ in range(60):
+        seen.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert seen == pytest.approx([learning_rate(e, cfg) for e in range(1, 61)])
+    group = opt.param_groups[0]
+    assert group["betas"] == (0.5, 0.999) and group["eps"] == 1e-8
+    assert group["weight_decay"] == 1e-3
+
+
+def test_presets_follow_the_table() -> None:
+    assert (recipe("valor").lr, recipe("valor").lr_min, recipe("valor").seed) == (1e-4, 1e-6, 1000)
+    assert (recipe("valor+").lr, recipe("valor+").seed) == (3e-4, 64)
+    assert (recipe("valor++").lr, recipe("valor++").lr_min, recipe("valor++").seed) == (
+        3e-4,
+        3e-6,
+        87,
+    )
+    assert recipe("han").loss == "han" and recipe("valor").batch_size == 64
+    assert recipe("valor").epochs == 60 and recipe("valor").clip_grad == 1.0
+    plus = model_config("valor+")
+    assert (plus.d_model, plus.num_layers, plus.nhead, plus.dim_feedforward) == (256, 4, 8, 1024)
+    assert model_config("valor++").audio_feature == "clap"
+    assert model_config("han") == model_config("valor", {"name": "han"})
+
+
+def _output(b: int = 3, c: int = 4, seed: int = 0) -> HANOutput:
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(b, 10, 2, c, generator=g)
+    prob = torch.sigmoid(logits)
+    return HANOutput(prob.mean((1, 2)), prob[:, :, 0].mean(1), prob[:, :, 1].mean(1), prob, logits)
+
+
+def test_losses_by_hand() -> None:
+    out = _output()
+    weak = torch.tensor([[1.0, 0, 0, 1], [0, 1, 0, 0], [0, 0, 0, 0]])
+    ha = torch.zeros(3, 10, 4)
+    hv = torch.zeros(3, 10, 4)
+    ha[0, 2:5, 0] = 1
+    hv[1, 7, 1] = 1
+
+    def bce(p, y):
+        p = p.clamp(1e-7, 1 - 1e-7)
+        return float(-(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean())
+
+    total, parts = losses.han_loss(out, weak, guided=False)
+    assert float(total) == pytest.approx(bce(out.video_prob, weak), rel=1e-5)
+    assert set(parts) == {"video"}
+    total, parts = losses.han_loss(out, weak)
+    want = (
+        bce(out.video_prob, weak)
+        + bce(out.audio_prob, weak)
+        + bce(out.visual_prob, 0.9 * weak + 0.05)
+    )
+    assert float(total) == pytest.approx(want, rel=1e-5)
+    total, parts = losses.valor_loss(out, weak, ha, hv)
+    seg = float(F.binary_cross_entropy_with_logits(out.frame_logits[:, :, 0], ha)) + float(
+        F.binary_cross_entropy_with_logits(out.frame_logits[:, :, 1], hv)
+    )
+    assert float(total) == pytest.approx(bce(out.video_prob, weak) + seg, rel=1e-5)
+    total, parts = losses.valor_video_loss(out, weak, ha, hv)
+    va = torch.zeros(3, 4)
+    va[0, 0] = 1
+    vv = torch.zeros(3, 4)
+    vv[1, 1] = 1
+    want = bce(out.video_prob, weak) + bce(out.audio_prob, va) + bce(out.visual_prob, vv)
+    assert float(total) == pytest.approx(want, rel=1e-5)
+
+
+def test_train_cli_end_to_end(root: Path, tmp_path: Path, cli) -> None:
+    out = tmp_path / "run"
+    config = tmp_path / "recipe.json"
+    config.write_text(json.dumps({"preset": "tiny", "train": {"epochs": 5, "lr": 5e-3}}))
+    res = cli("train", "--data", root, "--config", config, "--epochs", "2", "--out", out,
+              "--store", tmp_path / "store", "--set", "d_model=8", "--set", "han_guided=false",
+              "--loss", "han", "--no-progress")  # fmt: skip
+    assert res.code == 0, res.err
+    assert "Type@AV" in res.out and "segment" in res.out and "event" in res.out
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "finished" and run["preset"] == "tiny"
+    assert run["train"]["epochs"] == 2 and run["train"]["lr"] == 5e-3  # flag over file
+    assert run["train"]["han_guided"] is False and run["model"]["d_model"] == 8
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2]
+    assert {"lr", "train_loss", "train_video", "val_seg_type", "seconds"} <= set(log[0])
+    assert (out / "model" / "config.json").is_file() and (
+        out / "model" / "model.safetensors"
+    ).is_file()
+    test = json.loads((out / "test_metrics.json").read_text())
+    assert len(test) == 10 and all(0 <= v <= 100 for v in test.values())
+    again = cli(
+        "train", "--data", root, "--preset", "tiny", "--out", out, "--store", tmp_path / "store"
+    )
+    assert again.code == 2 and "finished run" in again.err and again.err.count("\n") == 1
+    resumed = cli("train", "--data", root, "--out", out, "--resume", "--store", tmp_path / "store",
+                  "--no-progress")  # fmt: skip
+    assert resumed.code == 0 and "best epoch" in resumed.out
+
+
+def test_bad_options_are_one_line(root: Path, tmp_path: Path, cli) -> None:
+    res = cli(
+        "train", "--data", root, "--preset", "tiny", "--set", "depth=3", "--out", tmp_path / "r"
+    )
+    assert res.code == 2 and "unknown config field 'depth'" in res.err
+    res = cli("train", "--data", root, "--preset", "tiny", "--loss", "nope", "--out", tmp_path / "r",
+              "--store", tmp_path / "store")  # fmt: skip
+    assert res.code == 2 and "no loss 'nope'" in res.err
+    with pytest.raises(AvparseError, match="unknown task"):
+        get_task("no-such-task")
+    assert "llp" in TASKS and get_task("llp").selection_metric == "seg_type"
+
+
+def _final_state(out: Path) -> dict[str, torch.Tensor]:
+    return torch.load(out / "checkpoint.pt", weights_only=True)["model"]
+
+
+def test_resume_is_exact(root: Path, tmp_path: Path) -> None:
+    """Interrupt after epoch 1 of 2, resume, and get the uninterrupted run's weights exactly
+    (dropout is on, so the saved RNG states matter)."""
+    cfg = model_config("tiny", {"dropout": 0.1})
+    rec = recipe("tiny", {"epochs": 2, "lr": 3e-3})
+    store = tmp_path / "store"
+    kwargs = {"store": store, "progress": False, "evaluate_test": False}
+    full = train(root, tmp_path / "full", cfg, rec, **kwargs)
+
+    class Stop(Exception):
+        pass
+
+    def interrupt(epoch: int) -> None:
+        if epoch == 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(root, tmp_path / "cut", cfg, rec, on_epoch_end=interrupt, **kwargs)
+    assert json.loads((tmp_path / "cut" / "run.json").read_text())["status"] == "running"
+    with pytest.raises(AvparseError, match="unfinished run"):
+        train(root, tmp_path / "cut", cfg, rec, **kwargs)
+    resumed = train(root, tmp_path / "cut", cfg, rec, resume=True, **kwargs)
+    a, b = _final_state(tmp_path / "full"), _final_state(tmp_path / "cut")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert resumed.best_epoch == full.best_epoch and resumed.best_score == full.best_score
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in full.log]
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in resumed.log] == strip
+
+
+def test_valor_video_loss_and_valor_plus_plus_features(tmp_path: Path) -> None:
+    root = generate_llp(tmp_path / "pp", n_train=8, n_val=4, n_test=4, features="valor++", seed=1)
+    cfg = model_config("tiny", {"audio_feature": "clap", "visual_feature": "clip", "norm": "pre"})
+    rec = recipe("tiny", {"epochs": 1, "loss": "valor-video", "batch_size": 4})
+    result = train(root, tmp_path / "run", cfg, rec, progress=False)
+    assert result.test_scores is not None and np.isfinite(list(result.test_scores.values())).all()
+    assert result.log[0]["train_audio"] > 0
