@@ -35,7 +35,7 @@ class Outside:
     """Prediction events naming clips that are not in the scored split (they are ignored)."""
 
     events: int = 0
-    clips: int = 0
+    clips: frozenset[str] = frozenset()
     example: str = ""
 
 
@@ -60,7 +60,7 @@ class ScoreReport:
             return None
         parts = ", ".join(f"{k} {o.events}" for k, o in self.outside.items() if o.events)
         example = next(o.example for o in self.outside.values() if o.events)
-        clips = sum(o.clips for o in self.outside.values())
+        clips = len(frozenset().union(*(o.clips for o in self.outside.values())))
         return (
             f"ignored {total} predicted events ({parts}) of {clips} clips outside the "
             f"{self.split} split, e.g. {example!r}"
@@ -78,7 +78,7 @@ def _outside(rows: DenseRows, split_names: set[str]) -> Outside:
     names = [n for n in rows.filenames if n not in split_names]
     if not names:
         return Outside()
-    return Outside(len(names), len(set(names)), names[0])
+    return Outside(len(names), frozenset(names), names[0])
 
 
 def score_arrays(
