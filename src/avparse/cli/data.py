@@ -45,6 +45,29 @@ def _run_check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _add_pack(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("root", type=Path, metavar="ROOT", help="data root to pack")
+    parser.add_argument("--out", type=Path, default=None, help="store folder (default ROOT/packed)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _run_pack(args: argparse.Namespace) -> int:
+    from avparse.data.store import PackError, default_store, pack, store_size
+
+    out = args.out or default_store(args.root)
+    try:
+        report = pack(args.root, out, progress=not args.no_progress)
+    except PackError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        print(f"avparse data pack: {len(exc.problems)} problem(s); nothing packed for those arrays",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    print(f"{out}: {len(report.written)} arrays written, {len(report.unchanged)} up to date, "
+          f"{report.files_read} files read, {store_size(out) / 2**20:.1f} MiB")  # fmt: skip
+    return 0
+
+
 SUBCOMMANDS: dict[
     str,
     tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]],
@@ -53,6 +76,11 @@ SUBCOMMANDS: dict[
         "validate a data root: annotation files, feature and harvest folders, per-file checks",
         _add_check,
         _run_check,
+    ),
+    "pack": (
+        "pack feature and harvest files into memory-mapped arrays (incremental)",
+        _add_pack,
+        _run_pack,
     ),
 }
 """name -> (help line, add arguments, run)."""
