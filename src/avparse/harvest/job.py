@@ -172,8 +172,20 @@ class _Teachers:
         from avparse.teachers.clap import AudioTeacher
         from avparse.teachers.clip import VisualTeacher
 
-        self.visual = VisualTeacher(config.clip_model, vocab=vocab, device=config.device)
-        self.audio = AudioTeacher(config.clap_model, vocab=vocab, device=config.device)
+        device = _rank_device(config.device)
+        self.visual = VisualTeacher(config.clip_model, vocab=vocab, device=device)
+        self.audio = AudioTeacher(config.clap_model, vocab=vocab, device=device)
+
+
+def _rank_device(device: str | None) -> str | None:
+    """Under torchrun, a bare ``cuda`` (or the default) means this process's ``cuda:LOCAL_RANK``."""
+    if int(os.environ.get("WORLD_SIZE", 1)) <= 1 or device not in (None, "cuda"):
+        return device
+    import torch
+
+    if not torch.cuda.is_available():
+        return device
+    return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
 
 
 def _thresholds(vocab: Vocabulary) -> dict[str, np.ndarray] | None:

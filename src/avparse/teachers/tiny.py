@@ -113,6 +113,7 @@ def save_tiny_teachers(folder: str | Path) -> tuple[Path, Path]:
     Reuses folders that already hold a saved model, so a cache directory can be shared.
     """
     folder = Path(folder)
+    require("transformers", "teachers").utils.logging.disable_progress_bar()
     clip_dir, clap_dir = folder / CLIP_FOLDER, folder / CLAP_FOLDER
     if not (clip_dir / "config.json").is_file():
         save_tiny_clip(clip_dir)
