@@ -51,7 +51,7 @@ def test_scores_hand_made_files_and_reports_outside_rows(ann_root: Path, tmp_pat
         f"{CLIPS[0]}\t0\t2\tDog\n{CLIPS[0]}\t6\t10\tSpeech\n"
         "elsewhere12_0_10\t0\t3\tDog\nelsewhere12_0_10\t4\t5\tCat\n",
     )
-    visual = _write(tmp_path / "v.tsv", f"{CLIPS[2]}\t0\t10\tCat\n")
+    visual = _write(tmp_path / "v.tsv", f"{CLIPS[2]}\t0\t10\tCat\nelsewhere12_0_10\t0\t1\tDog\n")
     out = tmp_path / "out" / "scores.json"
     result = cli(
         "score", "--annotations", ann_root, "--audio", audio, "--visual", visual, "--json", out
@@ -64,7 +64,7 @@ def test_scores_hand_made_files_and_reports_outside_rows(ann_root: Path, tmp_pat
         and "AVVP_eval_audio.csv:5: onset 9 is after offset 0" in (err_lines[0])
     )
     assert (
-        "warning: ignored 2 predicted events (audio 2) of 1 clips outside the test"
+        "warning: ignored 3 predicted events (audio 2, visual 1) of 1 clips outside the test"
         in (err_lines[1])
     )
     assert "'elsewhere12_0_10'" in err_lines[1]
