@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     failed: list[Path] = []
     pages = []
-    for video, stem in tqdm(todo, desc="parse", unit="video"):
+    for video, stem in tqdm(todo, desc="parse", unit="video", disable=None):
         try:
             result = parser.parse(video)
         except AvparseError as exc:

@@ -90,6 +90,7 @@ td, th { padding: 2px 10px; text-align: left; border-bottom: 1px solid #eee; }
 tr.clickable { cursor: pointer; }
 tr.clickable:hover { background: #f4f4f4; }
 .meta { color: #666; }
+#selftest-result { white-space: pre-wrap; word-break: break-all; color: #666; }
 .swatch { display: inline-block; width: 0.9em; height: 0.9em; margin: 0 0.3em 0 1em; }
 """
 

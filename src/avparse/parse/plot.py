@@ -105,7 +105,7 @@ def plot_timeline(
     ax.set_yticklabels([_plain(display[c]) for c in labels])
     ax.invert_yaxis()
     ax.set_xlabel("seconds")
-    ax.set_title(_plain(f"{Path(result.video).name} ({result.mode})"), fontsize=10)
+    ax.set_title(_plain(f"{Path(result.video).name} ({result.mode})"), fontsize=10, loc="left")
     for i in range(1, len(labels)):
         ax.axhline(i, color="#dddddd", linewidth=0.6)
     if not labels:
@@ -115,7 +115,15 @@ def plot_timeline(
     handles = [Patch(color=COLOURS[m], label=m) for m in MODALITIES]
     if truth:
         handles.append(Patch(fill=False, hatch="///", label="truth"))
-    ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.8, ncol=len(handles))
+    # above the axes, right of the title, so it never hides an event
+    ax.legend(
+        handles=handles,
+        loc="lower right",
+        bbox_to_anchor=(1.0, 1.0),
+        fontsize=8,
+        frameon=False,
+        ncol=len(handles),
+    )
     fig.tight_layout()
     path = Path(path)
     with atomic_path(path, suffix=".png") as tmp:
