@@ -1,0 +1,222 @@
+"""The synthetic benchmark behind ``avparse demo``: HAN (weak labels) against VALOR (harvests).
+
+Steps, each reused when already done with the same settings: generate an LLP-like data root
+(:func:`avparse.data.synthetic.generate_llp`, completion marker), train the ``han`` and
+``valor`` presets through :func:`avparse.train.loop.train` (same narrowed architecture and
+schedule for both, so only the supervision differs), score the best model of each on the test
+split with the ten LLP numbers, write ``results.json`` and draw one test clip's timeline per
+method (truth vs prediction) with :func:`avparse.parse.plot.plot_timeline`.
+
+The defaults are sized to finish in well under 10 minutes on 2 CPU cores (see ``docs/synthetic.md``
+for measured times); a larger ``clips``/``epochs``/``d_model`` gives a closer-to-paper run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from avparse.errors import AvparseError
+
+METHODS = ("han", "valor")
+"""Presets compared by the demo: the same network, weak labels vs weak labels plus harvests."""
+
+SCORE_KEYS = (
+    "seg_a", "seg_v", "seg_av", "seg_type", "seg_event",
+    "evt_a", "evt_v", "evt_av", "evt_type", "evt_event",
+)  # fmt: skip
+
+
+@dataclass
+class DemoConfig:
+    """Sizes and schedule of the demo run (every field is a ``avparse demo`` flag)."""
+
+    out: Path = Path("runs/demo")
+    """Folder of the run: ``data/``, ``han/``, ``valor/``, ``results.json``, timeline PNGs."""
+    clips: int = 1200
+    """Training clips of the synthetic set."""
+    val_clips: int = 200
+    """Validation clips (model selection and teacher threshold calibration)."""
+    test_clips: int = 400
+    """Test clips (the reported scores)."""
+    features: str = "valor"
+    """Synthetic feature set: ``valor`` (VGGish / ResNet-152 / R(2+1)D) or ``valor++``."""
+    epochs: int = 12
+    warmup: int = 2
+    lr: float = 1e-3
+    lr_min: float = 1e-5
+    batch_size: int = 32
+    d_model: int = 64
+    """Width of the student (the published presets use 512 / 256)."""
+    num_layers: int = 1
+    nhead: int = 4
+    dim_feedforward: int = 128
+    seed: int = 0
+    """Seed of the synthetic data; the training seed is the preset's own."""
+    plot: bool = True
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Further model config overrides (``--set key=value``)."""
+
+    def model_overrides(self) -> dict[str, Any]:
+        return {
+            "d_model": self.d_model,
+            "num_layers": self.num_layers,
+            "nhead": self.nhead,
+            "dim_feedforward": self.dim_feedforward,
+            **self.extra,
+        }
+
+    def train_overrides(self) -> dict[str, Any]:
+        return {
+            "epochs": self.epochs,
+            "warmup": self.warmup,
+            "lr": self.lr,
+            "lr_min": self.lr_min,
+            "batch_size": self.batch_size,
+        }
+
+
+@dataclass
+class DemoResult:
+    scores: dict[str, dict[str, float]]
+    """Method -> the ten test scores."""
+    results: Path
+    pictures: list[Path]
+    clip: str | None
+
+
+def _same_run(folder: Path, model_cfg: Any, train_cfg: Any) -> bool | None:
+    """True: a finished run with these settings; False: other settings; None: no run."""
+    import json
+
+    from avparse.train.loop import read_run
+
+    run = read_run(folder)
+    if run is None:
+        return None
+    same = run.get("model") == model_cfg.to_dict() and run.get("train") == json.loads(
+        json.dumps(train_cfg.to_dict())
+    )
+    return same and run.get("status") == "finished"
+
+
+def _say(cfg: DemoConfig, text: str) -> None:
+    if cfg.progress:
+        print(text, flush=True)
+
+
+def train_method(cfg: DemoConfig, data: Path, method: str) -> dict[str, float]:
+    """Train (or reuse) one method's run under ``cfg.out/method``; returns its test scores."""
+    from avparse.model.config import PRESETS, model_config
+    from avparse.train.loop import train
+    from avparse.train.recipe import recipe
+
+    preset = method if cfg.features == "valor" else "valor++"
+    overrides = dict(cfg.model_overrides())
+    if preset != method:  # valor++ features for both methods; the loss picks the supervision
+        overrides.update({k: PRESETS["valor++"][k] for k in PRESETS["valor++"] if "feature" in k})
+    model_cfg = model_config(preset, overrides)
+    train_cfg = recipe(method, {**cfg.train_overrides(), "task": "llp"})
+    folder = cfg.out / method
+    state = _same_run(folder, model_cfg, train_cfg)
+    if state is False:
+        _say(cfg, f"{folder}: settings changed or run unfinished; training again")
+    elif state:
+        _say(cfg, f"{folder}: finished run with these settings, reused")
+    result = train(
+        data, folder, model_cfg, train_cfg, preset=method, resume=bool(state),
+        overwrite=state is False, progress=cfg.progress,
+    )  # fmt: skip
+    if not result.test_scores:
+        raise AvparseError(f"{folder}: the run has no test scores")
+    return {k: float(result.test_scores[k]) for k in SCORE_KEYS}
+
+
+def pick_clip(audio: np.ndarray, visual: np.ndarray) -> int:
+    """A telling test clip: most segments where audio and visual truth disagree, then most
+    events (first such clip, so the choice is deterministic)."""
+    unaligned = (audio != visual).sum((1, 2))
+    events = audio.sum((1, 2)) + visual.sum((1, 2))
+    return int(np.lexsort((-events, -unaligned))[0])
+
+
+def draw_timelines(cfg: DemoConfig, data: Path) -> tuple[list[Path], str]:
+    """One PNG per method of the chosen test clip: truth (hatched) vs prediction (filled)."""
+    from avparse.data.layout import LLP_FILES
+    from avparse.data.llp import LLPAnnotations
+    from avparse.model.checkpoint import load_folder
+    from avparse.parse.events import Window, build_result
+    from avparse.parse.plot import plot_timeline, truth_events
+    from avparse.train.evaluate import predict
+    from avparse.train.loop import MODEL_DIR
+    from avparse.train.recipe import TrainConfig
+    from avparse.train.tasks import LoadRequest, SplitData, get_task
+    from avparse.vocab import LLP
+
+    ann = LLPAnnotations(data)
+    audio, visual = ann.dense("test")
+    i = pick_clip(audio, visual)
+    filename = ann.weak("test").filenames[i]
+    truth = truth_events(
+        filename, LLP, data / LLP_FILES["dense_audio"], data / LLP_FILES["dense_visual"]
+    )
+    pictures = []
+    for method in METHODS:
+        model, config = load_folder(cfg.out / method / MODEL_DIR)
+        split = get_task("llp").load(
+            LoadRequest(data, None, "test", config, TrainConfig(loss="han"), LLP)
+        )
+        one = SplitData("test", [filename], {k: v[i : i + 1] for k, v in split.inputs.items()})
+        frame_prob, video_prob = predict(model, one)
+        result = build_result(
+            filename, 10.0, [Window(0.0, 10.0, frame_prob[0], video_prob[0])], LLP.names,
+            LLP.display_names, mode=method.upper(), model=str(cfg.out / method / MODEL_DIR),
+        )  # fmt: skip
+        pictures.append(plot_timeline(result, cfg.out / f"timeline_{method}.png", truth=truth))
+    return pictures, filename
+
+
+def format_table(scores: dict[str, dict[str, float]]) -> str:
+    """The ten numbers of each method side by side."""
+    names = {
+        "seg": "segment", "evt": "event",
+        "a": "Audio", "v": "Visual", "av": "Audio-Visual", "type": "Type@AV", "event": "Event@AV",
+    }  # fmt: skip
+    methods = list(scores)
+    lines = [f"{'level':<9}{'metric':<14}" + "".join(f"{m.upper():>9}" for m in methods)]
+    for key in SCORE_KEYS:
+        level, metric = key.split("_", 1)
+        row = "".join(f"{scores[m][key]:>9.2f}" for m in methods)
+        lines.append(f"{names[level]:<9}{names[metric]:<14}{row}")
+    return "\n".join(lines)
+
+
+def run_demo(cfg: DemoConfig) -> DemoResult:
+    """Generate (or reuse) the data, train both methods, score them, write results and PNGs."""
+    from avparse.data.synthetic import COMPLETE_MARKER, generate_llp
+    from avparse.utils.atomic import write_json
+
+    cfg.out = Path(cfg.out)
+    data = cfg.out / "data"
+    marker = data / COMPLETE_MARKER
+    _say(cfg, f"data: {data} ({'reused' if marker.is_file() else 'generating'})")
+    generate_llp(
+        data, n_train=cfg.clips, n_val=cfg.val_clips, n_test=cfg.test_clips,
+        features=cfg.features, seed=cfg.seed, overwrite=True,
+    )  # fmt: skip
+    scores = {}
+    for method in METHODS:
+        _say(cfg, f"training {method.upper()} ({cfg.epochs} epochs)")
+        scores[method] = train_method(cfg, data, method)
+    results = cfg.out / "results.json"
+    write_json(results, scores)
+    pictures: list[Path] = []
+    clip = None
+    if cfg.plot:
+        pictures, clip = draw_timelines(cfg, data)
+    write_json(cfg.out / "demo_config.json", {**asdict(cfg), "out": str(cfg.out)})
+    return DemoResult(scores, results, pictures, clip)
