@@ -248,15 +248,17 @@ def _decode(job: ClipJob, audio_teacher: Any) -> _Prepared:
         return prepared
     try:
         clip = decode_clip(job.video)
+        prepared.frames = clip.frames
+        if clip.audio is None:
+            prepared.audio_note = clip.audio_note or "no audio"
+        else:
+            prepared.chunks = audio_teacher.prepare(list(clip.audio_chunks()))
+            prepared.whole = audio_teacher.prepare([clip.audio])
     except VideoDecodeError as exc:
         prepared.error = str(exc).removeprefix(f"{job.video}: ")
-        return prepared
-    prepared.frames = clip.frames
-    if clip.audio is None:
-        prepared.audio_note = clip.audio_note or "no audio"
-    else:
-        prepared.chunks = audio_teacher.prepare(list(clip.audio_chunks()))
-        prepared.whole = audio_teacher.prepare([clip.audio])
+    except Exception as exc:  # one bad clip must not stop a batch job; the reason is recorded
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        prepared.error = f"unexpected {type(exc).__name__}: {first}"
     return prepared
 
 

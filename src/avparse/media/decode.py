@@ -184,6 +184,8 @@ def decode_clip(
         return _decode(
             container, path, window, seconds, frame_size, teacher_frames, audio, fps, fps_size
         )
+    except require("av", "media").FFmpegError as exc:  # seeking or probing a damaged file
+        raise VideoDecodeError(f"{path}: cannot decode ({_reason(exc)})") from None
     finally:
         container.close()
 
@@ -380,7 +382,16 @@ def _assemble_audio(scan: _Scan, start: float, length: float) -> np.ndarray:
     soxr = require("soxr", "media")
     native = scan.audio_rate
     first = scan.audio_pieces[0][0]
-    signal = np.concatenate([p for _, p in scan.audio_pieces])
+    parts: list[np.ndarray] = []
+    filled = 0
+    for t, piece in scan.audio_pieces:
+        gap = round((t - first) * native) - filled
+        if gap > native // 100:  # skipped (damaged) packets: keep later audio in place
+            parts.append(np.zeros(gap, np.float32))
+            filled += gap
+        parts.append(piece)
+        filled += len(piece)
+    signal = np.concatenate(parts)
     offset = round(first * native)  # window-relative start of the first decoded sample
     if offset > 0:
         signal = np.concatenate([np.zeros(offset, np.float32), signal])
