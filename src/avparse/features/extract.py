@@ -114,7 +114,8 @@ class FeatureExtractor:
         if self.student:
             # A video without sound is heard as silence: the student still needs an audio input.
             wave = clip.audio if clip.audio is not None else _silence(clip.seconds)
-            out.clap_map = self.audio.token_maps(self.audio.prepare([wave]))[0]
+            token_map = self.audio.token_maps(self.audio.prepare([wave]))[0]
+            out.clap_map = fit_token_map(token_map, clip.seconds)
             out.motion = self._motion(clip.rate_frames)
         elif clip.audio is not None:
             chunks = clip.audio_chunks()
@@ -131,6 +132,42 @@ class FeatureExtractor:
             raise AvparseError("no frames decoded for the R(2+1)D-18 snippets")
         x = torch.from_numpy(np.ascontiguousarray(frames))
         return snippet_features(self.motion, x, size=self.snippet_size).numpy()
+
+
+def fit_token_map(
+    token_map: np.ndarray,
+    seconds: float,
+    *,
+    full: float = 10.0,
+    grid: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Align a short window's CLAP token map with its segments.
+
+    CLAP's extractor repeats audio shorter than 10 s until it fills 10 s, so the time axis of the
+    token map (the 32 columns of the (2, 32) grid, in time order) covers the window's audio
+    several times over. For a window of ``seconds`` < 10 the first ``seconds / 10`` of the time
+    axis is kept and stretched back to the full width (linear interpolation), so the student's
+    audio step ``t`` and visual step ``t`` describe the same tenth of the window. Maps of full
+    windows are returned unchanged.
+    """
+    if seconds >= full - 1e-6:
+        return token_map
+    if grid is None:
+        from avparse.model.config import CLAP_MAP_GRID
+
+        grid = CLAP_MAP_GRID
+    rows, cols = grid
+    tokens, width = token_map.shape
+    if tokens != rows * cols:
+        raise ValueError(f"token map {token_map.shape} is not a {rows}x{cols} grid")
+    m = token_map.reshape(rows, cols, width)
+    keep = cols * max(seconds, 1e-3) / full
+    x = np.clip((np.arange(cols) + 0.5) * keep / cols - 0.5, 0, cols - 1)
+    lo = np.floor(x).astype(np.int64)
+    hi = np.minimum(lo + 1, cols - 1)
+    w = (x - lo)[None, :, None]
+    fitted = (1 - w) * m[:, lo] + w * m[:, hi]
+    return fitted.reshape(tokens, width).astype(token_map.dtype, copy=False)
 
 
 def _silence(seconds: float) -> np.ndarray:
