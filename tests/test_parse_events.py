@@ -87,3 +87,17 @@ def test_audio_visual_events_and_writers(tmp_path) -> None:
     assert lines[1].split("\t") == ["audio", "a b", "0.000", "6.000", "0.8000"]
     assert len(lines) == 4
     assert events_tsv(res) == paths[1].read_text()
+
+
+def test_parse_outputs_and_cli_module_import_without_torch() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, avparse.cli.parse, avparse.parse.events, avparse.parse.output, "
+        "avparse.parse.html, avparse.parse.plot, avparse.parse.zeroshot; "
+        "heavy = [m for m in ('torch', 'transformers', 'av', 'matplotlib') if m in sys.modules]; "
+        "print(heavy); sys.exit(1 if heavy else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
