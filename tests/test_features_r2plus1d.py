@@ -126,3 +126,20 @@ def test_snippet_features_shape(model: R2Plus1D18) -> None:
     with torch.no_grad():
         logits = model(snippets(frames[:4], segments=1, size=16))
     assert logits.shape == (1, 400)
+
+
+def test_default_weights_come_through_torch_hub(model: R2Plus1D18, monkeypatch) -> None:
+    calls = []
+
+    def fake(url, **kwargs):
+        calls.append((url, kwargs))
+        return model.state_dict()
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("AVPARSE_OFFLINE", raising=False)
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", fake)
+    loaded = load_r2plus1d18(None)
+    url, kwargs = calls[0]
+    assert url.endswith("/r2plus1d_18-91a641e6.pth")
+    assert kwargs["weights_only"] and kwargs["check_hash"]
+    assert torch.equal(loaded.fc.weight, model.fc.weight)

@@ -159,7 +159,7 @@ def load_r2plus1d18(weights: str | Path | None = None, *, device: str = "cpu") -
             )
         try:
             state = torch.hub.load_state_dict_from_url(
-                WEIGHTS_URL, map_location="cpu", progress=False, weights_only=True
+                WEIGHTS_URL, map_location="cpu", progress=False, check_hash=True, weights_only=True
             )
         except (OSError, RuntimeError) as exc:
             raise AvparseError(
