@@ -130,13 +130,21 @@ def test_real_llp_files_load(llp_root: Path):
         "a_0_10\t3.0\t+4\tDog\n",  # numbers that need float parsing
         "a_0_10\t9\t0\tDog\nb_0_10\t0\t10\tCat,Dog\n",  # reversed row (accepted as a quirk)
         "",  # header only
+        "a_0_10\t0\t3\tDog",  # no final newline
+        "\u00fcber_0_10\t0\t3\tDog\nb\u00a0_0_10\t1\t2\tCat\n",  # non-ASCII, no-break space
+        "a_0_10\t0\t3\tDog\n  \n",  # a line of spaces
+        "a_0_10\t0\t3\tDog\tspare\n",  # one field too many: an error on both paths
     ],
 )
 def test_fast_and_careful_dense_readers_agree(tmp_path: Path, body: str):
     from avparse.data import llp
 
     path = _write(tmp_path / "d.csv", "filename\tonset\toffset\tevent_labels\n" + body)
-    careful = llp._careful_dense(path, LLP, "ignore")
+    try:
+        careful = llp._careful_dense(path, LLP, "ignore")
+    except AnnotationError:
+        assert llp._fast_dense(path, LLP, "ignore") is None
+        return
     fast = llp._fast_dense(path, LLP, "ignore")
     public = read_dense_rows(path, reversed_rows="ignore")
     for got in (public, fast) if fast is not None else (public,):
@@ -166,6 +174,19 @@ def test_fast_path_is_taken_for_plain_files_and_refuses_what_careful_refuses(tmp
         assert llp._fast_dense(path, LLP, "error") is None
         with pytest.raises(AnnotationError, match="unsafe filename"):
             read_dense_rows(path)
+
+
+def test_fast_path_reads_columns_in_any_order(tmp_path: Path):
+    from avparse.data import llp
+
+    path = _write(
+        tmp_path / "d.csv",
+        "event_labels\tnote\toffset\tfilename\tonset\nDog\tx\t3\ta_0_10\t1\nCat\t\t10\tb_0_10\t0\n",
+    )
+    rows = llp._fast_dense(path, LLP, "error")
+    assert rows is not None and rows.filenames == ["a_0_10", "b_0_10"]
+    assert rows.onsets.tolist() == [1, 0] and rows.offsets.tolist() == [3, 10]
+    assert rows.classes.tolist() == [3, 4]
 
 
 def test_fast_and_careful_weak_readers_agree(tmp_path: Path):

@@ -94,30 +94,41 @@ def _fast_columns(path: Path, columns: Sequence[str]) -> list[Sequence[str]] | N
     Data row ``i`` (from 0) is on line ``i + 2``. Returns None whenever the plain split might
     differ from the csv reader (quotes, carriage returns, blank lines, rows of the wrong width,
     missing columns) or the file cannot be read: the caller then takes the careful path, which
-    accepts or reports exactly as before.
+    accepts or reports exactly as before. The separators are checked in one vectorised pass
+    (every line has ``width - 1`` tabs), then the whole text is split at once.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
     if '"' in text or "\r" in text:
         return None
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    if not lines or "" in lines:
-        return None
-    header = [h.strip() for h in lines[0].split("\t")]
+    if not text.endswith("\n"):
+        text, data = text + "\n", data + b"\n"
+    header = [h.strip() for h in text[: text.index("\n")].split("\t")]
     if any(c not in header for c in columns):
         return None
     width = len(header)
-    rows = [line.split("\t") for line in lines[1:]]
-    if rows and set(map(len, rows)) != {width}:
+    raw = np.frombuffer(data, dtype=np.uint8)
+    separators = raw[(raw == 9) | (raw == 10)]  # UTF-8 never hides these bytes in a character
+    if separators.size % width:
         return None
-    cells = list(zip(*rows, strict=True)) if rows else [() for _ in header]
-    if _STRIPPABLE.search(text):
+    grid = separators.reshape(-1, width)
+    if not ((grid[:, -1] == 10).all() and (grid[:, :-1] == 9).all()):
+        return None  # a blank line or a row of another width
+    body = text.replace("\n", "\t").split("\t")[width:-1]
+    cells: list[Sequence[str]] = [body[header.index(c) :: width] for c in columns]
+    if _needs_strip(text):
         cells = [[c.strip() for c in col] for col in cells]
-    return [cells[header.index(c)] for c in columns]
+    return cells
+
+
+def _needs_strip(text: str) -> bool:
+    """Whether some cell may carry whitespace that ``str.strip`` removes."""
+    if text.isascii():
+        return any(ch in text for ch in " \x0b\x0c\x1c\x1d\x1e\x1f")
+    return _STRIPPABLE.search(text) is not None
 
 
 def _all_safe(names: Sequence[str]) -> bool:
@@ -297,6 +308,8 @@ def _fast_dense(path: Path, vocab: Vocabulary, reversed_rows: str) -> DenseRows 
         quirks = [_reversed_quirk(f"{path}:{i + 2}", on[i], off[i]) for i in reversed_at]
         keep = on[row] <= off[row]
         row, cls = row[keep], cls[keep]
+    if not reversed_at and len(row) == len(filenames):  # one class a row: row i is event i
+        return DenseRows(list(filenames), cls, on, off, quirks)
     return DenseRows([filenames[i] for i in row.tolist()], cls, on[row], off[row], quirks)
 
 
