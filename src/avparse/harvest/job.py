@@ -449,6 +449,10 @@ def _write_reports(root: Path, result: HarvestResult) -> None:
                 part.unlink()
         write_text(root / FAILURES, _tsv(rows))
         _write_no_audio(root)
+    _barrier()  # rank 0 has merged; then leave the process group cleanly
+    import torch.distributed as dist
+
+    dist.destroy_process_group()
 
 
 def _write_no_audio(root: Path) -> None:
