@@ -193,3 +193,29 @@ def test_report_scores_harvest_against_dense_labels(first_run, cli, tmp_path):
     assert score.scored == 2 and score.missing == 1
     assert set(score.scores) >= {"seg_a", "seg_v", "seg_type", "evt_event"}
     assert all(0 <= v <= 100 for v in score.scores.values())
+
+
+def test_ave_without_thresholds_writes_logits_then_relabels(cli, dataset, tiny, tmp_path):
+    from avparse.vocab import AVE
+
+    ann = tmp_path / "Annotations.txt"
+    ann.write_text(
+        "Category&VideoID&Quality&StartTime&EndTime\n"
+        "Church bell&toneclip001&good&2&8\nBark&silentclip1&good&0&10\nBanjo&toneclip001&good&0&3\n"
+    )
+    out = tmp_path / "ave"
+    args = ["--videos", dataset / "videos", "--labels", ann, "--task", "ave", "--out", out]
+    args += ["--clip-model", tiny[0], "--clap-model", tiny[1], "--no-progress"]
+    first = cli("harvest", *args)
+    assert first.code == 0 and "wrote features and logits only" in first.out
+    assert (out / SCORE_FOLDERS["audio"] / "toneclip001.npy").is_file()
+    assert not (out / HARVEST_FOLDERS["audio"]).exists()
+    table = {m: dict.fromkeys(AVE.names, -1e3) for m in ("visual", "audio")}
+    (tmp_path / "t.json").write_text(json.dumps({"vocabulary": "ave", **table}))
+    second = cli("harvest", *args, "--thresholds", tmp_path / "t.json", "--overwrite")
+    assert second.code == 0 and "relabelled 2" in second.out
+    hard = np.load(out / HARVEST_FOLDERS["audio"] / "toneclip001.npy")
+    assert hard.shape == (10, len(AVE))
+    # every logit is above -1000, so exactly the weak labels (both rows of the id) are on
+    on = sorted(np.flatnonzero(hard.all(0)).tolist())
+    assert on == sorted([AVE.index("Church bell"), AVE.index("Banjo")])
