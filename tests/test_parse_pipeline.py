@@ -370,3 +370,22 @@ def test_unexpected_failure_on_one_video_does_not_end_the_batch(
     errors = [line for line in res.err.splitlines() if "error:" in line]
     assert len(errors) == 1 and "short.mp4" in errors[0] and "RuntimeError" in errors[0]
     assert (out / "silent.json").is_file() and not (out / "short.json").exists()
+
+
+def test_damaged_later_window_keeps_the_windows_that_decoded(models, clips, monkeypatch) -> None:
+    from avparse.features.extract import FeatureExtractor
+    from avparse.media import VideoDecodeError
+    from avparse.parse.api import Parser
+
+    real = FeatureExtractor.window
+
+    def damaged(self, path, window):
+        if window == 2:
+            raise VideoDecodeError(f"{path}: no decodable video frames in window 2")
+        return real(self, path, window)
+
+    monkeypatch.setattr(FeatureExtractor, "window", damaged)
+    parser = Parser(vocab="llp", clip_model=models["clip"], clap_model=models["clap"])
+    result = parser.parse(clips["long"])
+    assert result.windows == 2 and result.duration == pytest.approx(20.0)
+    assert any("parsed up to 20 s only" in n for n in result.notes)

@@ -123,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"avparse parse: error: {_one_line(video, AvparseError(why))}", file=sys.stderr)
             failed.append(video)
             continue
+        for note in result.notes[len(parser.notes) :]:
+            print(f"note: {video}: {note}", file=sys.stderr)
         truth = None
         if any(truth_files):
             from avparse.parse.plot import truth_events

@@ -165,20 +165,32 @@ class Parser:
         """Parse one video; raises :class:`AvparseError` naming the file if it cannot be read."""
         video = Path(video)
         duration = video_duration(video)
-        spans = window_spans(duration)
-        inputs = [self.extractor.window(video, k) for k in range(len(spans))]
+        notes = list(self.notes)
+        inputs = []
+        for k in range(len(window_spans(duration))):
+            try:
+                inputs.append(self.extractor.window(video, k))
+            except AvparseError as exc:
+                if k == 0:
+                    raise
+                # a damaged or truncated file: keep the windows that decoded, say where it ended
+                notes.append(f"parsed up to {10.0 * k:g} s only: window {k} failed ({exc})")
+                break
         # the decoder's windows are authoritative (its duration may differ slightly)
         spans = [(w.start, w.start + w.seconds) for w in inputs]
         if self.student is not None:
             frame, vprob = self._student_probs(inputs)
         else:
             frame, vprob = self._zero_shot_probs(inputs)
-        has_audio = all(w.has_audio for w in inputs)
-        notes = list(self.notes)
-        if not has_audio:
-            reason = next(w.audio_note for w in inputs if not w.has_audio) or "no audio"
-            notes.append(f"{reason}: audio events are not reported")
-            frame[:, :, 0] = 0.0
+        silent = [i for i, w in enumerate(inputs) if not w.has_audio]
+        if silent:
+            reason = inputs[silent[0]].audio_note or "no audio"
+            if len(silent) == len(inputs):
+                notes.append(f"{reason}: audio events are not reported")
+            else:
+                notes.append(f"{reason} in {len(silent)} windows: no audio events there")
+            frame[silent, :, 0] = 0.0
+        has_audio = not silent
         windows = [Window(s, e, frame[i], vprob[i]) for i, (s, e) in enumerate(spans)]
         return build_result(
             str(video),
