@@ -113,8 +113,9 @@ def test_train_cli_end_to_end(root: Path, tmp_path: Path, cli) -> None:
     config.write_text(json.dumps({"preset": "tiny", "train": {"epochs": 5, "lr": 5e-3}}))
     res = cli("train", "--data", root, "--config", config, "--epochs", "2", "--out", out,
               "--store", tmp_path / "store", "--set", "d_model=8", "--set", "han_guided=false",
-              "--loss", "han", "--no-progress")  # fmt: skip
+              "--loss", "han", "--no-progress", "--tensorboard")  # fmt: skip
     assert res.code == 0, res.err
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
     assert "Type@AV" in res.out and "segment" in res.out and "event" in res.out
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "finished" and run["preset"] == "tiny"

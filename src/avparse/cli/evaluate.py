@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="writes audio.tsv, visual.tsv, metrics.json, probs.npz",
     )
     parser.add_argument(
-        "--store", type=Path, default=None, help="packed store (default DATA/packed)"
+        "--store", type=Path, default=None, help="packed feature store; DATA/packed when omitted"
     )
     parser.add_argument("--task", default="llp")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")

@@ -13,11 +13,15 @@ from avparse.errors import AvparseError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, type=Path, help="data root (published layout)")
     parser.add_argument(
-        "--preset", default=None, help="han, valor, valor+, valor++ or tiny (default valor)"
+        "--preset",
+        default=None,
+        help="han, valor, valor+, valor++ or tiny; valor unless --config names one",
     )
-    parser.add_argument("--out", type=Path, default=None, help="run folder (default runs/PRESET)")
     parser.add_argument(
-        "--store", type=Path, default=None, help="packed store (default DATA/packed)"
+        "--out", type=Path, default=None, help="run folder; runs/PRESET when omitted"
+    )
+    parser.add_argument(
+        "--store", type=Path, default=None, help="packed feature store; DATA/packed when omitted"
     )
     parser.add_argument(
         "--config",
@@ -25,9 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help='JSON recipe {"preset", "model": {...}, "train": {...}}; flags override it',
     )
-    parser.add_argument("--task", default=None, help="training task (default llp)")
     parser.add_argument(
-        "--loss", default=None, help="han, valor or valor-video (default from preset)"
+        "--task",
+        default=None,
+        help="training task (llp; others register in avparse.train.tasks); llp when omitted",
+    )
+    parser.add_argument(
+        "--loss", default=None, help="han, valor or valor-video; the preset's when omitted"
     )
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None, help="global batch size")
@@ -103,7 +111,12 @@ def build_configs(args: argparse.Namespace) -> tuple[Any, Any, str]:
     set_model, set_train = split_sets(args.set, preset)
     model_over.update(set_model)
     train_over.update(set_train)
-    return model_config(preset, model_over), recipe(preset, train_over), preset
+    train_cfg = recipe(preset, train_over)
+    if "vocabulary" not in model_over and "class_names" not in model_over:
+        from avparse.train.tasks import get_task
+
+        model_over["vocabulary"] = get_task(train_cfg.task).vocabulary  # e.g. --task ave: 28
+    return model_config(preset, model_over), train_cfg, preset
 
 
 def run(args: argparse.Namespace) -> int:

@@ -218,10 +218,15 @@ def _read_index(path: Path) -> list[str] | None:
 def _pack_array(
     root: Path, out: Path, split: str, filenames: list[str], src: _Source, old_split: dict
 ) -> tuple[dict | None, list[str], int]:
-    """Pack one (split, kind); reuse rows of unchanged files from the previous array."""
+    """Pack one (split, kind), streaming rows into a temporary memory map (bounded memory).
+
+    Pass 1 stats every source file; files whose mtime and size match the manifest are taken
+    from the previous array without being read. Pass 2 fills the new array row by row, reading
+    and validating only the other files; the array replaces the old one only if all rows are
+    valid and its content hash differs.
+    """
     folder = root / src.folder
     ids = [clip_id(f) for f in filenames]
-    unique = list(dict.fromkeys(ids))
     old_entry = old_split.get("arrays", {}).get(src.kind)
     old_files: dict[str, list] = old_entry.get("files", {}) if old_entry else {}
     old_array = None
@@ -232,65 +237,80 @@ def _pack_array(
             old_rows = {cid: i for i, cid in enumerate(old_entry.get("row_ids", []))}
         except (OSError, ValueError):
             old_array = None
+    usable_old = old_array is not None and tuple(old_array.shape[1:]) == src.shape
     files: dict[str, list] = {}
-    fresh: dict[str, np.ndarray] = {}
+    stamps: dict[str, list[int]] = {}
     problems: list[str] = []
-    for cid in unique:
-        path = folder / f"{cid}.npy"
-        rel = f"{src.folder}/{cid}.npy"
+    for cid in dict.fromkeys(ids):
         try:
-            st = path.stat()
+            st = (folder / f"{cid}.npy").stat()
         except FileNotFoundError:
-            problems.append(f"{root / rel}: missing (clip of split {split!r})")
+            problems.append(f"{folder / cid}.npy: missing (clip of split {split!r})")
             continue
-        stamp = [st.st_mtime_ns, st.st_size]
+        stamps[cid] = [st.st_mtime_ns, st.st_size]
         previous = old_files.get(cid)
-        if (
-            previous is not None
-            and previous[:2] == stamp
-            and old_array is not None
-            and cid in old_rows
-            and tuple(old_array.shape[1:]) == src.shape
-        ):
+        if previous is not None and previous[:2] == stamps[cid] and usable_old and cid in old_rows:
             files[cid] = previous
-            continue
-        data, problem = _validate(path, src, str(root / rel))
-        if problem:
-            problems.append(problem)
-            continue
-        assert data is not None
-        fresh[cid] = data
-        files[cid] = [*stamp, _file_hash(data)]
-    if problems:
-        return None, problems, len(fresh)
-    row_ids = ids
-    content = _names_hash([f"{cid}:{files[cid][2]}" for cid in row_ids])
     target = out / split / f"{src.kind}.npy"
-    unchanged = (
-        old_entry is not None
-        and old_entry.get("sha") == content
-        and old_entry.get("row_ids") == row_ids
+    if (
+        not problems
+        and len(files) == len(stamps)
+        and old_entry is not None
+        and old_entry.get("row_ids") == ids
         and target.is_file()
-    )
-    if not unchanged:
-        shape = (len(row_ids), *src.shape)
+    ):
+        return {**old_entry, "_unchanged": True}, [], 0
+    read: set[str] = set()
+    content = ""
+    try:
         with atomic_path(target, suffix=".npy") as tmp:
+            shape = (len(ids), *src.shape)
             arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=src.dtype, shape=shape)
-            for i, cid in enumerate(row_ids):
-                arr[i] = fresh[cid] if cid in fresh else old_array[old_rows[cid]]
+            for i, cid in enumerate(ids):
+                if cid not in stamps:
+                    continue
+                if cid in files and cid not in read:
+                    arr[i] = old_array[old_rows[cid]]
+                    continue
+                data, problem = _validate(folder / f"{cid}.npy", src, f"{folder / cid}.npy")
+                if cid not in read:
+                    read.add(cid)
+                    if problem:
+                        problems.append(problem)
+                if data is not None:
+                    arr[i] = data
+                    files[cid] = [*stamps[cid], _file_hash(data)]
             arr.flush()
             del arr
+            if problems:
+                raise _KeepOld  # leave the old array (if any) in place
+            content = _names_hash([f"{cid}:{files[cid][2]}" for cid in ids])
+            if (
+                old_entry is not None
+                and old_entry.get("sha") == content
+                and old_entry.get("row_ids") == ids
+                and target.is_file()
+            ):
+                raise _KeepOld  # touched files, same content: keep the old array
+    except _KeepOld:
+        if problems:
+            return None, problems, len(read)
+        return {**old_entry, "files": files, "_unchanged": True}, [], len(read)
     entry = {
         "file": f"{split}/{src.kind}.npy",
         "source": src.folder,
-        "shape": [len(row_ids), *src.shape],
+        "shape": [len(ids), *src.shape],
         "dtype": src.dtype,
         "sha": content,
-        "row_ids": row_ids,
+        "row_ids": ids,
         "files": files,
-        "_unchanged": unchanged,
+        "_unchanged": False,
     }
-    return entry, [], len(fresh)
+    return entry, [], len(read)
+
+
+class _KeepOld(Exception):
+    """Raised inside ``atomic_path`` to drop a rewritten array identical to the old one."""
 
 
 @dataclass

@@ -234,6 +234,7 @@ def train(
             raise AvparseError("--device cuda but no CUDA device is available")
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     d = D.setup(device)
+    deterministic = torch.are_deterministic_algorithms_enabled()
     try:
         return _train(
             Path(data_root), Path(out), model_cfg, train_cfg, preset=preset,
@@ -242,6 +243,7 @@ def train(
             evaluate_test=evaluate_test, on_epoch_end=on_epoch_end, d=d,
         )  # fmt: skip
     finally:
+        torch.use_deterministic_algorithms(deterministic)  # leave the process as we found it
         D.teardown(d)
 
 
