@@ -1,0 +1,230 @@
+"""Benchmark of ``avparse score`` on the real LLP test split against a published-style loop.
+
+Writes noisy predictions (the dense truth with seeded random changes, plus a few rows of clips
+outside the split), then times
+
+(a) the whole ``python -m avparse score`` process,
+(b) the in-process library call ``avparse.eval.score.score_files``,
+(c) a reference written here in the structure of the published evaluation: pandas, one
+    ``df.loc[df['filename'] == name]`` filter per clip and file, (classes, segments) matrices,
+    per-clip segment- and event-level loops,
+
+checks that (c) gives the same ten numbers to 1e-9, and prints the ratios. Goals: (a) at least
+20x faster than (c); (b) under 50 ms. Not part of the tests; run it by hand::
+
+    .venv/bin/python benchmarks/score.py [--root /work/shared/data/llp] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_ROOT = REPO.parent / "shared" / "data" / "llp"
+
+
+# --- (c) the published-style reference --------------------------------------------------------
+
+
+def _runs_as_vectors(row: np.ndarray) -> list[np.ndarray]:
+    """Events of one (segments,) row as 0/1 vectors, found by scanning."""
+    out, t, i = [], len(row), 0
+    while i < t:
+        if row[i] == 1:
+            j = i
+            while j < t and row[j] == 1:
+                j += 1
+            vec = np.zeros(t)
+            vec[i:j] = 1
+            out.append(vec)
+            i = j
+        else:
+            i += 1
+    return out
+
+
+def _event_tp_fp_fn(pred, true) -> tuple[int, int, int]:
+    def hit(x, others) -> bool:
+        return any(np.sum(x * y) >= 0.5 * np.sum(x + y - x * y) for y in others or [])
+
+    tp = sum(hit(x, true) for x in pred or [])
+    fp = len(pred or []) - tp
+    fn = sum(not hit(x, pred) for x in true or [])
+    return tp, fp, fn
+
+
+def _mean_f(tp, fp, fn) -> float:
+    scores = [
+        2 * tp[i] / (2 * tp[i] + fn[i] + fp[i])
+        for i in range(len(tp))
+        if tp[i] + fp[i] != 0 or tp[i] + fn[i] != 0
+    ]
+    return 1.0 if not scores else sum(scores) / len(scores)
+
+
+def _clip_scores(so: dict, gt: dict) -> dict[str, float]:
+    """Segment and event level F of one clip; ``so``/``gt`` map a, v, av to (C, T) matrices."""
+    out = {}
+    seg, evt = {}, {}
+    for m in ("a", "v", "av"):
+        p, g = so[m], gt[m]
+        seg[m] = (np.sum(p * g, axis=1), np.sum(p * (1 - g), axis=1), np.sum((1 - p) * g, axis=1))
+        counts = np.zeros((3, p.shape[0]))
+        for c in range(p.shape[0]):
+            pe = _runs_as_vectors(p[c]) if np.sum(p[c]) != 0 else None
+            ge = _runs_as_vectors(g[c]) if np.sum(g[c]) != 0 else None
+            counts[:, c] = _event_tp_fp_fn(pe, ge)
+        evt[m] = tuple(counts)
+    for level, table in (("seg", seg), ("evt", evt)):
+        for m in ("a", "v", "av"):
+            out[f"{level}_{m}"] = _mean_f(*table[m])
+        out[f"{level}_event"] = _mean_f(*(table["a"][i] + table["v"][i] for i in range(3)))
+    return out
+
+
+def reference_scores(root: Path, split: str, audio: Path, visual: Path) -> dict[str, float]:
+    import pandas as pd
+
+    from avparse.data.layout import LLP_FILES
+    from avparse.vocab import LLP
+
+    index = {name: i for i, name in enumerate(LLP.names)}
+    clips = pd.read_csv(root / LLP_FILES[split], header=0, sep="\t")
+    frames = {
+        ("gt", "a"): pd.read_csv(root / LLP_FILES["dense_audio"], header=0, sep="\t"),
+        ("gt", "v"): pd.read_csv(root / LLP_FILES["dense_visual"], header=0, sep="\t"),
+        ("so", "a"): pd.read_csv(audio, header=0, sep="\t"),
+        ("so", "v"): pd.read_csv(visual, header=0, sep="\t"),
+    }
+    per_clip: dict[str, list[float]] = {}
+    for name in clips["filename"].values:
+        mats: dict[str, dict[str, np.ndarray]] = {"gt": {}, "so": {}}
+        for (side, m), df in frames.items():
+            mat = np.zeros((len(LLP), 10))
+            rows = df.loc[df["filename"] == name]
+            for i in range(len(rows)):
+                row = rows.iloc[i]
+                mat[index[row["event_labels"]], int(row["onset"]) : int(row["offset"])] = 1
+            mats[side][m] = mat
+        for side in ("gt", "so"):
+            mats[side]["av"] = mats[side]["a"] * mats[side]["v"]
+        for k, v in _clip_scores(mats["so"], mats["gt"]).items():
+            per_clip.setdefault(k, []).append(v)
+    out = {}
+    for level in ("seg", "evt"):
+        a, v, av = (100 * np.mean(per_clip[f"{level}_{m}"]) for m in ("a", "v", "av"))
+        out.update({f"{level}_a": a, f"{level}_v": v, f"{level}_av": av})
+        out[f"{level}_type"] = (av + a + v) / 3.0
+        out[f"{level}_event"] = 100 * np.mean(per_clip[f"{level}_event"])
+    return {k: float(v) for k, v in out.items()}
+
+
+# --- the benchmark ----------------------------------------------------------------------------
+
+
+def write_predictions(root: Path, split: str, folder: Path, seed: int) -> tuple[Path, Path]:
+    """Truth with seeded changes: 15% of true segments dropped, 1% of all segments added."""
+    from avparse.data.llp import LLPAnnotations
+    from avparse.eval.events import write_dense_tsv
+    from avparse.vocab import LLP
+
+    ann = LLPAnnotations(root)
+    names = ann.weak(split).filenames
+    rng = np.random.default_rng(seed)
+    paths = []
+    for modality, truth in zip(("audio", "visual"), ann.dense(split), strict=True):
+        pred = (truth & (rng.random(truth.shape) >= 0.15)) | (rng.random(truth.shape) < 0.01)
+        path = folder / f"{modality}.tsv"
+        write_dense_tsv(path, names, pred, LLP)
+        with open(path, "a") as fh:  # rows of clips outside the split are ignored (one warning)
+            fh.write("notInSplit0_0_10\t0\t3\tDog\nnotInSplit1_0_10\t2\t9\tSpeech\n")
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def _best(fn, repeat: int) -> tuple[float, float, object]:
+    """Best wall time, best CPU time (this process and its children) and the last result.
+
+    CPU time is reported beside wall time because a shared machine can stretch wall time.
+    """
+    wall = cpu = float("inf")
+    result = None
+    for _ in range(repeat):
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
+        c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        result = fn()
+        wall = min(wall, time.perf_counter() - start)
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        used = sum(
+            (b.ru_utime - a.ru_utime) + (b.ru_stime - a.ru_stime) for a, b in ((r0, r1), (c0, c1))
+        )
+        cpu = min(cpu, used)
+    return wall, cpu, result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="LLP annotation folder")
+    parser.add_argument("--split", default="test", choices=("val", "test"))
+    parser.add_argument("--repeat", type=int, default=5, help="timed repetitions (best is kept)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    from avparse.eval.score import score_files
+
+    with tempfile.TemporaryDirectory() as tmp:
+        audio, visual = write_predictions(args.root, args.split, Path(tmp), args.seed)
+        cmd = [sys.executable, "-m", "avparse", "score", "--annotations", str(args.root)]
+        cmd += ["--split", args.split, "--audio", str(audio), "--visual", str(visual)]
+        # as an installed package runs: bytecode cached (here in a temporary folder, so the
+        # source tree stays clean even where PYTHONDONTWRITEBYTECODE is set)
+        env = dict(
+            os.environ, PYTHONPATH=str(REPO / "src"), PYTHONPYCACHEPREFIX=str(Path(tmp) / "pyc")
+        )
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+
+        def whole() -> str:
+            return subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
+
+        start = _best(
+            lambda: subprocess.run([sys.executable, "-c", "import numpy"], check=True), args.repeat
+        )
+        whole()  # fills the bytecode cache
+        proc = _best(whole, args.repeat)
+        lib = _best(lambda: score_files(args.root, args.split, audio, visual), args.repeat * 4)
+        ref = _best(lambda: reference_scores(args.root, args.split, audio, visual), 1)
+
+    report, ref_scores, out = lib[2], ref[2], proc[2]
+    diff = max(abs(report.scores[k] - ref_scores[k]) for k in report.scores)
+    print(out.rstrip())
+    print()
+    print(f"clips: {report.num_clips}; max |library - reference| = {diff:.2e}")
+    print(f"{'':47}{'wall ms':>9}{'CPU ms':>9}")
+    for label, t in (
+        ("(a) whole `python -m avparse score` process", proc),
+        ("    interpreter + `import numpy` alone", start),
+        ("(b) in-process score_files()", lib),
+        ("(c) pandas per-clip loop (published style)", ref),
+    ):
+        print(f"{label:47}{t[0] * 1e3:9.1f}{t[1] * 1e3:9.1f}")
+    print(f"ratio (c)/(a): wall {ref[0] / proc[0]:.0f}x, CPU {ref[1] / proc[1]:.0f}x (goal >= 20x)")
+    print(f"ratio (c)/(b): wall {ref[0] / lib[0]:.0f}x, CPU {ref[1] / lib[1]:.0f}x")
+    print(f"(a) beyond interpreter + numpy: wall {(proc[0] - start[0]) * 1e3:.0f} ms")
+    ok = diff <= 1e-9 and ref[0] / proc[0] >= 20 and lib[0] < 0.05
+    print("all goals met" if ok else "GOAL MISSED (on a busy machine, compare the CPU columns)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
