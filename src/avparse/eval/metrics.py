@@ -138,6 +138,7 @@ def _per_row(x: np.ndarray) -> np.ndarray:
 
 def segment_counts(pred: np.ndarray, true: np.ndarray) -> Counts:
     """Segment-level counts of (clips, segments, classes) bool arrays."""
+    pred, true = np.asarray(pred, dtype=bool), np.asarray(true, dtype=bool)
     tp = _per_row(pred & true)
     return Counts(tp, _per_row(pred) - tp, _per_row(true) - tp)
 
@@ -178,7 +179,10 @@ def _run_table(t: int, empty: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _codes(x: np.ndarray) -> np.ndarray:
-    """(clips, segments <= 16, classes) bool -> (clips, classes) rows as numbers (bit i = segment i)."""
+    """(clips, segments <= 16, classes) bool -> (clips, classes) rows as numbers.
+
+    Bit i of a row's number is segment i.
+    """
     out = np.zeros((x.shape[0], x.shape[2]), dtype=np.uint16)
     bits = x.view(np.uint8)
     for i in range(x.shape[1]):
@@ -198,11 +202,13 @@ def event_counts(
     ``inter / (lp + lg - inter) >= 1/2`` is ``3 * inter >= lp + lg``, so a borderline pair such
     as [0, 2) vs [0, 4) matches exactly as in the published float comparison.
 
-    A run matches at most one run of the other row: matching two disjoint, non-adjacent runs
-    would need more than half of the run inside each. So the predicted events with a match
-    (TP) and the true events with a match (true minus FN) both equal the number of matching
-    pairs, which is all that needs counting.
+    A run matches at most one run of the other row: IoU >= 0.5 needs at least half of the run
+    inside the other one, and two runs of a row are separated by a gap, so a run cannot hold
+    half of itself in each of two. So the predicted events with a match (TP) and the true events
+    with a match (true events minus FN) both equal the number of matching pairs, which is all
+    that needs counting (the reference loop in the tests checks this on random rows).
     """
+    pred, true = np.asarray(pred, dtype=bool), np.asarray(true, dtype=bool)
     n, t, c = pred.shape
     if segments is None:
         segments = segment_counts(pred, true)
