@@ -109,6 +109,18 @@ def test_annotation_problems(root: Path):
     assert report.annotations["AVVP_val_pd.csv"] is None
 
 
+def test_full_file_compared_with_the_splits(root: Path):
+    full = (root / "AVVP_dataset_full.csv").read_text().splitlines()
+    (root / "AVVP_dataset_full.csv").write_text("\n".join(full[:-1]) + "\n")
+    report = check_root(root, quick=True)
+    assert report.ok
+    assert "AVVP_dataset_full.csv: clips differ from the union of train, val and test" in (
+        report.notes
+    )
+    (root / "AVVP_dataset_full.csv").unlink()
+    assert check_root(root, quick=True).ok
+
+
 def test_clip_ids_shared_by_two_splits(root: Path):
     val_first = (root / "AVVP_val_pd.csv").read_text().splitlines()[1]
     name, labels = val_first.split("\t")
@@ -157,6 +169,7 @@ def test_real_llp_annotations(llp_root: Path):
     notes = "\n".join(report.notes)
     assert "onset 9 is after offset 0" in notes
     assert "AVVP_eval_audio.csv: 8 clips are in neither val nor test" in notes
+    assert "test: 38 (clip, class) pairs have dense events but no weak tag, 25 weak tags" in notes
     assert all(not f.exists for f in report.folders)
 
 

@@ -31,7 +31,15 @@ from avparse.data.layout import (
     SOFT_HARVEST_FOLDERS,
     SPLITS,
 )
-from avparse.data.llp import AnnotationError, clip_id, read_dense_rows, read_weak
+from avparse.data.llp import (
+    AnnotationError,
+    DenseRows,
+    WeakLabels,
+    clip_id,
+    dense_matrix,
+    read_dense_rows,
+    read_weak,
+)
 from avparse.errors import AvparseError
 from avparse.vocab import LLP, Vocabulary
 
@@ -284,10 +292,16 @@ class CheckReport:
         }
 
 
+ANNOTATION_ORDER = ("train", "val", "test", "full", "dense_audio", "dense_visual")
+"""Keys of ``LLP_FILES`` in checking order: the splits first, so later files can be compared."""
+
+
 def _check_annotations(root: Path, vocab: Vocabulary, report: CheckReport) -> dict[str, list[str]]:
     """Validate the annotation files; returns the clip filenames of each split that loaded."""
-    filenames: dict[str, list[str]] = {}
-    for key, name in LLP_FILES.items():
+    weak: dict[str, WeakLabels] = {}
+    dense: dict[str, DenseRows] = {}
+    for key in ANNOTATION_ORDER:
+        name = LLP_FILES[key]
         path = root / name
         if not path.is_file():
             report.annotations[name] = "missing"
@@ -298,24 +312,15 @@ def _check_annotations(root: Path, vocab: Vocabulary, report: CheckReport) -> di
             continue
         try:
             if key in DENSE_KEYS:
-                rows = read_dense_rows(path, vocab, reversed_rows="ignore")
-                report.notes.extend(rows.quirks)
-                scored = set()
-                for split in ("val", "test"):
-                    scored.update(filenames.get(split, ()))
-                outside = {n for n in rows.filenames if n not in scored}
-                if outside and scored:
-                    report.notes.append(
-                        f"{name}: {len(outside)} clips are in neither val nor test "
-                        f"(never scored), e.g. {sorted(outside)[0]!r}"
-                    )
+                dense[key] = read_dense_rows(path, vocab, reversed_rows="ignore")
+                report.notes.extend(dense[key].quirks)
             else:
-                weak = read_weak(path, vocab)
+                labels = read_weak(path, vocab)
                 if key in WEAK_KEYS:
-                    filenames[key] = weak.filenames
-                elif key == "full":
-                    split_names = {f for s in WEAK_KEYS for f in filenames.get(s, ())}
-                    if split_names and set(weak.filenames) != split_names:
+                    weak[key] = labels
+                elif len(weak) == len(WEAK_KEYS):
+                    split_names = {f for w in weak.values() for f in w.filenames}
+                    if set(labels.filenames) != split_names:
                         report.notes.append(
                             f"{name}: clips differ from the union of train, val and test"
                         )
@@ -323,6 +328,8 @@ def _check_annotations(root: Path, vocab: Vocabulary, report: CheckReport) -> di
         except AnnotationError as exc:
             report.annotations[name] = str(exc)
             report.annotation_problems.append(str(exc))
+    _compare_dense_with_weak(weak, dense, vocab, report)
+    filenames = {split: w.filenames for split, w in weak.items()}
     owner: dict[str, str] = {}
     for split, names in filenames.items():
         for f in names:
@@ -335,6 +342,36 @@ def _check_annotations(root: Path, vocab: Vocabulary, report: CheckReport) -> di
             else:
                 owner[cid] = split
     return filenames
+
+
+def _compare_dense_with_weak(
+    weak: dict[str, WeakLabels], dense: dict[str, DenseRows], vocab: Vocabulary, report: CheckReport
+) -> None:
+    """Notes (not problems: the real files have both) on dense labels that disagree with tags."""
+    scored = [s for s in ("val", "test") if s in weak]
+    if not scored:
+        return
+    names = {f for s in scored for f in weak[s].filenames}
+    for key, rows in dense.items():
+        outside = {n for n in rows.filenames if n not in names}
+        if outside:
+            report.notes.append(
+                f"{LLP_FILES[key]}: {len(outside)} clips are in neither val nor test "
+                f"(never scored), e.g. {sorted(outside)[0]!r}"
+            )
+    if len(dense) < len(DENSE_KEYS):
+        return
+    for split in scored:
+        tags = weak[split].labels
+        events = np.zeros_like(tags)
+        for rows in dense.values():
+            events |= dense_matrix(rows, weak[split].filenames, len(vocab))[0].any(axis=1)
+        untagged, silent = int((events & ~tags).sum()), int((tags & ~events).sum())
+        if untagged or silent:
+            report.notes.append(
+                f"{split}: {untagged} (clip, class) pairs have dense events but no weak tag, "
+                f"{silent} weak tags have no dense event (scoring uses the dense labels)"
+            )
 
 
 def _npy_files(folder: Path) -> dict[str, str]:
