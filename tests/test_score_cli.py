@@ -209,3 +209,13 @@ def test_whole_process_bad_input_is_one_line_and_exit_2(ann_root: Path, tmp_path
     result = run_subprocess("score", "--annotations", ann_root, "--audio", bad, "--visual", bad)
     assert result.code == 2
     assert result.err.strip() == f"avparse score: error: {bad}:2: unknown class 'Nope'"
+
+
+def test_predictions_named_by_clip_id_get_a_hint(ann_root: Path, tmp_path: Path):
+    audio = _write(tmp_path / "a.tsv", f"{CLIPS[0][:11]}\t0\t4\tDog\n")
+    empty = _write(tmp_path / "e.tsv", "")
+    report = score_files(ann_root, "test", audio, empty)
+    warning = report.warning()
+    assert warning is not None and "1 predicted events (audio 1) of 1 clips" in warning
+    assert f"{CLIPS[0][:11]!r} is a clip id: predictions must name clips by their full" in warning
+    assert report.clips_with_predictions == 0

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avparse.data.llp import DenseRows, LLPAnnotations, dense_matrix, read_dense_rows
+from avparse.data.llp import DenseRows, LLPAnnotations, clip_id, dense_matrix, read_dense_rows
 from avparse.errors import AvparseError
 from avparse.eval.metrics import (
     PER_CLASS_COLUMNS,
@@ -37,6 +37,8 @@ class Outside:
     events: int = 0
     clips: frozenset[str] = frozenset()
     example: str = ""
+    id_only: str = ""
+    """A name that is only the 11-character id of a split clip (not its full filename), if any."""
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,15 @@ class ScoreReport:
         parts = ", ".join(f"{k} {o.events}" for k, o in self.outside.items() if o.events)
         example = next(o.example for o in self.outside.values() if o.events)
         clips = len(frozenset().union(*(o.clips for o in self.outside.values())))
+        hint = next((o.id_only for o in self.outside.values() if o.id_only), "")
+        if hint:
+            hint = (
+                f" ({hint!r} is a clip id: predictions must name clips by their full filename"
+                " as in the split file)"
+            )
         return (
             f"ignored {total} predicted events ({parts}) of {clips} clips outside the "
-            f"{self.split} split, e.g. {example!r}"
+            f"{self.split} split, e.g. {example!r}{hint}"
         )
 
     def to_json(self, *, per_class: bool = False) -> dict:
@@ -74,11 +82,13 @@ class ScoreReport:
         return out
 
 
-def _outside(rows: DenseRows, split_names: set[str]) -> Outside:
+def _outside(rows: DenseRows, split_names: set[str], split_ids: set[str]) -> Outside:
     names = [n for n in rows.filenames if n not in split_names]
     if not names:
         return Outside()
-    return Outside(len(names), frozenset(names), names[0])
+    clips = frozenset(names)
+    id_only = next((n for n in sorted(clips) if n in split_ids), "")
+    return Outside(len(names), clips, names[0], id_only)
 
 
 def score_arrays(
@@ -93,6 +103,7 @@ def score_arrays(
     pred_a, _ = dense_matrix(audio, filenames, n_classes)
     pred_v, _ = dense_matrix(visual, filenames, n_classes)
     names = set(filenames)
+    ids = {clip_id(f) for f in filenames}
     counts = llp_counts(pred_a, pred_v, true_a, true_v)
     predicted = (pred_a | pred_v).any(axis=(1, 2))
     return ScoreReport(
@@ -101,7 +112,9 @@ def score_arrays(
         scores=scores_from_counts(counts),
         per_class=per_class_from_counts(counts, ann.vocab.names),
         clips_with_predictions=int(np.count_nonzero(predicted)),
-        outside={"audio": _outside(audio, names), "visual": _outside(visual, names)},
+        outside={
+            k: _outside(rows, names, ids) for k, rows in (("audio", audio), ("visual", visual))
+        },
         notes=ann.dense_quirks(),
     )
 
