@@ -135,7 +135,7 @@ def test_offline_hub_id_fails_fast_in_one_line(monkeypatch):
     assert "offline" in str(info.value) and "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("length", [48_000, 19_200, 4_800, 48_037])
+@pytest.mark.parametrize("length", [48_000, 19_200, 4_800, 48_037, 480_000])
 def test_tiled_spectrogram_equals_the_extractor(tiny, length):
     from avparse.teachers.clap import AudioTeacher
 
@@ -147,4 +147,7 @@ def test_tiled_spectrogram_equals_the_extractor(tiny, length):
         assert fast is None  # not periodic in hops: the extractor is used
     else:
         assert np.array_equal(fast, reference["input_features"][0])
+    np.random.seed(5)
+    state = np.random.get_state()[1].copy()
     assert np.array_equal(teacher.prepare([wave]).features, reference["input_features"])
+    assert np.array_equal(np.random.get_state()[1], state)  # the caller's random state is kept

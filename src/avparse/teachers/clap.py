@@ -10,10 +10,12 @@ Usage::
 
 Reproducibility: transformers' ``ClapFeatureExtractor`` marks one random input as "longer" with
 ``np.random`` when none is (a trick of LAION's training loader) and crops inputs longer than its
-10 s at random. We call it one wave at a time, set ``is_longer`` ourselves (a wave is longer
-only when it exceeds the extractor's maximum length, as LAION's inference does), and run the
-random crops of over-long waves under a fixed seed, so the result never depends on the batch, the
-order or the global random state.
+10 s at random. We call it one wave at a time, set ``is_longer`` ourselves (a wave is longer only
+when it exceeds the extractor's maximum length, as LAION's inference does), and run it under a
+fixed seed with the caller's random state restored, so the result never depends on the batch,
+the order or the global random state, and the global state is left untouched. Chunks that the
+extractor would repeat-pad are computed from three periods instead of ten, bit for bit equal
+(see :meth:`AudioTeacher._tiled_input`).
 
 Token maps: the audio encoder's final layer after its norm, before pooling, which transformers
 returns as (B, 768, 2, 32) (frequency groups x time for a 10 s input). We flatten it to
@@ -102,7 +104,13 @@ class AudioTeacher:
         for wave in waves:
             wave = np.asarray(wave, dtype=np.float64)
             is_longer = len(wave) > self.max_samples
-            if is_longer:
+            fast = None if is_longer else self._tiled_input(wave)
+            if fast is not None:
+                out = {"input_features": fast[None]}
+            else:
+                # The extractor draws from np.random (random crops of long waves, and the random
+                # "longer" pick we override): run it under a fixed seed and restore the caller's
+                # random state, so results and the global state never depend on other calls.
                 with _RNG_LOCK:
                     state = np.random.get_state()
                     np.random.seed(SEED)
@@ -112,13 +120,6 @@ class AudioTeacher:
                         )
                     finally:
                         np.random.set_state(state)
-            else:
-                fast = self._tiled_input(wave)
-                out = {"input_features": fast[None]} if fast is not None else None
-                if out is None:
-                    out = self.extractor(
-                        wave, sampling_rate=self.sampling_rate, return_tensors="np"
-                    )
             feats.append(np.asarray(out["input_features"], np.float32))
             longer.append(is_longer)
         return AudioInputs(np.concatenate(feats), np.asarray(longer, bool).reshape(-1, 1))
@@ -130,15 +131,23 @@ class AudioTeacher:
         of the whole, frame by frame. When the wave's length is a multiple of the hop and divides
         10 s, every frame away from the two ends repeats with the wave's period, so the frames of
         ``tile(wave, 3)`` hold all distinct frames: a 1 s chunk costs 3 s of spectrogram instead
-        of 10. Returns None (use the extractor) when the conditions do not hold.
+        of 10. A wave of exactly 10 s is the extractor's spectrogram of the wave. Returns None
+        (use the extractor) when these conditions do not hold.
         """
         fe = self.extractor
         period, total = len(wave), self.max_samples
         hop, n_fft = int(fe.hop_length), int(fe.fft_window_size)
         if (
             getattr(fe, "truncation", None) != "fusion"
-            or getattr(fe, "padding", None) != "repeatpad"
             or not hasattr(fe, "_np_extract_fbank_features")
+            or not hasattr(fe, "mel_filters")
+        ):
+            return None
+        if period == total:  # exactly 10 s: no padding, the spectrogram of the wave itself
+            mel = fe._np_extract_fbank_features(wave, fe.mel_filters)
+            return np.stack([mel, mel, mel, mel])
+        if (
+            getattr(fe, "padding", None) != "repeatpad"
             or period >= total
             or total % period
             or period % hop
