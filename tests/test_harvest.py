@@ -218,7 +218,7 @@ def test_ave_without_thresholds_writes_logits_then_relabels(cli, dataset, tiny, 
     assert not (out / HARVEST_FOLDERS["audio"]).exists()
     table = {m: dict.fromkeys(AVE.names, -1e3) for m in ("visual", "audio")}
     (tmp_path / "t.json").write_text(json.dumps({"vocabulary": "ave", **table}))
-    second = cli("harvest", *args, "--thresholds", tmp_path / "t.json", "--overwrite")
+    second = cli("harvest", *args, "--thresholds", tmp_path / "t.json")
     assert second.code == 0 and "relabelled 2" in second.out
     hard = np.load(out / HARVEST_FOLDERS["audio"] / "toneclip001.npy")
     assert hard.shape == (10, len(AVE))

@@ -217,7 +217,8 @@ def _check_manifest(root: Path, current: dict, overwrite: bool) -> str:
 
     Other models or classes are refused (use another ``--out``, or ``--overwrite`` to redo all).
     Other thresholds or teacher mode are refused unless ``--overwrite``, which then relabels from
-    the saved logits without a model pass.
+    the saved logits without a model pass; a root harvested without thresholds (logits only) is
+    labelled without ``--overwrite``.
     """
     import json
 
@@ -232,6 +233,8 @@ def _check_manifest(root: Path, current: dict, overwrite: bool) -> str:
     changed = [k for k in (*model_keys, "teacher", "thresholds") if old.get(k) != current.get(k)]
     if not changed:
         return "same"
+    if old.get("thresholds") is None and not any(k in model_keys for k in changed):
+        return "labels"  # logits only so far (no thresholds): labelling overwrites nothing
     if not overwrite:
         raise AvparseError(
             f"{path}: {root} was harvested with other settings ({', '.join(changed)}); "
