@@ -360,3 +360,26 @@ def test_property_invariants(arrays, random):
         assert abs(scores[k] - permuted[k]) <= 1e-9
     perfect = llp_scores(arrays[2], arrays[3], arrays[2], arrays[3])
     assert perfect == dict.fromkeys(SCORE_KEYS, 100.0)
+
+
+def test_bootstrap_intervals_contain_the_scores_and_are_seeded():
+    from avparse.eval.metrics import bootstrap_intervals, scores_from_counts
+
+    rng = np.random.default_rng(9)
+    ta, tv = (rng.random((60, 10, 25)) < 0.15 for _ in range(2))
+    pa, pv = (t ^ (rng.random(t.shape) < 0.05) for t in (ta, tv))
+    counts = llp_counts(pa, pv, ta, tv)
+    scores = scores_from_counts(counts)
+    ci = bootstrap_intervals(counts, samples=300, seed=1)
+    assert list(ci) == list(SCORE_KEYS)
+    for k in SCORE_KEYS:
+        lo, hi = ci[k]
+        assert 0 <= lo <= scores[k] <= hi <= 100 and lo < hi, (k, lo, scores[k], hi)
+    assert ci == bootstrap_intervals(counts, samples=300, seed=1)
+    assert ci != bootstrap_intervals(counts, samples=300, seed=2)
+    narrow = bootstrap_intervals(counts, samples=300, seed=1, level=0.5)
+    assert narrow["seg_a"][1] - narrow["seg_a"][0] < ci["seg_a"][1] - ci["seg_a"][0]
+    perfect = bootstrap_intervals(llp_counts(ta, tv, ta, tv), samples=50)
+    assert set(perfect.values()) == {(100.0, 100.0)}
+    with pytest.raises(ValueError, match="level"):
+        bootstrap_intervals(counts, level=1.5)

@@ -219,3 +219,19 @@ def test_predictions_named_by_clip_id_get_a_hint(ann_root: Path, tmp_path: Path)
     assert warning is not None and "1 predicted events (audio 1) of 1 clips" in warning
     assert f"{CLIPS[0][:11]!r} is a clip id: predictions must name clips by their full" in warning
     assert report.clips_with_predictions == 0
+
+
+def test_intervals_flag(ann_root: Path, tmp_path: Path, cli):
+    audio = _write(tmp_path / "a.tsv", f"{CLIPS[0]}\t0\t2\tDog\n{CLIPS[2]}\t0\t9\tCat\n")
+    out = tmp_path / "ci.json"
+    result = cli(
+        "score", "--annotations", ann_root, "--audio", audio, "--visual", audio, "--ci",
+        "--json", out,
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert "95% interval" in result.out
+    data = json.loads(out.read_text())
+    assert data["intervals"]["level"] == 0.95
+    for key in SCORE_KEYS:
+        lo, hi = data["intervals"][key]
+        assert lo <= data[key] <= hi

@@ -34,6 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--per-class", action="store_true", help="print (and write) the per-class table"
     )
+    parser.add_argument(
+        "--ci",
+        action="store_true",
+        help="add 95%% bootstrap intervals over clips (1000 resamples, seeded)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,12 +48,13 @@ def run(args: argparse.Namespace) -> int:
     warning = report.warning()
     if warning:
         print(f"avparse score: warning: {warning}", file=sys.stderr)
-    print(format_scores(report))
+    intervals = report.intervals() if args.ci else None
+    print(format_scores(report, intervals))
     if args.per_class:
         print()
         print(format_per_class(report.per_class))
     if args.json:
         from avparse.utils.atomic import write_json
 
-        write_json(args.json, report.to_json(per_class=args.per_class))
+        write_json(args.json, report.to_json(per_class=args.per_class, intervals=intervals))
     return 0

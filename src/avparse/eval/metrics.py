@@ -292,6 +292,38 @@ def scores_from_counts(counts: LLPCounts) -> dict[str, float]:
     return {k: out[k] for k in SCORE_KEYS}
 
 
+def bootstrap_intervals(
+    counts: LLPCounts, *, samples: int = 1000, level: float = 0.95, seed: int = 0
+) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap intervals (percent) of the ten numbers, resampling clips.
+
+    Each of ``samples`` replicates draws the clips with replacement and recomputes every value
+    from the per-clip scores (Type@AV as the mean of its three values in the same replicate),
+    so the intervals show how much a score could move with another draw of test clips. Seeded,
+    so the same inputs give the same intervals.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    per_clip = clip_scores(counts)
+    keys = list(per_clip)
+    values = np.stack([per_clip[k] for k in keys])  # (8, clips)
+    n = values.shape[1]
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n, size=(samples, n))
+    offsets = (np.arange(samples) * n)[:, None]
+    weights = np.bincount((draws + offsets).ravel(), minlength=samples * n).reshape(samples, n)
+    means = 100 * (weights.astype(np.float64) @ values.T) / n  # (samples, 8)
+    reps = {k: means[:, i] for i, k in enumerate(keys)}
+    for lvl in ("seg", "evt"):
+        reps[f"{lvl}_type"] = (reps[f"{lvl}_av"] + reps[f"{lvl}_a"] + reps[f"{lvl}_v"]) / 3.0
+    tail = 100 * (1 - level) / 2
+    out = {}
+    for k in SCORE_KEYS:
+        lo, hi = np.percentile(reps[k], [tail, 100 - tail])
+        out[k] = (float(lo), float(hi))
+    return out
+
+
 def llp_scores(
     pred_a: np.ndarray, pred_v: np.ndarray, true_a: np.ndarray, true_v: np.ndarray
 ) -> dict[str, float]:

@@ -19,7 +19,9 @@ from avparse.errors import AvparseError
 from avparse.eval.metrics import (
     PER_CLASS_COLUMNS,
     SCORE_KEYS,
+    LLPCounts,
     PerClassTable,
+    bootstrap_intervals,
     llp_counts,
     per_class_from_counts,
     scores_from_counts,
@@ -54,6 +56,16 @@ class ScoreReport:
     """Per prediction file (``audio``, ``visual``): events of clips outside the split."""
     notes: list[str] = field(default_factory=list)
     """Accepted quirks of the annotation files, one line each."""
+    counts: LLPCounts | None = field(default=None, repr=False)
+    """The per-clip counts behind every number (for intervals and further analysis)."""
+
+    def intervals(
+        self, *, samples: int = 1000, level: float = 0.95, seed: int = 0
+    ) -> dict[str, tuple[float, float]]:
+        """Bootstrap intervals of the ten numbers over clips (see ``bootstrap_intervals``)."""
+        if self.counts is None:
+            raise AvparseError("this report carries no counts to resample")
+        return bootstrap_intervals(self.counts, samples=samples, level=level, seed=seed)
 
     def warning(self) -> str | None:
         """One line about ignored prediction events, or None when every event was scored."""
@@ -74,11 +86,20 @@ class ScoreReport:
             f"{self.split} split, e.g. {example!r}{hint}"
         )
 
-    def to_json(self, *, per_class: bool = False) -> dict:
-        """The ten keys (percent); with ``per_class`` also ``"per_class"``: one row per class."""
+    def to_json(
+        self,
+        *,
+        per_class: bool = False,
+        intervals: dict[str, tuple[float, float]] | None = None,
+        level: float = 0.95,
+    ) -> dict:
+        """The ten keys (percent); with ``per_class`` also ``"per_class"`` (one row per class),
+        with ``intervals`` also ``"intervals"``: ``{"level": level, key: [low, high], ...}``."""
         out: dict = {k: self.scores[k] for k in SCORE_KEYS}
         if per_class:
             out["per_class"] = self.per_class.rows()
+        if intervals is not None:
+            out["intervals"] = {"level": level, **{k: list(v) for k, v in intervals.items()}}
         return out
 
 
@@ -116,6 +137,7 @@ def score_arrays(
             k: _outside(rows, names, ids) for k, rows in (("audio", audio), ("visual", visual))
         },
         notes=ann.dense_quirks(),
+        counts=counts,
     )
 
 
@@ -143,13 +165,21 @@ def score_files(
     return score_arrays(LLPAnnotations(Path(annotations), vocab), split, audio_rows, visual_rows)
 
 
-def format_scores(report: ScoreReport) -> str:
-    """The ten numbers as a small table: rows audio .. Event@AV, columns segment and event."""
+def format_scores(
+    report: ScoreReport,
+    intervals: dict[str, tuple[float, float]] | None = None,
+    level: float = 0.95,
+) -> str:
+    """The ten numbers as a small table: rows audio .. Event@AV, columns segment and event
+    (each followed by its interval when ``intervals`` is given)."""
     s = report.scores
+    ci = f"{round(100 * level)}% interval"
+    header = f"{'F-score (%)':<16}{'segment':>9}"
+    header += f"  {ci:<16}{'event':>7}  {ci}" if intervals else f"{'event':>9}"
     lines = [
         f"LLP {report.split}: {report.num_clips} clips, "
         f"{report.clips_with_predictions} with predicted events",
-        f"{'F-score (%)':<16}{'segment':>9}{'event':>9}",
+        header,
     ]
     for label, key in (
         ("audio", "a"),
@@ -158,8 +188,19 @@ def format_scores(report: ScoreReport) -> str:
         ("Type@AV", "type"),
         ("Event@AV", "event"),
     ):
-        lines.append(f"{label:<16}{s[f'seg_{key}']:>9.2f}{s[f'evt_{key}']:>9.2f}")
+        seg, evt = f"seg_{key}", f"evt_{key}"
+        if intervals:
+            lines.append(
+                f"{label:<16}{s[seg]:>9.2f}  {_span(intervals[seg]):<16}"
+                f"{s[evt]:>7.2f}  {_span(intervals[evt])}"
+            )
+        else:
+            lines.append(f"{label:<16}{s[seg]:>9.2f}{s[evt]:>9.2f}")
     return "\n".join(lines)
+
+
+def _span(interval: tuple[float, float]) -> str:
+    return f"[{interval[0]:.2f}, {interval[1]:.2f}]"
 
 
 def format_per_class(table: PerClassTable) -> str:
