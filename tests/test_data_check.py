@@ -62,6 +62,7 @@ def test_damaged_files_are_found_and_named(root: Path, cli):
     np.save(clip / f"{val[0]}.npy", np.zeros((10, 768), np.int32))  # dtype
     (clap / f"{train[2]}.npy").unlink()  # missing
     np.save(clap / "notAnyClip0.npy", np.zeros((64, 768), np.float32))  # extra
+    np.save(clap / f"{train[6]}_10_20.npy", np.zeros((64, 768), np.float32))  # named by filename
     data = (motion / f"{train[3]}.npy").read_bytes()
     (motion / f"{train[3]}.npy").write_bytes(data[: len(data) // 2])  # truncated
     (motion / f"{train[4]}.npy").write_bytes(b"not an array at all")  # unreadable
@@ -80,7 +81,8 @@ def test_damaged_files_are_found_and_named(root: Path, cli):
     assert f"feats/r2plus1d_18/{train[4]}.npy: not a readable .npy file" in joined
     assert f"{HARVEST_FOLDERS['audio']}/{train[5]}.npy: harvest values must be 0 or 1" in joined
     folders = {f.folder: f for f in report.folders}
-    assert folders["CLAP/features"].extra == ["notAnyClip0.npy"]
+    assert folders["CLAP/features"].extra == sorted(["notAnyClip0.npy", f"{train[6]}_10_20.npy"])
+    assert any("CLAP/features: 1 files such as" in n and "named by more" in n for n in report.notes)
     assert folders[HARVEST_FOLDERS["audio"]].splits["val"].missing == [val[1]]
 
     text = format_report(report, show=3)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from avparse.data.layout import (
+    CLIP_ID_LENGTH,
     FEATURE_KINDS,
     HARVEST_FOLDERS,
     LLP_FILES,
@@ -417,6 +418,12 @@ def check_root(
             continue
         files = _npy_files(path)
         entry.extra = sorted(files[c] for c in files if c not in all_ids)
+        misnamed = [c for c in files if c not in all_ids and c[:CLIP_ID_LENGTH] in all_ids]
+        if misnamed:
+            report.notes.append(
+                f"{folder}: {len(misnamed)} files such as {files[misnamed[0]]!r} are named by more "
+                f"than the {CLIP_ID_LENGTH}-character clip id, which is what readers look for"
+            )
         for split, ids in split_ids.items():
             required = kind not in PER_CLASS_KINDS or split in HARVEST_SPLITS
             sf = SplitFiles(split, len(ids), required=required)
