@@ -134,12 +134,16 @@ def test_real_llp_files_load(llp_root: Path):
         "\u00fcber_0_10\t0\t3\tDog\nb\u00a0_0_10\t1\t2\tCat\n",  # non-ASCII, no-break space
         "a_0_10\t0\t3\tDog\n  \n",  # a line of spaces
         "a_0_10\t0\t3\tDog\tspare\n",  # one field too many: an error on both paths
+        "\ufeff",  # a byte-order mark before the header (written by some editors)
     ],
 )
 def test_fast_and_careful_dense_readers_agree(tmp_path: Path, body: str):
     from avparse.data import llp
 
-    path = _write(tmp_path / "d.csv", "filename\tonset\toffset\tevent_labels\n" + body)
+    header = "filename\tonset\toffset\tevent_labels\n"
+    if body == "\ufeff":
+        header, body = body + header, "a_0_10\t0\t3\tDog\n"
+    path = _write(tmp_path / "d.csv", header + body)
     try:
         careful = llp._careful_dense(path, LLP, "ignore")
     except AnnotationError:

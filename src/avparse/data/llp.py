@@ -50,7 +50,7 @@ def clip_id(filename: str) -> str:
 def _rows(path: Path, columns: Sequence[str]):
     """Yield ``(line_number, row_dict)`` for a tab-separated file with a header row."""
     try:
-        fh = open(path, newline="", encoding="utf-8")  # noqa: SIM115 (closed below)
+        fh = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115 (closed below)
     except FileNotFoundError:
         raise AnnotationError(f"{path}: file not found") from None
     except OSError as exc:
@@ -99,7 +99,7 @@ def _fast_columns(path: Path, columns: Sequence[str]) -> list[Sequence[str]] | N
     """
     try:
         data = path.read_bytes()
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")
     except (OSError, UnicodeDecodeError):
         return None
     if '"' in text or "\r" in text:
