@@ -100,6 +100,9 @@ class SyntheticConfig:
     """Logit scale of the audio teacher."""
     token_noise: float = 0.5
     """Norm of extra noise per token of the CLAP-like (64, 768) token map."""
+    unit_variance: bool = True
+    """Scale student features (not the L2-normalised CLIP embeddings) by sqrt(dim), so values
+    are O(1) per dimension like real network activations rather than O(1) per vector."""
     ave_unaligned: float = 0.4
     """AVE mode: probability that one modality continues past the audio-visual event into
     adjacent background segments (heard but not seen, or seen but not heard)."""
@@ -364,6 +367,8 @@ def render(
             feats[kind] = _space(
                 rng, amp, world.prototypes[kind], cfg.distractor, cfg.nuisance, cfg.noise, repeat
             )
+        if cfg.unit_variance and kind != "clip":
+            feats[kind] *= np.float32(np.sqrt(FEATURE_KINDS[kind].shape[1]))
     return Rendered(
         {k: v.astype(np.float32, copy=False) for k, v in feats.items()},
         {k: v.astype(np.float32) for k, v in scores.items()},

@@ -121,14 +121,15 @@ def _needs_harvest(loss: str) -> bool:
 
 def _load(req: LoadRequest) -> SplitData:
     from avparse.data.ave import AVEAnnotations
+    from avparse.vocab import AVE
 
-    ann = AVEAnnotations(req.root, req.vocab)
-    clips = ann.split(req.split)
-    if len(clips.vocab) != req.model.num_classes:
+    if list(req.model.class_names) != AVE.names:
         raise AvparseError(
-            f"the model has {req.model.num_classes} classes but AVE has {len(clips.vocab)}; "
-            "train with the AVE vocabulary (--task ave sets it)"
+            f"the model has {req.model.num_classes} classes of vocabulary "
+            f"{req.model.vocabulary!r}; the ave task needs the AVE vocabulary (28 classes; "
+            "`avparse train --task ave` sets it)"
         )
+    clips = AVEAnnotations(req.root, AVE).split(req.split)
     kinds = list(dict.fromkeys(req.model.feature_kinds.values()))
     train = req.split == "train"
     if train and _needs_harvest(req.train.loss):
