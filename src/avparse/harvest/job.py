@@ -359,9 +359,18 @@ def run_harvest(config: HarvestConfig) -> HarvestResult:
     mine = shard(jobs, rank, world)
     result = HarvestResult(total=len(mine), rank=rank, world=world, labelled=thresholds is not None)
     result.failures += [f for i, f in enumerate(failures) if i % world == rank]
-    write_json(root / MANIFEST, info)
 
-    redo_models = config.overwrite and change != "labels"
+    if world > 1:
+        _barrier()  # every rank has compared with the old manifest before any rank writes
+    # Forget what the new settings replace *before* writing the new manifest, so an interrupted
+    # run resumes correctly instead of mixing old and new files under one manifest.
+    for job in mine:
+        if change == "models":
+            ClipOutputs(root, job.clip).remove_all()
+        elif change == "labels":
+            ClipOutputs(root, job.clip).remove_labels()
+    write_json(root / MANIFEST, info)
+    redo_models = config.overwrite and change == "same"
     todo, relabel = [], []
     for job in mine:
         out = ClipOutputs(root, job.clip)
@@ -369,7 +378,7 @@ def run_harvest(config: HarvestConfig) -> HarvestResult:
             result.failures.append((job.clip, job.filename, "video not found"))
         elif redo_models or not out.model_done():
             todo.append(job)
-        elif thresholds is not None and (change == "labels" or not out.labels_done()):
+        elif thresholds is not None and not out.labels_done():
             relabel.append(job)
         else:
             result.skipped += 1

@@ -79,5 +79,18 @@ class ClipOutputs:
     def mark_no_audio(self, video: str, reason: str) -> None:
         write_text(self.no_audio, f"{video}\t{reason}\n")
 
+    def remove_labels(self) -> None:
+        for m in MODALITIES:
+            self.hard(m).unlink(missing_ok=True)
+            self.soft(m).unlink(missing_ok=True)
+
+    def remove_all(self) -> None:
+        """Forget the clip (before redoing it with other models, so a crash cannot mix them)."""
+        self.remove_labels()
+        for m in MODALITIES:
+            self.features(m).unlink(missing_ok=True)
+            self.scores(m).unlink(missing_ok=True)
+        self.no_audio.unlink(missing_ok=True)
+
     def load_scores(self) -> dict[str, np.ndarray]:
         return {m: np.load(self.scores(m)) for m in self.modalities()}
