@@ -179,7 +179,7 @@ def test_ranks_share_clips_without_overlap(dataset):
     assert silent.video is not None and silent.video.suffix == ".mkv"
 
 
-def test_report_scores_harvest_against_dense_labels(first_run, cli, tmp_path):
+def test_report_scores_harvest_against_dense_labels(first_run, cli, dataset, tiny, tmp_path):
     _, out = first_run
     ann = tmp_path / "ann"
     ann.mkdir()
@@ -199,6 +199,10 @@ def test_report_scores_harvest_against_dense_labels(first_run, cli, tmp_path):
     assert score.scored == 2 and score.missing == 1
     assert set(score.scores) >= {"seg_a", "seg_v", "seg_type", "evt_event"}
     assert all(0 <= v <= 100 for v in score.scores.values())
+    result = harvest(cli, dataset, tiny, out, "--report", "--annotations", ann, "--split", "val")
+    assert result.code == 1 and "(2 clips, 1 missing)" in result.out
+    saved = json.loads((out / "harvest_report_val.json").read_text())
+    assert saved["seg_type"] == pytest.approx(score.scores["seg_type"])
 
 
 def test_ave_without_thresholds_writes_logits_then_relabels(cli, dataset, tiny, tmp_path):

@@ -173,8 +173,13 @@ class _Teachers:
         from avparse.teachers.clip import VisualTeacher
 
         device = _rank_device(config.device)
-        self.visual = VisualTeacher(config.clip_model, vocab=vocab, device=device)
-        self.audio = AudioTeacher(config.clap_model, vocab=vocab, device=device)
+        per_call = 10 * config.batch_size  # one model call per batch of clips
+        self.visual = VisualTeacher(
+            config.clip_model, vocab=vocab, device=device, batch_frames=per_call
+        )
+        self.audio = AudioTeacher(
+            config.clap_model, vocab=vocab, device=device, batch_waves=per_call
+        )
 
 
 def _rank_device(device: str | None) -> str | None:
