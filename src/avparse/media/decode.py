@@ -268,7 +268,7 @@ def _decode(
         if any(int(i) not in chosen for i in picks):
             # The container's frame count was wrong (or packets were damaged): decode again
             # with the true count, video only. Rare; the common path is one pass.
-            container.seek(_seek_target(start, vstream), stream=vstream)
+            container.seek(_seek_target(start + scan.origin, vstream), stream=vstream)
             rescan = _Scan(container, vstream, None, start, length, rate)
             chosen = rescan.run(picks, frame_size, None)
             if any(int(i) not in chosen for i in picks):
@@ -329,7 +329,8 @@ class _Scan:
         wanted = set(int(i) for i in picks) if picks is not None else set()
         chosen: dict[int, np.ndarray] = {}
         if self.start > 0:
-            self.container.seek(_seek_target(self.start, self.vstream), stream=self.vstream)
+            target = _seek_target(self.start + self.origin, self.vstream)
+            self.container.seek(target, stream=self.vstream)
         resampler = av.AudioResampler(format="fltp") if self.astream is not None else None
         streams = [s for s in (self.vstream, self.astream) if s is not None]
         video_done = audio_done = False
