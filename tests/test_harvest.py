@@ -107,10 +107,17 @@ def test_published_layout_and_failures(first_run):
     assert not list(out.rglob(".*.tmp*"))
 
 
-def test_second_run_does_no_repeated_work(first_run, cli, dataset, tiny):
+def test_second_run_does_no_repeated_work(first_run, cli, dataset, tiny, monkeypatch):
     _, out = first_run
     files = sorted(p for p in out.rglob("*.npy"))
     before = {p: p.stat().st_mtime_ns for p in files}
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was loaded although only a broken clip was left")
+
+    # only the corrupt clip is retried: it fails to decode, so no model may be loaded
+    monkeypatch.setattr("avparse.teachers.clip.VisualTeacher.__init__", no_model)
+    monkeypatch.setattr("avparse.teachers.clap.AudioTeacher.__init__", no_model)
     result = harvest(cli, dataset, tiny, out)
     assert result.code == 1
     assert "harvested 0 clips" in result.out and "skipped 3 finished" in result.out

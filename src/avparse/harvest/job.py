@@ -166,20 +166,50 @@ class _Prepared:
 
 
 class _Teachers:
-    """The two teachers, loaded once; thresholds as arrays (None: scores only)."""
+    """The two teachers, loaded on first use: clips that fail to decode never cost a model load."""
 
     def __init__(self, config: HarvestConfig, vocab: Vocabulary) -> None:
-        from avparse.teachers.clap import AudioTeacher
-        from avparse.teachers.clip import VisualTeacher
+        from avparse.teachers.clap import AudioInputBuilder
+        from avparse.teachers.loading import check_source
 
-        device = _rank_device(config.device)
-        per_call = 10 * config.batch_size  # one model call per batch of clips
-        self.visual = VisualTeacher(
-            config.clip_model, vocab=vocab, device=device, batch_frames=per_call
-        )
-        self.audio = AudioTeacher(
-            config.clap_model, vocab=vocab, device=device, batch_waves=per_call
-        )
+        check_source(config.clip_model, "visual teacher (CLIP)")
+        check_source(config.clap_model, "audio teacher (CLAP)")
+        self.config = config
+        self.vocab = vocab
+        self.inputs = AudioInputBuilder(config.clap_model)
+        self._models: tuple[Any, Any] | None = None
+        self.load_seconds = 0.0
+
+    def _load(self) -> tuple[Any, Any]:
+        if self._models is None:
+            began = time.perf_counter()
+            from avparse.teachers.clap import AudioTeacher
+            from avparse.teachers.clip import VisualTeacher
+
+            config = self.config
+            device = _rank_device(config.device)
+            per_call = 10 * config.batch_size  # one model call per batch of clips
+            visual = VisualTeacher(
+                config.clip_model, vocab=self.vocab, device=device, batch_frames=per_call
+            )
+            audio = AudioTeacher(
+                config.clap_model,
+                vocab=self.vocab,
+                device=device,
+                batch_waves=per_call,
+                inputs=self.inputs,
+            )
+            self._models = (visual, audio)
+            self.load_seconds = time.perf_counter() - began
+        return self._models
+
+    @property
+    def visual(self) -> Any:
+        return self._load()[0]
+
+    @property
+    def audio(self) -> Any:
+        return self._load()[1]
 
 
 def _rank_device(device: str | None) -> str | None:
@@ -248,8 +278,8 @@ def _check_manifest(root: Path, current: dict, overwrite: bool) -> str:
     return "models" if any(k in model_keys for k in changed) else "labels"
 
 
-def _decode(job: ClipJob, audio_teacher: Any) -> _Prepared:
-    """Decode one clip and build CLAP inputs (runs in a worker thread)."""
+def _decode(job: ClipJob, inputs: Any) -> _Prepared:
+    """Decode one clip and build CLAP inputs with ``inputs`` (runs in a worker thread)."""
     prepared = _Prepared(job)
     if job.video is None:
         prepared.error = "video not found"
@@ -260,8 +290,8 @@ def _decode(job: ClipJob, audio_teacher: Any) -> _Prepared:
         if clip.audio is None:
             prepared.audio_note = clip.audio_note or "no audio"
         else:
-            prepared.chunks = audio_teacher.prepare(list(clip.audio_chunks()))
-            prepared.whole = audio_teacher.prepare([clip.audio])
+            prepared.chunks = inputs.prepare(list(clip.audio_chunks()))
+            prepared.whole = inputs.prepare([clip.audio])
     except VideoDecodeError as exc:
         prepared.error = str(exc).removeprefix(f"{job.video}: ")
     except Exception as exc:  # one bad clip must not stop a batch job; the reason is recorded
@@ -271,20 +301,20 @@ def _decode(job: ClipJob, audio_teacher: Any) -> _Prepared:
 
 
 def _ahead(
-    pool: ThreadPoolExecutor, jobs: list[ClipJob], audio_teacher: Any, depth: int
+    pool: ThreadPoolExecutor, jobs: list[ClipJob], inputs: Any, depth: int
 ) -> Iterator[_Prepared]:
     """Decoded clips in job order, with up to ``depth`` clips decoding ahead."""
     queue: collections.deque[Future] = collections.deque()
     it = iter(jobs)
     for job in it:
-        queue.append(pool.submit(_decode, job, audio_teacher))
+        queue.append(pool.submit(_decode, job, inputs))
         if len(queue) >= depth:
             break
     while queue:
         yield queue.popleft().result()
         job = next(it, None)
         if job is not None:
-            queue.append(pool.submit(_decode, job, audio_teacher))
+            queue.append(pool.submit(_decode, job, inputs))
 
 
 def _label(
@@ -414,7 +444,7 @@ def _harvest(
     batch: list[_Prepared] = []
     depth = max(2 * config.batch_size, config.workers)
     with ThreadPoolExecutor(max_workers=max(1, config.workers)) as pool:
-        for prepared in _ahead(pool, todo, teachers.audio, depth):
+        for prepared in _ahead(pool, todo, teachers.inputs, depth):
             if prepared.error:
                 result.failures.append(
                     (
@@ -434,7 +464,7 @@ def _harvest(
             _run_batch(batch, teachers, root, thresholds, config.teacher, result)
             bar.update(len(batch))
     bar.close()
-    result.model_seconds = time.perf_counter() - began
+    result.model_seconds = time.perf_counter() - began - teachers.load_seconds
 
 
 # --- reports -----------------------------------------------------------------------------------

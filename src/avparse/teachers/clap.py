@@ -59,44 +59,18 @@ class AudioInputs:
         )
 
 
-class AudioTeacher:
-    """CLAP (HTS-AT) as a chunk-level zero-shot classifier over a vocabulary's prompts."""
+class AudioInputBuilder:
+    """CLAP's feature extractor alone: builds model inputs without loading the model.
 
-    def __init__(
-        self,
-        source: str | Path = DEFAULT_CLAP,
-        *,
-        vocab: Vocabulary = LLP,
-        device: str | None = "cpu",
-        batch_waves: int = 32,
-    ) -> None:
+    The harvest's decoding threads use it ahead of the model (numpy only, thread-safe), and it
+    loads in milliseconds, so clips that fail to decode never cost a model load.
+    """
+
+    def __init__(self, source: str | Path = DEFAULT_CLAP) -> None:
         self.source = str(source)
-        self.device = pick_device(device)
-        self.model = load("ClapModel", source, "audio teacher (CLAP)").eval().to(self.device)
-        self.tokenizer = load("AutoTokenizer", source, "audio teacher (CLAP) tokenizer")
         self.extractor = load("ClapFeatureExtractor", source, "audio teacher (CLAP) extractor")
         self.sampling_rate = int(self.extractor.sampling_rate)
         self.max_samples = int(self.extractor.nb_max_samples)
-        self.batch_waves = batch_waves
-        self.logit_scale = float(self.model.logit_scale_a.exp().item())
-        self.set_vocabulary(vocab)
-
-    @property
-    def dim(self) -> int:
-        return int(self.model.config.projection_dim)
-
-    def set_vocabulary(self, vocab: Vocabulary) -> None:
-        """Embed ``vocab``'s CLAP prompts (once per vocabulary)."""
-        self.vocab = vocab
-        self.text = self.embed_texts(vocab.clap_prompts())
-
-    def embed_texts(self, prompts: Sequence[str]):
-        """(len(prompts), D) L2-normalised text embeddings (a torch tensor on the device)."""
-        torch = require("torch", "teachers")
-        tokens = self.tokenizer(list(prompts), padding=True, truncation=True, return_tensors="pt")
-        with torch.inference_mode():
-            out = self.model.get_text_features(**{k: v.to(self.device) for k, v in tokens.items()})
-        return torch.nn.functional.normalize(embedding(out).float(), dim=-1)
 
     def prepare(self, waves: Sequence[np.ndarray]) -> AudioInputs:
         """Mel inputs of 48 kHz mono waves, deterministic (see the module docstring)."""
@@ -165,6 +139,55 @@ class AudioTeacher:
         index[tail] = frame[tail] - (total - 3 * period) // hop  # same as the short signal's end
         mel = mel3[index]
         return np.stack([mel, mel, mel, mel])
+
+
+class AudioTeacher:
+    """CLAP (HTS-AT) as a chunk-level zero-shot classifier over a vocabulary's prompts."""
+
+    def __init__(
+        self,
+        source: str | Path = DEFAULT_CLAP,
+        *,
+        vocab: Vocabulary = LLP,
+        device: str | None = "cpu",
+        batch_waves: int = 32,
+        inputs: AudioInputBuilder | None = None,
+    ) -> None:
+        self.source = str(source)
+        self.device = pick_device(device)
+        self.inputs = inputs if inputs is not None else AudioInputBuilder(source)
+        self.extractor = self.inputs.extractor
+        self.sampling_rate = self.inputs.sampling_rate
+        self.max_samples = self.inputs.max_samples
+        self.model = load("ClapModel", source, "audio teacher (CLAP)").eval().to(self.device)
+        self.tokenizer = load("AutoTokenizer", source, "audio teacher (CLAP) tokenizer")
+        self.batch_waves = batch_waves
+        self.logit_scale = float(self.model.logit_scale_a.exp().item())
+        self.set_vocabulary(vocab)
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.projection_dim)
+
+    def set_vocabulary(self, vocab: Vocabulary) -> None:
+        """Embed ``vocab``'s CLAP prompts (once per vocabulary)."""
+        self.vocab = vocab
+        self.text = self.embed_texts(vocab.clap_prompts())
+
+    def embed_texts(self, prompts: Sequence[str]):
+        """(len(prompts), D) L2-normalised text embeddings (a torch tensor on the device)."""
+        torch = require("torch", "teachers")
+        tokens = self.tokenizer(list(prompts), padding=True, truncation=True, return_tensors="pt")
+        with torch.inference_mode():
+            out = self.model.get_text_features(**{k: v.to(self.device) for k, v in tokens.items()})
+        return torch.nn.functional.normalize(embedding(out).float(), dim=-1)
+
+    def prepare(self, waves: Sequence[np.ndarray]) -> AudioInputs:
+        """Mel inputs of 48 kHz mono waves (see :meth:`AudioInputBuilder.prepare`)."""
+        return self.inputs.prepare(waves)
+
+    def _tiled_input(self, wave: np.ndarray) -> np.ndarray | None:
+        return self.inputs._tiled_input(wave)
 
     def _batches(self, inputs: AudioInputs):
         torch = require("torch", "teachers")

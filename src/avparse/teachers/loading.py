@@ -26,6 +26,22 @@ def _looks_like_path(source: str) -> bool:
     return source.startswith((".", "/", "~")) or source.count("/") > 1 or "\\" in source
 
 
+def check_source(source: str | Path, what: str) -> str:
+    """``source`` as a string, after refusing a local path that is missing or not a folder.
+
+    Cheap (no import), so a job can check all its models before loading any of them.
+    """
+    text = str(source)
+    path = Path(text).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise AvparseError(f"{path}: {what} model must be a folder, not a file")
+        return str(path)
+    if _looks_like_path(text):
+        raise AvparseError(f"{path}: {what} model folder not found")
+    return text
+
+
 def load(kind: str, source: str | Path, what: str) -> Any:
     """``transformers.<kind>.from_pretrained(source)`` or an :class:`AvparseError` in one line.
 
@@ -33,14 +49,8 @@ def load(kind: str, source: str | Path, what: str) -> Any:
     ``openai/clip-vit-large-patch14``; ``what`` names the model in messages ("visual teacher").
     """
     transformers = require("transformers", "teachers")
-    text = str(source)
-    path = Path(text).expanduser()
-    if path.exists():
-        if not path.is_dir():
-            raise AvparseError(f"{path}: {what} model must be a folder, not a file")
-        text = str(path)
-    elif _looks_like_path(text):
-        raise AvparseError(f"{path}: {what} model folder not found")
+    text = check_source(source, what)
+    path = Path(text)
     cls = getattr(transformers, kind)
     transformers.utils.logging.disable_progress_bar()
     try:
