@@ -32,10 +32,15 @@ import numpy as np
 
 def _root(args: argparse.Namespace) -> Path:
     from avparse.data.synthetic import generate_llp
+    from avparse.errors import AvparseError
 
     root = Path(args.cache) / f"llp-{args.clips}"
     t0 = time.perf_counter()
-    generate_llp(root, n_train=args.clips, n_val=16, n_test=16, features="valor", seed=0)
+    settings = {"n_train": args.clips, "n_val": 16, "n_test": 16, "features": "valor", "seed": 0}
+    try:
+        generate_llp(root, **settings)
+    except AvparseError:  # made by another version of the generator: make it again
+        generate_llp(root, **settings, overwrite=True)
     print(f"data root {root} ready in {time.perf_counter() - t0:.1f} s", flush=True)
     return root
 

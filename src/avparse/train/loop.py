@@ -271,7 +271,8 @@ def _train(
     )
     vocab = _vocab_of(model_cfg)
     dev = torch.device(f"cuda:{d.local_rank}" if device == "cuda" else "cpu")
-    torch.use_deterministic_algorithms(cfg.deterministic)
+    # On CUDA a kernel without a deterministic variant warns instead of stopping the run.
+    torch.use_deterministic_algorithms(cfg.deterministic, warn_only=device == "cuda")
 
     def request(split: str) -> LoadRequest:
         return LoadRequest(root, store, split, model_cfg, cfg, vocab, progress and d.main)
