@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,15 @@ def pack(
         unknown = [k for k in kinds if k not in FEATURE_KINDS and k not in HARVEST_KINDS]
         if unknown:
             raise AvparseError(f"unknown feature kind {unknown[0]!r}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        writable = os.access(out, os.W_OK)
+    except OSError:
+        writable = False
+    if not writable:
+        raise AvparseError(
+            f"{out}: cannot write the packed store here; choose another folder (train/evaluate --store, data pack --out)"
+        )
     old = _read_manifest(out)
     manifest: dict[str, Any] = {
         "format": FORMAT,

@@ -20,7 +20,7 @@ import json
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from avparse.model.checkpoint import load_folder, save_student
 from avparse.model.config import ModelConfig
 from avparse.model.han import HAN
 from avparse.train import distributed as D
-from avparse.train.evaluate import batch_inputs, predict
+from avparse.train.evaluate import predict
 from avparse.train.recipe import TrainConfig, build_optimizer
 from avparse.train.tasks import LoadRequest, SplitData, Task, get_task
 from avparse.utils.atomic import atomic_path, write_json, write_text
@@ -342,14 +342,9 @@ def _train(
             from tqdm import tqdm
 
             bar = tqdm(batches, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", leave=False)
-        for rows in bar:
-            inputs = batch_inputs(train_data, rows, dev)
-            targets = {
-                k: torch.from_numpy(np.asarray(train_data.targets[k][rows], dtype=np.float32)).to(
-                    dev
-                )
-                for k in keys
-            }
+        for rows, host in zip(bar, _prefetch(train_data, batches, keys), strict=True):
+            inputs = [torch.from_numpy(host[r]).to(dev, non_blocking=True) for r in ROLES]
+            targets = {k: torch.from_numpy(host[k]).to(dev, non_blocking=True) for k in keys}
             loss, parts = task.loss(net(*inputs), targets, cfg)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -426,6 +421,56 @@ def _train(
         })  # fmt: skip
     D.barrier(d)
     return result
+
+
+ROLES = ("audio", "visual", "motion")
+
+
+def _gather(data: SplitData, rows: np.ndarray, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """One batch as float32 host arrays: a fancy index per memory-mapped array."""
+    out = {r: np.ascontiguousarray(data.inputs[r][rows], dtype=np.float32) for r in ROLES}
+    out.update({k: np.asarray(data.targets[k][rows], dtype=np.float32) for k in keys})
+    return out
+
+
+def _prefetch(
+    data: SplitData, batches: list[np.ndarray], keys: tuple[str, ...], depth: int = 2
+) -> Iterator[dict[str, np.ndarray]]:
+    """Gather the next batches in a background thread while the current one trains.
+
+    The batch order is fixed beforehand, so prefetching changes nothing in the results; numpy
+    copies release the GIL, so reading the memory maps overlaps with the model's step.
+    """
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for rows in batches:
+                if stop.is_set():
+                    return
+                q.put(_gather(data, rows, keys))
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put(exc)
+
+    thread = threading.Thread(target=work, name="avparse-prefetch", daemon=True)
+    thread.start()
+    try:
+        for _ in batches:
+            item = q.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(timeout=0.05)
 
 
 def _has_split(root: Path, task: Task, request: Callable[[str], LoadRequest]) -> bool:
