@@ -99,9 +99,15 @@ def test_published_layout_and_failures(first_run):
     failures = (out / "harvest_failures.tsv").read_text().splitlines()
     assert failures[0] == "clip\tfile\treason" and len(failures) == 2
     assert failures[1].startswith("corruptclip\t") and "corruptclip.mp4" in failures[1]
-    # the silent clip has visual outputs, no audio outputs, and is recorded
+    # the silent clip is harvested as silence: CLAP files of zeros, all-zero audio labels
     assert (out / HARVEST_FOLDERS["visual"] / "silentclip1.npy").is_file()
-    assert not (out / HARVEST_FOLDERS["audio"] / "silentclip1.npy").exists()
+    heard = np.load(out / "CLAP/features" / "BjCEufrlXm4.npy")
+    silent = np.load(out / "CLAP/features" / "silentclip1.npy")
+    assert silent.shape == heard.shape and np.isfinite(silent).all()
+    assert np.load(out / SCORE_FOLDERS["audio"] / "silentclip1.npy").shape == (10, len(LLP))
+    for folder in (HARVEST_FOLDERS["audio"], SOFT_HARVEST_FOLDERS["audio"]):
+        assert not np.load(out / folder / "silentclip1.npy").any()
+    assert (out / "CLAP/no_audio/silentclip1.txt").is_file()
     assert "silentclip1\t" in (out / "harvest_no_audio.tsv").read_text()
     assert json.loads((out / "harvest.json").read_text())["teacher"] == "modality"
     assert not list(out.rglob(".*.tmp*"))
@@ -236,3 +242,6 @@ def test_ave_without_thresholds_writes_logits_then_relabels(cli, dataset, tiny, 
     # every logit is above -1000, so exactly the weak labels (both rows of the id) are on
     on = sorted(np.flatnonzero(hard.all(0)).tolist())
     assert on == sorted([AVE.index("Church bell"), AVE.index("Banjo")])
+    # ...except for the silent clip, which hears nothing whatever its silence logits say
+    assert not np.load(out / HARVEST_FOLDERS["audio"] / "silentclip1.npy").any()
+    assert np.load(out / HARVEST_FOLDERS["visual"] / "silentclip1.npy")[:, AVE.index("Bark")].all()

@@ -55,6 +55,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="redo finished clips (with only new thresholds/teacher: relabel from saved logits)",
     )
+    parser.add_argument(
+        "--r2plus1d",
+        default=None,
+        metavar="WEIGHTS|download",
+        help="also write the student's R(2+1)D-18 features (feats/r2plus1d_18) with these weights "
+        "(torchvision's r2plus1d_18-91a641e6.pth), or 'download' them through torch.hub",
+    )
+    parser.add_argument(
+        "--snippet-fps", type=float, default=8, help="R(2+1)D-18 frames per second (default 8)"
+    )
+    parser.add_argument(
+        "--snippet-size", type=int, default=112, help="R(2+1)D-18 frame side in px (default 112)"
+    )
     parser.add_argument("--report", action="store_true", help="score the harvest on dense labels")
     parser.add_argument(
         "--annotations", type=Path, metavar="DIR", help="LLP annotation folder for --report"
@@ -86,17 +99,21 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         overwrite=args.overwrite,
         progress=not args.no_progress,
+        r2plus1d=args.r2plus1d,
+        snippet_fps=args.snippet_fps,
+        snippet_size=args.snippet_size,
     )
     result = run_harvest(config)
     where = f" (rank {result.rank} of {result.world})" if result.world > 1 else ""
     print(
-        f"harvested {result.harvested} clips, relabelled {result.relabelled}, "
+        f"harvested {result.harvested} clips, R(2+1)D-18 features for {result.motion}, "
+        f"relabelled {result.relabelled}, "
         f"skipped {result.skipped} finished, {len(result.failures)} failed{where} "
         f"in {result.seconds:.1f} s ({result.clips_per_second:.2f} clips/s)"
     )
     if result.no_audio:
         print(
-            f"{len(result.no_audio)} clips have no audio: visual outputs only ({NO_AUDIO_REPORT})"
+            f"{len(result.no_audio)} clips have no audio: harvested as silence ({NO_AUDIO_REPORT})"
         )
     if not result.labelled:
         print(

@@ -13,6 +13,7 @@ decoding work; this module only wires them. VGGish and ResNet-152 features (the 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,7 @@ class FeatureExtractor:
         )
         if self.student:
             # A video without sound is heard as silence: the student still needs an audio input.
-            wave = clip.audio if clip.audio is not None else _silence(clip.seconds)
+            wave = clip.audio if clip.audio is not None else silence(clip.seconds)
             token_map = self.audio.token_maps(self.audio.prepare([wave]))[0]
             out.clap_map = fit_token_map(token_map, clip.seconds)
             out.motion = self._motion(clip.rate_frames)
@@ -124,14 +125,42 @@ class FeatureExtractor:
         return out
 
     def _motion(self, frames: np.ndarray | None) -> np.ndarray:
-        import torch
-
-        from avparse.features.r2plus1d import snippet_features
-
         if frames is None or len(frames) == 0:
             raise AvparseError("no frames decoded for the R(2+1)D-18 snippets")
-        x = torch.from_numpy(np.ascontiguousarray(frames))
-        return snippet_features(self.motion, x, size=self.snippet_size).numpy()
+        return motion_features(self.motion, [frames], size=self.snippet_size)[0]
+
+
+def motion_features(
+    model: Any, clips: list[np.ndarray], *, size: int = SNIPPET_SIZE, batch_snippets: int = 80
+) -> list[np.ndarray]:
+    """(10, 512) R(2+1)D-18 snippet features of each clip's frames, in batched model calls.
+
+    Each item of ``clips`` is (N, H, W, 3) uint8 frames at :data:`SNIPPET_FPS` (``rate_frames``
+    of :func:`avparse.media.decode_clip` with ``fps=SNIPPET_FPS``); its snippets are made by
+    :func:`avparse.features.r2plus1d.snippets`, so ``avparse parse`` and ``avparse harvest``
+    sample them identically. Snippets of several clips share model calls of up to
+    ``batch_snippets`` snippets.
+    """
+    import torch
+
+    from avparse.features.r2plus1d import snippets
+
+    if not clips:
+        return []
+    parts = [snippets(torch.from_numpy(np.ascontiguousarray(f)), size=size) for f in clips]
+    lengths = {p.shape[2] for p in parts}
+    device = next(model.parameters()).device
+    feats = []
+    with torch.no_grad():
+        if len(lengths) == 1:  # one stacked tensor, cut into calls of batch_snippets snippets
+            x = torch.cat(parts)
+            for s in range(0, len(x), batch_snippets):
+                feats.append(model.features(x[s : s + batch_snippets].to(device)).float().cpu())
+        else:  # snippets of different lengths (clips shorter than 10 s) cannot share a call
+            feats = [model.features(p.to(device)).float().cpu() for p in parts]
+    out = torch.cat(feats).numpy()
+    counts = np.cumsum([0] + [len(p) for p in parts])
+    return [out[a:b] for a, b in itertools.pairwise(counts)]
 
 
 def fit_token_map(
@@ -170,7 +199,8 @@ def fit_token_map(
     return fitted.reshape(tokens, width).astype(token_map.dtype, copy=False)
 
 
-def _silence(seconds: float) -> np.ndarray:
+def silence(seconds: float) -> np.ndarray:
+    """48 kHz zeros for ``seconds``: what a video without sound is heard as."""
     from avparse.media import AUDIO_RATE
 
     return np.zeros(max(1, round(seconds * AUDIO_RATE)), np.float32)

@@ -2,9 +2,11 @@
 
 Pipeline: worker threads decode clips (PyAV) and build CLAP's mel inputs ahead of the model, the
 main thread runs CLIP and CLAP on batches of clips, applies the VALOR rule and writes each clip's
-files atomically. A clip is skipped when all its files exist; a clip whose features and logits
-exist but whose labels do not (new thresholds, ``--overwrite`` of labels) is relabelled from the
-saved logits without a model pass. Failures (missing or undecodable videos) are recorded and the
+files atomically; with ``r2plus1d`` set, R(2+1)D-18 snippet features (the student's 3D input)
+are computed in the same pass from frames decoded at 8 fps. A clip is skipped when all the files
+asked for exist; a clip whose teacher files exist but whose R(2+1)D features do not gets only
+those; a clip whose features and logits exist but whose labels do not (new thresholds,
+``--overwrite`` of labels) is relabelled from the saved logits without a model pass. Failures (missing or undecodable videos) are recorded and the
 other clips finish. Under ``torchrun`` rank ``r`` of ``w`` takes the clips at sorted positions
 ``i % w == r``.
 """
@@ -32,7 +34,7 @@ from avparse.harvest.outputs import (
     NO_AUDIO_REPORT,
     ClipOutputs,
 )
-from avparse.media.decode import WINDOW_SECONDS, VideoDecodeError, decode_clip
+from avparse.media.decode import WINDOW_SECONDS, VideoDecodeError, chunk_bounds, decode_clip
 from avparse.teachers.clap import DEFAULT_CLAP
 from avparse.teachers.clip import DEFAULT_CLIP
 from avparse.teachers.rule import elaborate, fused_scores
@@ -41,6 +43,12 @@ from avparse.vocab import Vocabulary, get_vocabulary, load_thresholds
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".flv", ".mpg", ".mpeg")
 TEACHER_MODES = ("modality", "fused")
+DOWNLOAD = "download"
+"""``--r2plus1d download``: torchvision's published R(2+1)D-18 weights through torch.hub."""
+SNIPPET_FPS = 8.0
+SNIPPET_SIZE = 112
+"""R(2+1)D-18 sampling defaults, equal to :mod:`avparse.features.r2plus1d`'s (kept here so that
+this module imports without torch; a test checks they agree)."""
 
 
 @dataclass
@@ -60,6 +68,11 @@ class HarvestConfig:
     workers: int = 2
     overwrite: bool = False
     progress: bool = True
+    r2plus1d: str | None = None
+    """R(2+1)D-18 weights (a ``.pth`` file, or ``download``) to also write ``feats/r2plus1d_18``;
+    None writes no 3D features."""
+    snippet_fps: float = SNIPPET_FPS
+    snippet_size: int = SNIPPET_SIZE
 
 
 @dataclass
@@ -68,6 +81,10 @@ class ClipJob:
     filename: str
     weak: np.ndarray
     video: Path | None = None
+    teachers: bool = True
+    """Run the teachers (False: their files exist and only R(2+1)D features are missing)."""
+    motion: bool = False
+    """Compute R(2+1)D-18 features."""
 
 
 @dataclass
@@ -76,6 +93,9 @@ class HarvestResult:
 
     total: int = 0
     harvested: int = 0
+    """Clips run through the teachers."""
+    motion: int = 0
+    """Clips whose R(2+1)D-18 features were computed."""
     relabelled: int = 0
     skipped: int = 0
     failures: list[tuple[str, str, str]] = field(default_factory=list)
@@ -161,7 +181,9 @@ class _Prepared:
     frames: np.ndarray | None = None
     chunks: Any = None
     whole: Any = None
+    silent: bool = False
     audio_note: str = ""
+    rate_frames: np.ndarray | None = None
     error: str = ""
 
 
@@ -174,11 +196,29 @@ class _Teachers:
 
         check_source(config.clip_model, "visual teacher (CLIP)")
         check_source(config.clap_model, "audio teacher (CLAP)")
+        weights = config.r2plus1d
+        if weights not in (None, DOWNLOAD) and not Path(weights).is_file():
+            raise AvparseError(f"{weights}: R(2+1)D-18 weights file not found")
         self.config = config
         self.vocab = vocab
         self.inputs = AudioInputBuilder(config.clap_model)
         self._models: tuple[Any, Any] | None = None
+        self._motion: Any = None
         self.load_seconds = 0.0
+
+    @property
+    def motion(self) -> Any:
+        """R(2+1)D-18, loaded on first use."""
+        if self._motion is None:
+            began = time.perf_counter()
+            from avparse.features.r2plus1d import load_r2plus1d18
+            from avparse.teachers.loading import pick_device
+
+            weights = self.config.r2plus1d
+            device = pick_device(_rank_device(self.config.device))
+            self._motion = load_r2plus1d18(None if weights == DOWNLOAD else weights, device=device)
+            self.load_seconds += time.perf_counter() - began
+        return self._motion
 
     def _load(self) -> tuple[Any, Any]:
         if self._models is None:
@@ -200,7 +240,7 @@ class _Teachers:
                 inputs=self.inputs,
             )
             self._models = (visual, audio)
-            self.load_seconds = time.perf_counter() - began
+            self.load_seconds += time.perf_counter() - began
         return self._models
 
     @property
@@ -244,7 +284,50 @@ def manifest(config: HarvestConfig, vocab: Vocabulary, thresholds: dict | None) 
         "thresholds": None
         if thresholds is None
         else {m: [float(v) for v in t] for m, t in thresholds.items()},
+        "motion": _motion_settings(config),
     }
+
+
+def _motion_settings(config: HarvestConfig) -> dict | None:
+    """What decides the R(2+1)D-18 features (None: not asked for in this run)."""
+    if config.r2plus1d is None:
+        return None
+    weights = config.r2plus1d if config.r2plus1d == DOWNLOAD else str(Path(config.r2plus1d))
+    return {
+        "weights": weights,
+        "snippet_fps": float(config.snippet_fps),
+        "snippet_size": int(config.snippet_size),
+    }
+
+
+def _check_motion(root: Path, current: dict, overwrite: bool) -> bool:
+    """Compare the R(2+1)D-18 settings with the root's; True when its files must be redone.
+
+    A run that asks for no R(2+1)D features keeps the recorded settings (``current`` is updated);
+    a first request adds features to finished clips; other settings are refused unless
+    ``--overwrite``, which recomputes the R(2+1)D features only.
+    """
+    import json
+
+    path = root / MANIFEST
+    old = None
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text()).get("motion")
+        except (OSError, json.JSONDecodeError, AttributeError):
+            old = None  # _check_manifest has already refused an unreadable manifest
+    if current.get("motion") is None:
+        current["motion"] = old
+        return False
+    if old is None or old == current["motion"]:
+        return False
+    if not overwrite:
+        changed = [k for k in current["motion"] if old.get(k) != current["motion"][k]]
+        raise AvparseError(
+            f"{path}: {root} has R(2+1)D-18 features made with other settings "
+            f"({', '.join(changed)}); use another --out, or --overwrite to redo them"
+        )
+    return True
 
 
 def _check_manifest(root: Path, current: dict, overwrite: bool) -> str:
@@ -278,20 +361,41 @@ def _check_manifest(root: Path, current: dict, overwrite: bool) -> str:
     return "models" if any(k in model_keys for k in changed) else "labels"
 
 
-def _decode(job: ClipJob, inputs: Any) -> _Prepared:
-    """Decode one clip and build CLAP inputs with ``inputs`` (runs in a worker thread)."""
+def _decode(job: ClipJob, inputs: Any, config: HarvestConfig) -> _Prepared:
+    """Decode one clip and build CLAP inputs with ``inputs`` (runs in a worker thread).
+
+    A clip without audio is heard as silence: CLAP's inputs are built from zeros of the
+    window's length. With ``job.motion`` the frames at the snippet rate are decoded too.
+    """
     prepared = _Prepared(job)
     if job.video is None:
         prepared.error = "video not found"
         return prepared
     try:
-        clip = decode_clip(job.video)
-        prepared.frames = clip.frames
-        if clip.audio is None:
-            prepared.audio_note = clip.audio_note or "no audio"
-        else:
-            prepared.chunks = inputs.prepare(list(clip.audio_chunks()))
-            prepared.whole = inputs.prepare([clip.audio])
+        size = int(config.snippet_size)
+        clip = decode_clip(
+            job.video,
+            teacher_frames=job.teachers,
+            audio=job.teachers,
+            fps=config.snippet_fps if job.motion else None,
+            fps_size=(size, size) if job.motion else None,
+        )
+        if job.motion:
+            if clip.rate_frames is None or len(clip.rate_frames) == 0:
+                raise VideoDecodeError(f"{job.video}: no frames decoded for R(2+1)D-18 snippets")
+            prepared.rate_frames = clip.rate_frames
+        if job.teachers:
+            prepared.frames = clip.frames
+            wave = clip.audio
+            if wave is None:
+                from avparse.features.extract import silence
+
+                prepared.silent = True
+                prepared.audio_note = clip.audio_note or "no audio"
+                wave = silence(clip.seconds)
+            chunks = [wave[s : s + n] for s, n in chunk_bounds(len(wave))]
+            prepared.chunks = inputs.prepare(chunks)
+            prepared.whole = inputs.prepare([wave])
     except VideoDecodeError as exc:
         prepared.error = str(exc).removeprefix(f"{job.video}: ")
     except Exception as exc:  # one bad clip must not stop a batch job; the reason is recorded
@@ -301,20 +405,20 @@ def _decode(job: ClipJob, inputs: Any) -> _Prepared:
 
 
 def _ahead(
-    pool: ThreadPoolExecutor, jobs: list[ClipJob], inputs: Any, depth: int
+    pool: ThreadPoolExecutor, jobs: list[ClipJob], inputs: Any, config: HarvestConfig, depth: int
 ) -> Iterator[_Prepared]:
     """Decoded clips in job order, with up to ``depth`` clips decoding ahead."""
     queue: collections.deque[Future] = collections.deque()
     it = iter(jobs)
     for job in it:
-        queue.append(pool.submit(_decode, job, inputs))
+        queue.append(pool.submit(_decode, job, inputs, config))
         if len(queue) >= depth:
             break
     while queue:
         yield queue.popleft().result()
         job = next(it, None)
         if job is not None:
-            queue.append(pool.submit(_decode, job, inputs))
+            queue.append(pool.submit(_decode, job, inputs, config))
 
 
 def _label(
@@ -323,8 +427,16 @@ def _label(
     scores: dict[str, np.ndarray],
     thresholds: dict[str, np.ndarray],
     teacher: str,
+    silent: bool = False,
 ) -> None:
-    if teacher == "fused" and "audio" in scores:
+    """Apply the rule; a silent clip hears nothing (all-zero audio labels, visual rule alone)."""
+    if silent:
+        hard, soft = elaborate(scores["visual"], thresholds["visual"], weak)
+        zeros = np.zeros_like(soft)
+        out.write_labels("audio", zeros, zeros)
+        out.write_labels("visual", hard, soft)
+        return
+    if teacher == "fused":
         fused = fused_scores(
             scores["visual"], scores["audio"], thresholds["visual"], thresholds["audio"]
         )
@@ -344,33 +456,40 @@ def _run_batch(
     thresholds: dict[str, np.ndarray] | None,
     teacher: str,
     result: HarvestResult,
+    snippet_size: int = SNIPPET_SIZE,
 ) -> None:
-    frames = np.concatenate([p.frames for p in batch])
+    moving = [p for p in batch if p.job.motion]
+    if moving:
+        from avparse.features.extract import motion_features
+
+        feats = motion_features(teachers.motion, [p.rate_frames for p in moving], size=snippet_size)
+        for p, f in zip(moving, feats, strict=True):
+            ClipOutputs(root, p.job.clip).write_motion(f)
+            result.motion += 1
+    taught = [p for p in batch if p.job.teachers]
+    if not taught:
+        return
+    from avparse.teachers.clap import AudioInputs
+
+    frames = np.concatenate([p.frames for p in taught])
     emb = teachers.visual.embed_frames(frames)
     vis_scores = teachers.visual.scores(emb)
-    heard = [p for p in batch if p.chunks is not None]
-    aud: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    if heard:
-        from avparse.teachers.clap import AudioInputs
-
-        chunk_emb = teachers.audio.embed(AudioInputs.concat([p.chunks for p in heard]))
-        chunk_scores = teachers.audio.scores(chunk_emb)
-        maps = teachers.audio.token_maps(AudioInputs.concat([p.whole for p in heard]))
-        for i, p in enumerate(heard):
-            aud[p.job.clip] = (maps[i], chunk_scores[i * 10 : (i + 1) * 10])
-    for i, p in enumerate(batch):
+    chunk_emb = teachers.audio.embed(AudioInputs.concat([p.chunks for p in taught]))
+    aud_scores = teachers.audio.scores(chunk_emb)
+    maps = teachers.audio.token_maps(AudioInputs.concat([p.whole for p in taught]))
+    for i, p in enumerate(taught):
         out = ClipOutputs(root, p.job.clip)
-        out.no_audio.unlink(missing_ok=True)
-        scores = {"visual": vis_scores[i * 10 : (i + 1) * 10]}
-        out.write_model("visual", emb[i * 10 : (i + 1) * 10], scores["visual"])
-        if p.job.clip in aud:
-            maps_i, scores["audio"] = aud[p.job.clip]
-            out.write_model("audio", maps_i, scores["audio"])
-        else:
+        seg = slice(i * 10, (i + 1) * 10)
+        if p.silent:  # the marker first: CLAP files without it would be taken for heard audio
             out.mark_no_audio(str(p.job.video), p.audio_note)
             result.no_audio.append((p.job.clip, str(p.job.video), p.audio_note))
+        else:
+            out.no_audio.unlink(missing_ok=True)
+        scores = {"visual": vis_scores[seg], "audio": aud_scores[seg]}
+        out.write_model("visual", emb[seg], scores["visual"])
+        out.write_model("audio", maps[i], scores["audio"])
         if thresholds is not None:
-            _label(out, p.job.weak, scores, thresholds, teacher)
+            _label(out, p.job.weak, scores, thresholds, teacher, p.silent)
         result.harvested += 1
 
 
@@ -380,6 +499,8 @@ def run_harvest(config: HarvestConfig) -> HarvestResult:
         raise AvparseError(f"unknown teacher {config.teacher!r} (expected modality or fused)")
     if config.batch_size < 1:
         raise AvparseError("--batch-size must be at least 1")
+    if config.snippet_fps <= 0 or config.snippet_size < 1:
+        raise AvparseError("--snippet-fps and --snippet-size must be positive")
     start = time.perf_counter()
     vocab = get_vocabulary(config.task)
     if config.thresholds is not None:
@@ -388,6 +509,7 @@ def run_harvest(config: HarvestConfig) -> HarvestResult:
     root = Path(config.out)
     info = manifest(config, vocab, thresholds)
     change = _check_manifest(root, info, config.overwrite)
+    redo_motion = _check_motion(root, info, config.overwrite)
     filenames, ids, weak = read_labels(Path(config.labels), config.task, vocab)
     jobs, failures = plan(filenames, ids, weak, index_videos(Path(config.videos)))
     rank, world = distributed_rank()
@@ -404,22 +526,28 @@ def run_harvest(config: HarvestConfig) -> HarvestResult:
             ClipOutputs(root, job.clip).remove_all()
         elif change == "labels":
             ClipOutputs(root, job.clip).remove_labels()
+        if redo_motion:
+            ClipOutputs(root, job.clip).motion.unlink(missing_ok=True)
     write_json(root / MANIFEST, info)
-    redo_models = config.overwrite and change == "same"
+    # --overwrite with the same settings redoes everything; with new R(2+1)D settings only those.
+    redo_models = config.overwrite and change == "same" and not redo_motion
     todo, relabel = [], []
     for job in mine:
         out = ClipOutputs(root, job.clip)
         if job.video is None:
             result.failures.append((job.clip, job.filename, "video not found"))
-        elif redo_models or not out.model_done():
+            continue
+        job.teachers = redo_models or not out.model_done()
+        job.motion = config.r2plus1d is not None and (redo_models or not out.motion.is_file())
+        if job.teachers or job.motion:
             todo.append(job)
-        elif thresholds is not None and not out.labels_done():
+        if not job.teachers and thresholds is not None and not out.labels_done():
             relabel.append(job)
-        else:
+        elif not (job.teachers or job.motion):
             result.skipped += 1
     for job in relabel:
         out = ClipOutputs(root, job.clip)
-        _label(out, job.weak, out.load_scores(), thresholds or {}, config.teacher)
+        _label(out, job.weak, out.load_scores(), thresholds or {}, config.teacher, out.silent)
         result.relabelled += 1
     if todo:
         _harvest(todo, config, vocab, root, thresholds, result)
@@ -444,7 +572,7 @@ def _harvest(
     batch: list[_Prepared] = []
     depth = max(2 * config.batch_size, config.workers)
     with ThreadPoolExecutor(max_workers=max(1, config.workers)) as pool:
-        for prepared in _ahead(pool, todo, teachers.inputs, depth):
+        for prepared in _ahead(pool, todo, teachers.inputs, config, depth):
             if prepared.error:
                 result.failures.append(
                     (
@@ -457,11 +585,15 @@ def _harvest(
                 continue
             batch.append(prepared)
             if len(batch) == config.batch_size:
-                _run_batch(batch, teachers, root, thresholds, config.teacher, result)
+                _run_batch(
+                    batch, teachers, root, thresholds, config.teacher, result, config.snippet_size
+                )
                 bar.update(len(batch))
                 batch = []
         if batch:
-            _run_batch(batch, teachers, root, thresholds, config.teacher, result)
+            _run_batch(
+                batch, teachers, root, thresholds, config.teacher, result, config.snippet_size
+            )
             bar.update(len(batch))
     bar.close()
     result.model_seconds = time.perf_counter() - began - teachers.load_seconds

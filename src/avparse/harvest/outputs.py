@@ -6,10 +6,11 @@ Per clip id and modality (``visual`` = CLIP, ``audio`` = CLAP), in the published
 * raw logits: ``CLIP/segment_scores`` / ``CLAP/segment_scores`` (10, C)
 * soft labels: ``CLIP/segment_soft_labels`` / ``CLAP/segment_soft_labels`` (10, C)
 * hard labels: ``CLIP/segment_pseudo_labels`` / ``CLAP/segment_pseudo_labels`` (10, C), 0/1
+* with ``--r2plus1d``: the student's 3D input ``feats/r2plus1d_18`` (10, 512)
 
-A clip without an audio stream gets the visual files and a marker ``CLAP/no_audio/<id>.txt``
-(the reason), so a resumed run knows it is finished. Every file is written atomically; the hard
-labels are written last.
+A clip without an audio stream is silent: its CLAP features and logits are the teacher's on
+zeros, its audio labels are all 0, and a marker ``CLAP/no_audio/<id>.txt`` (the reason) records
+it. Every file is written atomically; the marker before the CLAP files, the hard labels last.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from avparse.utils.atomic import save_npy, write_text
 
 MODALITIES = ("visual", "audio")
 FEATURE_FOLDERS = {"visual": FEATURE_KINDS["clip"].folder, "audio": FEATURE_KINDS["clap"].folder}
+MOTION_FOLDER = FEATURE_KINDS["r2plus1d_18"].folder
 NO_AUDIO_FOLDER = "CLAP/no_audio"
 MANIFEST = "harvest.json"
 FAILURES = "harvest_failures.tsv"
@@ -52,25 +54,36 @@ class ClipOutputs:
         return self._path(HARVEST_FOLDERS[m])
 
     @property
+    def motion(self) -> Path:
+        """R(2+1)D-18 snippet features (written only when asked for)."""
+        return self._path(MOTION_FOLDER)
+
+    @property
     def no_audio(self) -> Path:
         return self._path(NO_AUDIO_FOLDER, ".txt")
 
-    def modalities(self) -> tuple[str, ...]:
-        """The modalities this clip has (visual only when it was recorded as silent)."""
-        return ("visual",) if self.no_audio.is_file() else MODALITIES
+    @property
+    def silent(self) -> bool:
+        """The clip was recorded without audio (its audio labels are all 0)."""
+        return self.no_audio.is_file()
 
     def model_done(self) -> bool:
-        """Features and logits exist, so labels can be (re)made without a model pass."""
-        return all(
-            self.features(m).is_file() and self.scores(m).is_file() for m in self.modalities()
-        )
+        """Teacher features and logits exist, so labels can be (re)made without a model pass.
+
+        Silent clips have CLAP files too (of silence); a clip harvested before that was written
+        (visual files and marker only) is therefore redone by a rerun.
+        """
+        return all(self.features(m).is_file() and self.scores(m).is_file() for m in MODALITIES)
 
     def labels_done(self) -> bool:
-        return all(self.soft(m).is_file() and self.hard(m).is_file() for m in self.modalities())
+        return all(self.soft(m).is_file() and self.hard(m).is_file() for m in MODALITIES)
 
     def write_model(self, m: str, features: np.ndarray, scores: np.ndarray) -> None:
         save_npy(self.features(m), np.asarray(features, np.float32))
         save_npy(self.scores(m), np.asarray(scores, np.float32))
+
+    def write_motion(self, features: np.ndarray) -> None:
+        save_npy(self.motion, np.asarray(features, np.float32))
 
     def write_labels(self, m: str, hard: np.ndarray, soft: np.ndarray) -> None:
         save_npy(self.soft(m), np.asarray(soft, np.float32))
@@ -85,7 +98,8 @@ class ClipOutputs:
             self.soft(m).unlink(missing_ok=True)
 
     def remove_all(self) -> None:
-        """Forget the clip (before redoing it with other models, so a crash cannot mix them)."""
+        """Forget the teachers' files (before redoing them with other models, so a crash cannot
+        mix them); R(2+1)D features do not depend on the teachers and are kept."""
         self.remove_labels()
         for m in MODALITIES:
             self.features(m).unlink(missing_ok=True)
@@ -93,4 +107,4 @@ class ClipOutputs:
         self.no_audio.unlink(missing_ok=True)
 
     def load_scores(self) -> dict[str, np.ndarray]:
-        return {m: np.load(self.scores(m)) for m in self.modalities()}
+        return {m: np.load(self.scores(m)) for m in MODALITIES}

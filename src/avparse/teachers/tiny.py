@@ -8,8 +8,15 @@ forms are ignored by transformers 5.x). Both folders load with ``from_pretrained
 with :class:`avparse.teachers.VisualTeacher` / :class:`avparse.teachers.AudioTeacher`.
 
 The sizes are the ones measured to work (``docs/env-notes``): CLIP hidden 32, 2 layers, 32 px
-images in 8 px patches, projection 16; HTS-AT with 16 mel bins, spectrogram 64, depths (1, 1) and
-a feature extractor of 1 s maximum length.
+images in 8 px patches, projection 16; HTS-AT with 16 mel bins, spectrogram 128, depths (1, 1) and
+a feature extractor of 10 s maximum length.
+
+``student_shapes=True`` (or ``clip_dim`` / ``clap_tokens`` / ``clap_width``) makes the teachers
+emit exactly the published student inputs, ``CLIP/features`` (10, 768) and ``CLAP/features``
+(64, 768): CLIP with a 768-d projection, and an HTS-AT with the real one's input and output
+layout (spectrogram 256, 64 mel bins, a final (2, 32) grid of 64 tokens) but a single stage of
+one block on 32 px patches. Harvests made with them pass ``avparse data check`` and train
+the ``valor++`` preset.
 """
 
 from __future__ import annotations
@@ -60,8 +67,15 @@ def _train_bpe(specials: list[str], suffix: str) -> tuple[dict[str, int], list[t
     return vocab, merges
 
 
-def save_tiny_clip(folder: str | Path) -> Path:
-    """Build and save a tiny random ``CLIPModel`` with its tokenizer; returns the folder."""
+STUDENT_DIMS = {"clip_dim": 768, "clap_tokens": 64, "clap_width": 768}
+"""Settings whose outputs have the published student-input shapes (``FEATURE_KINDS``)."""
+
+
+def save_tiny_clip(folder: str | Path, *, dim: int = 16) -> Path:
+    """Build and save a tiny random ``CLIPModel`` with its tokenizer; returns the folder.
+
+    ``dim`` is the projection (embedding) size: 16 by default, 768 like ViT-L/14.
+    """
     torch = require("torch", "teachers")
     transformers = require("transformers", "teachers")
     folder = Path(folder)
@@ -75,7 +89,7 @@ def save_tiny_clip(folder: str | Path) -> Path:
     vision = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2}
     vision |= {"num_attention_heads": 2, "image_size": 32, "patch_size": 8}
     config = transformers.CLIPConfig(
-        text_config=text, vision_config=vision, projection_dim=16, logit_scale_init_value=2.6592
+        text_config=text, vision_config=vision, projection_dim=dim, logit_scale_init_value=2.6592
     )
     model = transformers.CLIPModel(config).eval()
     model.save_pretrained(folder)
@@ -83,8 +97,16 @@ def save_tiny_clip(folder: str | Path) -> Path:
     return folder
 
 
-def save_tiny_clap(folder: str | Path) -> Path:
-    """Build and save a tiny random fused ``ClapModel`` with tokenizer and feature extractor."""
+def save_tiny_clap(folder: str | Path, *, tokens: int = 256, width: int = 32) -> Path:
+    """Build and save a tiny random fused ``ClapModel`` with tokenizer and feature extractor.
+
+    Args:
+        tokens: tokens of the final-layer map. 256 (default): spectrogram 128, 16 mel bins, two
+            stages, a (2, 128) grid. 64: the real model's layout (spectrogram 256, 64 mel bins,
+            four stages, a (2, 32) grid).
+        width: channels of the final layer (the map's width), 32 by default for 256 tokens;
+            with 64 tokens a multiple of 64 (768 like the real model).
+    """
     torch = require("torch", "teachers")
     transformers = require("transformers", "teachers")
     folder = Path(folder)
@@ -94,29 +116,63 @@ def save_tiny_clap(folder: str | Path) -> Path:
     text = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2}
     text |= {"num_attention_heads": 2, "vocab_size": len(tokenizer), "projection_dim": 16}
     text |= {"max_position_embeddings": 80, "pad_token_id": tokenizer.pad_token_id}
-    audio = {"spec_size": 128, "num_mel_bins": 16, "depths": [1, 1]}
-    audio |= {"num_attention_heads": [1, 2], "patch_embeds_hidden_size": 16, "hidden_size": 32}
-    audio |= {"enable_fusion": True, "fusion_type": "aff_2d", "projection_dim": 16}
-    audio |= {"window_size": 4}
+    if tokens == 256:
+        if width != 32:
+            raise ValueError("the 256-token tiny CLAP has width 32")
+        audio = {"spec_size": 128, "num_mel_bins": 16, "depths": [1, 1], "window_size": 4}
+        audio |= {"num_attention_heads": [1, 2], "patch_embeds_hidden_size": 16}
+    elif tokens == 64:
+        if width < 64 or width % 64:
+            raise ValueError(
+                f"the 64-token tiny CLAP needs a width that is a multiple of 64, not {width}"
+            )
+        # The real model's 256 x 256 spectrogram image and 8 x 8 final grid, reached in one
+        # stage of one block with 32 px patches (the real one: 4 px patches, four stages).
+        audio = {"spec_size": 256, "num_mel_bins": 64, "depths": [1], "window_size": 8}
+        audio |= {"num_attention_heads": [2], "patch_embeds_hidden_size": width}
+        audio |= {"patch_size": 32, "patch_stride": [32, 32]}
+    else:
+        raise ValueError(f"tiny CLAP maps have 256 or 64 tokens, not {tokens}")
+    audio |= {"hidden_size": width, "enable_fusion": True, "fusion_type": "aff_2d"}
+    audio |= {"projection_dim": 16}
     config = transformers.ClapConfig(text_config=text, audio_config=audio, projection_dim=16)
     model = transformers.ClapModel(config).eval()
-    extractor = transformers.ClapFeatureExtractor(feature_size=16, max_length_s=10)
+    extractor = transformers.ClapFeatureExtractor(
+        feature_size=audio["num_mel_bins"], max_length_s=10
+    )
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     extractor.save_pretrained(folder)
     return folder
 
 
-def save_tiny_teachers(folder: str | Path) -> tuple[Path, Path]:
+def save_tiny_teachers(
+    folder: str | Path,
+    *,
+    student_shapes: bool = False,
+    clip_dim: int | None = None,
+    clap_tokens: int | None = None,
+    clap_width: int | None = None,
+) -> tuple[Path, Path]:
     """Save tiny CLIP and CLAP teachers under ``folder``; returns ``(clip_dir, clap_dir)``.
 
-    Reuses folders that already hold a saved model, so a cache directory can be shared.
+    Defaults: CLIP embeddings of 16 and CLAP maps of (256, 32). ``student_shapes=True`` gives the
+    published student inputs, (10, 768) and (64, 768) per clip (:data:`STUDENT_DIMS`); the other
+    arguments set one size each (``clap_tokens=64`` alone gives (64, 64) maps). Each variant has
+    its own sub-folder named by its sizes, and folders that already hold a saved model are reused,
+    so a cache directory can be shared.
     """
+    base = STUDENT_DIMS if student_shapes else {"clip_dim": 16, "clap_tokens": 256}
+    dim = clip_dim or base["clip_dim"]
+    tokens = clap_tokens or base["clap_tokens"]
+    width = clap_width or base.get("clap_width") or (32 if tokens == 256 else 64)
     folder = Path(folder)
     require("transformers", "teachers").utils.logging.disable_progress_bar()
-    clip_dir, clap_dir = folder / CLIP_FOLDER, folder / CLAP_FOLDER
+    clip_dir = folder / (CLIP_FOLDER if dim == 16 else f"{CLIP_FOLDER}-{dim}")
+    plain = (tokens, width) == (256, 32)
+    clap_dir = folder / (CLAP_FOLDER if plain else f"{CLAP_FOLDER}-{tokens}x{width}")
     if not (clip_dir / "config.json").is_file():
-        save_tiny_clip(clip_dir)
+        save_tiny_clip(clip_dir, dim=dim)
     if not (clap_dir / "config.json").is_file():
-        save_tiny_clap(clap_dir)
+        save_tiny_clap(clap_dir, tokens=tokens, width=width)
     return clip_dir, clap_dir
