@@ -1,7 +1,7 @@
 """`avparse parse` end to end on tiny offline models: student, zero-shot, batches, bad files, API.
 
-Models: D's tiny CLIP; a tiny CLAP built from D's tiny one with a third HTS-AT stage so that its
-token map has the real model's 64 tokens (the VALOR++ student's audio input); a tiny
+Models: D's tiny CLIP; the tiny CLAP variant whose token map has the real model's 64 tokens
+(``save_tiny_teachers(..., clap_tokens=64)``, the VALOR++ student's audio input); a tiny
 VALOR++-shaped student saved in our folder format; a randomly initialised full-width R(2+1)D-18
 run on 2 frames per second at 16 px.
 """
@@ -9,7 +9,6 @@ run on 2 frames per second at 16 px.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -26,19 +25,6 @@ from avparse.parse.events import Event, ParseResult  # noqa: E402
 FAST = ["--snippet-fps", "2", "--snippet-size", "16"]
 
 
-def _clap64(tiny_clap: Path, folder: Path) -> Path:
-    """D's tiny CLAP with a third stage: 64 tokens per map, like ``laion/clap-htsat-fused``."""
-    import transformers
-
-    shutil.copytree(tiny_clap, folder)
-    data = transformers.ClapConfig.from_pretrained(tiny_clap).to_dict()
-    data["audio_config"].update(depths=[1, 1, 1], num_attention_heads=[1, 2, 2], hidden_size=64)
-    torch.manual_seed(0)
-    model = transformers.ClapModel(transformers.ClapConfig.from_dict(data)).eval()
-    model.save_pretrained(folder)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> dict[str, Path]:
     from avparse.features.r2plus1d import R2Plus1D18
@@ -49,7 +35,7 @@ def models(tmp_path_factory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("models")
     clip_dir, clap_dir = save_tiny_teachers(root)
-    clap64 = _clap64(clap_dir, root / "clap64")
+    _, clap64 = save_tiny_teachers(root, clap_tokens=64)  # (64, 64) maps
     torch.manual_seed(0)
     config = model_config(
         "valor++",
