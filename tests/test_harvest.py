@@ -245,3 +245,31 @@ def test_ave_without_thresholds_writes_logits_then_relabels(cli, dataset, tiny, 
     # ...except for the silent clip, which hears nothing whatever its silence logits say
     assert not np.load(out / HARVEST_FOLDERS["audio"] / "silentclip1.npy").any()
     assert np.load(out / HARVEST_FOLDERS["visual"] / "silentclip1.npy")[:, AVE.index("Bark")].all()
+
+
+def test_calibration_leaves_silent_clips_out_of_audio_thresholds(tmp_path):
+    from avparse.harvest.calibration import calibrate_harvest
+
+    ann, root = tmp_path / "ann", tmp_path / "root"
+    ann.mkdir()
+    ids = ["heardclip01", "heardclip02", "silentclip1"]
+    (ann / "AVVP_val_pd.csv").write_text(
+        "filename\tevent_labels\n" + "".join(f"{c}_0_10\tSpeech\n" for c in ids)
+    )
+    head = "filename\tonset\toffset\tevent_labels\n"
+    (ann / "AVVP_eval_audio.csv").write_text(f"{head}heardclip01_0_10\t0\t5\tSpeech\n")
+    (ann / "AVVP_eval_visual.csv").write_text(f"{head}heardclip02_0_10\t0\t5\tSpeech\n")
+    for clip in ids:
+        for m in ("visual", "audio"):
+            scores = np.zeros((10, len(LLP)), np.float32)
+            scores[:5, 0] = {"heardclip01": 10.0, "heardclip02": 2.0, "silentclip1": 6.0}[clip]
+            (root / SCORE_FOLDERS[m]).mkdir(parents=True, exist_ok=True)
+            np.save(root / SCORE_FOLDERS[m] / f"{clip}.npy", scores)
+    with_silent = calibrate_harvest(root, ann).classes["audio"][0]
+    (root / "CLAP/no_audio").mkdir(parents=True)
+    (root / "CLAP/no_audio/silentclip1.txt").write_text("silentclip1.mp4\tno audio stream\n")
+    without = calibrate_harvest(root, ann).classes["audio"][0]
+    # true Speech logits 10, false ones 2: the best threshold is their midpoint, unless the
+    # silence logits (6) of a clip the harvest labels 0 anyway are counted
+    assert with_silent.threshold == pytest.approx(8.0)
+    assert without.threshold == pytest.approx(6.0)

@@ -4,6 +4,8 @@ Reads ``CLIP/segment_scores`` and ``CLAP/segment_scores`` of the split's clips (
 the weak labels and the dense labels, and chooses per-class thresholds with
 :func:`avparse.teachers.calibrate.calibrate`. LLP: dense audio and visual labels of val. AVE:
 the annotated event is audio-visual, so its segments are the truth of both modalities.
+Clips harvested without audio (silent, audio labels forced to 0) are left out of the audio
+thresholds, as the harvest never applies them to those clips.
 The result is a JSON file that :func:`avparse.vocab.load_thresholds` reads (``--thresholds``).
 """
 
@@ -94,8 +96,10 @@ def calibrate_harvest(
     for m in ("visual", "audio"):
         rows, scores = [], []
         for i, clip in enumerate(ids):
-            path = ClipOutputs(root, clip).scores(m)
-            if path.is_file():
+            out = ClipOutputs(root, clip)
+            path = out.scores(m)
+            # A silent clip's audio labels are 0 whatever its logits of silence: not a CLAP call.
+            if path.is_file() and not (m == "audio" and out.silent):
                 rows.append(i)
                 scores.append(np.load(path))
         if not rows:
