@@ -62,12 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also write the student's R(2+1)D-18 features (feats/r2plus1d_18) with these weights "
         "(torchvision's r2plus1d_18-91a641e6.pth), or 'download' them through torch.hub",
     )
-    parser.add_argument(
-        "--snippet-fps", type=float, default=8, help="R(2+1)D-18 frames per second (default 8)"
-    )
-    parser.add_argument(
-        "--snippet-size", type=int, default=112, help="R(2+1)D-18 frame side in px (default 112)"
-    )
+    parser.add_argument("--snippet-fps", type=float, default=8, help="R(2+1)D-18 frames per second")
+    parser.add_argument("--snippet-size", type=int, default=112, help="R(2+1)D-18 frame side in px")
     parser.add_argument("--report", action="store_true", help="score the harvest on dense labels")
     parser.add_argument(
         "--annotations", type=Path, metavar="DIR", help="LLP annotation folder for --report"
