@@ -292,7 +292,9 @@ def _motion_settings(config: HarvestConfig) -> dict | None:
     """What decides the R(2+1)D-18 features (None: not asked for in this run)."""
     if config.r2plus1d is None:
         return None
-    weights = config.r2plus1d if config.r2plus1d == DOWNLOAD else str(Path(config.r2plus1d))
+    weights = (
+        config.r2plus1d if config.r2plus1d == DOWNLOAD else str(Path(config.r2plus1d).resolve())
+    )
     return {
         "weights": weights,
         "snippet_fps": float(config.snippet_fps),
