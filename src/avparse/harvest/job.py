@@ -6,9 +6,9 @@ files atomically; with ``r2plus1d`` set, R(2+1)D-18 snippet features (the studen
 are computed in the same pass from frames decoded at 8 fps. A clip is skipped when all the files
 asked for exist; a clip whose teacher files exist but whose R(2+1)D features do not gets only
 those; a clip whose features and logits exist but whose labels do not (new thresholds,
-``--overwrite`` of labels) is relabelled from the saved logits without a model pass. Failures (missing or undecodable videos) are recorded and the
-other clips finish. Under ``torchrun`` rank ``r`` of ``w`` takes the clips at sorted positions
-``i % w == r``.
+``--overwrite`` of labels) is relabelled from the saved logits without a model pass. Failures
+(missing or undecodable videos) are recorded and the other clips finish. Under ``torchrun``
+rank ``r`` of ``w`` takes the clips at sorted positions ``i % w == r``.
 """
 
 from __future__ import annotations
