@@ -36,15 +36,15 @@ class DemoConfig:
 
     out: Path = Path("runs/demo")
     """Folder of the run: ``data/``, ``han/``, ``valor/``, ``results.json``, timeline PNGs."""
-    clips: int = 1200
+    clips: int = 2000
     """Training clips of the synthetic set."""
-    val_clips: int = 200
+    val_clips: int = 300
     """Validation clips (model selection and teacher threshold calibration)."""
-    test_clips: int = 400
+    test_clips: int = 500
     """Test clips (the reported scores)."""
     features: str = "valor"
     """Synthetic feature set: ``valor`` (VGGish / ResNet-152 / R(2+1)D) or ``valor++``."""
-    epochs: int = 12
+    epochs: int = 20
     warmup: int = 2
     lr: float = 1e-3
     lr_min: float = 1e-5
