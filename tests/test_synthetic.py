@@ -150,3 +150,17 @@ def test_ave_with_real_annotations(tmp_path, ave_root):
         assert np.array_equal(mine.segments, theirs.segments[:8])
         for clip in mine.ids:
             assert (root / "CLIP/features" / f"{clip}.npy").is_file()
+
+
+def test_fused_root_swaps_only_the_harvests(tmp_path, small_root):
+    out = synthetic.fused_root(small_root, tmp_path / "fused")
+    clip = LLPAnnotations(out).weak("train").ids[0]
+    for modality, folder in HARVEST_FOLDERS.items():
+        fused = small_root / synthetic.FUSED_HARVEST_FOLDERS[modality] / f"{clip}.npy"
+        assert np.array_equal(np.load(out / folder / f"{clip}.npy"), np.load(fused))
+    for kind in synthetic.FEATURE_SETS["valor"]:
+        folder = FEATURE_KINDS[kind].folder
+        assert (out / folder / f"{clip}.npy").read_bytes() == (
+            small_root / folder / f"{clip}.npy"
+        ).read_bytes()
+    assert synthetic.fused_root(small_root, tmp_path / "fused") == out  # idempotent

@@ -807,3 +807,32 @@ def generate_ave(
 def is_complete(root: str | Path) -> bool:
     """Whether ``root`` is a finished synthetic data root."""
     return (Path(root) / COMPLETE_MARKER).is_file()
+
+
+def fused_root(root: str | Path, out: str | Path) -> Path:
+    """A data root at ``out`` that is ``root`` with the fused teacher's harvests in place of the
+    one-modality harvests (symbolic links, nothing copied), for the ablation of reference
+    section 4: train on ``out`` exactly as on ``root``."""
+    root, out = Path(root).resolve(), Path(out)
+    if not is_complete(root):
+        raise AvparseError(f"{root}: not a finished synthetic data root")
+    harvests = set(HARVEST_FOLDERS.values())
+    out.mkdir(parents=True, exist_ok=True)
+    links: dict[Path, Path] = {}
+    for item in root.iterdir():
+        if item.name in ("fused", "packed", "packed_ave", COMPLETE_MARKER):
+            continue
+        if item.is_dir() and any(h.startswith(item.name + "/") for h in harvests):
+            for sub in item.iterdir():
+                rel = f"{item.name}/{sub.name}"
+                links[out / rel] = root / "fused" / rel if rel in harvests else sub
+        else:
+            links[out / item.name] = item
+    for link, target in links.items():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            if link.is_symlink() and link.resolve() == target.resolve():
+                continue
+            raise AvparseError(f"{link}: exists; choose an empty folder for the fused root")
+        link.symlink_to(target, target_is_directory=target.is_dir())
+    return out
