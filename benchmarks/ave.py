@@ -1,6 +1,6 @@
 """AVE on synthetic data: weak-label baseline (HAN) vs VALOR (harvests), plus full supervision.
 
-    .venv/bin/python benchmarks/ave.py [--out runs/bench_ave] [--clips 1200] [--epochs 12]
+    .venv/bin/python benchmarks/ave.py [--out runs/bench_ave] [--clips 1200] [--epochs 40]
     .venv/bin/python benchmarks/ave.py --annotations ../shared/data/ave   # real clips and labels
 
 Generates (or reuses) an AVE data root with synthetic features (from AVE-like statistics, or
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val-clips", type=int, default=200)
     parser.add_argument("--test-clips", type=int, default=400)
     parser.add_argument("--features", choices=("valor", "valor++"), default="valor")
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--d-model", type=int, default=64)
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--seed", type=int, default=0)
