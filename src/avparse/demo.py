@@ -89,19 +89,21 @@ class DemoResult:
     clip: str | None
 
 
-def _same_run(folder: Path, model_cfg: Any, train_cfg: Any) -> bool | None:
-    """True: a finished run with these settings; False: other settings; None: no run."""
+def _run_state(folder: Path, model_cfg: Any, train_cfg: Any) -> str:
+    """``none`` (no run), ``finished`` or ``unfinished`` (same settings), or ``other``."""
     import json
 
     from avparse.train.loop import read_run
 
     run = read_run(folder)
     if run is None:
-        return None
+        return "none"
     same = run.get("model") == model_cfg.to_dict() and run.get("train") == json.loads(
         json.dumps(train_cfg.to_dict())
     )
-    return same and run.get("status") == "finished"
+    if not same:
+        return "other"
+    return "finished" if run.get("status") == "finished" else "unfinished"
 
 
 def _say(cfg: DemoConfig, text: str) -> None:
@@ -122,14 +124,18 @@ def train_method(cfg: DemoConfig, data: Path, method: str) -> dict[str, float]:
     model_cfg = model_config(preset, overrides)
     train_cfg = recipe(method, {**cfg.train_overrides(), "task": "llp"})
     folder = cfg.out / method
-    state = _same_run(folder, model_cfg, train_cfg)
-    if state is False:
-        _say(cfg, f"{folder}: settings changed or run unfinished; training again")
-    elif state:
-        _say(cfg, f"{folder}: finished run with these settings, reused")
+    state = _run_state(folder, model_cfg, train_cfg)
+    notes = {
+        "other": "other settings; training again",
+        "finished": "finished run with these settings, reused",
+        "unfinished": "unfinished run with these settings, resumed",
+    }
+    if state in notes:
+        _say(cfg, f"{folder}: {notes[state]}")
     result = train(
-        data, folder, model_cfg, train_cfg, preset=method, resume=bool(state),
-        overwrite=state is False, progress=cfg.progress,
+        data, folder, model_cfg, train_cfg, preset=method,
+        resume=state in ("finished", "unfinished"), overwrite=state == "other",
+        progress=cfg.progress,
     )  # fmt: skip
     if not result.test_scores:
         raise AvparseError(f"{folder}: the run has no test scores")
@@ -203,11 +209,16 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
     cfg.out = Path(cfg.out)
     data = cfg.out / "data"
     marker = data / COMPLETE_MARKER
-    _say(cfg, f"data: {data} ({'reused' if marker.is_file() else 'generating'})")
+    before = marker.stat().st_mtime_ns if marker.is_file() else None
+    _say(cfg, f"data: {data}")
     generate_llp(
         data, n_train=cfg.clips, n_val=cfg.val_clips, n_test=cfg.test_clips,
         features=cfg.features, seed=cfg.seed, overwrite=True,
     )  # fmt: skip
+    if before == marker.stat().st_mtime_ns:
+        _say(cfg, "data: finished synthetic set with these settings, reused")
+    elif before is not None:
+        _say(cfg, "data: other settings, generated again")
     scores = {}
     for method in METHODS:
         _say(cfg, f"training {method.upper()} ({cfg.epochs} epochs)")
