@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avparse.parse.events import Window, build_result
-from avparse.parse.html import script_json, video_href, write_index, write_page
+from avparse.parsing.events import Window, build_result
+from avparse.parsing.html import script_json, video_href, write_index, write_page
 
 CHROMIUM = Path("/usr/bin/chromium")
 EVIL = "<script>alert(1)</script>"

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from avparse.parse.events import Event, Window, build_result, window_spans
-from avparse.parse.output import TSV_COLUMNS, events_tsv, write_result
+from avparse.parsing.events import Event, Window, build_result, window_spans
+from avparse.parsing.output import TSV_COLUMNS, events_tsv, write_result
 
 
 def _windows(duration: float, probs, videos) -> list[Window]:
@@ -94,8 +94,8 @@ def test_parse_outputs_and_cli_module_import_without_torch() -> None:
     import sys
 
     code = (
-        "import sys, avparse.cli.parse, avparse.parse.events, avparse.parse.output, "
-        "avparse.parse.html, avparse.parse.plot, avparse.parse.zeroshot; "
+        "import sys, avparse.cli.parse, avparse.parsing.events, avparse.parsing.output, "
+        "avparse.parsing.html, avparse.parsing.plot, avparse.parsing.zeroshot; "
         "heavy = [m for m in ('torch', 'transformers', 'av', 'matplotlib') if m in sys.modules]; "
         "print(heavy); sys.exit(1 if heavy else 0)"
     )

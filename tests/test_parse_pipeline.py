@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch")
 
 from avparse.errors import AvparseError  # noqa: E402
 from avparse.media.synthetic import write_test_video  # noqa: E402
-from avparse.parse.events import Event, ParseResult  # noqa: E402
+from avparse.parsing.events import Event, ParseResult  # noqa: E402
 
 FAST = ["--snippet-fps", "2", "--snippet-size", "16"]
 
@@ -240,7 +240,7 @@ def test_zero_shot_custom_vocabulary(cli, models, clips, tmp_path) -> None:
 
 def test_zero_shot_defaults_and_llp(models, clips) -> None:
     import avparse
-    from avparse.parse.zeroshot import default_thresholds, zero_shot_vocabulary
+    from avparse.parsing.zeroshot import default_thresholds, zero_shot_vocabulary
 
     assert default_thresholds() == {"visual": 15.0, "audio": 2.0}
     vocab, notes = zero_shot_vocabulary(classes="a, b")
@@ -330,7 +330,7 @@ def test_hub_id_offline_is_one_line(cli, clips, tmp_path, monkeypatch) -> None:
 def test_unexpected_failure_on_one_video_does_not_end_the_batch(
     cli, models, clips, tmp_path, monkeypatch
 ) -> None:
-    from avparse.parse.api import Parser
+    from avparse.parsing.api import Parser
 
     real = Parser.parse
 
@@ -361,7 +361,7 @@ def test_unexpected_failure_on_one_video_does_not_end_the_batch(
 def test_damaged_later_window_keeps_the_windows_that_decoded(models, clips, monkeypatch) -> None:
     from avparse.features.extract import FeatureExtractor
     from avparse.media import VideoDecodeError
-    from avparse.parse.api import Parser
+    from avparse.parsing.api import Parser
 
     real = FeatureExtractor.window
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from avparse.errors import AvparseError
-from avparse.parse.events import Event, Window, build_result
-from avparse.parse.plot import plot_timeline, truth_events
+from avparse.parsing.events import Event, Window, build_result
+from avparse.parsing.plot import plot_timeline, truth_events
 from avparse.vocab import LLP, Vocabulary
 
 

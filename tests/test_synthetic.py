@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from avparse.data import synthetic
-from avparse.data.layout import FEATURE_KINDS, HARVEST_FOLDERS, LLP_FILES
+from avparse.data.layout import (
+    FEATURE_KINDS,
+    FUSED_HARVEST_FOLDERS,
+    HARVEST_FOLDERS,
+    LLP_FILES,
+)
 from avparse.data.llp import LLPAnnotations
 from avparse.errors import AvparseError
 from avparse.vocab import AVE, LLP
@@ -27,7 +32,7 @@ def test_layout_is_readable_and_shaped(small_root):
             for kind in synthetic.FEATURE_SETS["valor"]:
                 x = np.load(small_root / FEATURE_KINDS[kind].folder / f"{clip}.npy")
                 assert x.shape == FEATURE_KINDS[kind].shape and x.dtype == np.float32
-            for folder in (*HARVEST_FOLDERS.values(), *synthetic.FUSED_HARVEST_FOLDERS.values()):
+            for folder in (*HARVEST_FOLDERS.values(), *FUSED_HARVEST_FOLDERS.values()):
                 h = np.load(small_root / folder / f"{clip}.npy")
                 assert h.shape == (10, len(LLP))
     audio, visual = ann.dense("test")
@@ -45,7 +50,7 @@ def test_harvests_are_restricted_to_weak_labels(small_root):
     for split in ("train", "val", "test"):
         weak = ann.weak(split)
         for clip, tags in zip(weak.ids, weak.labels, strict=True):
-            for folder in (*HARVEST_FOLDERS.values(), *synthetic.FUSED_HARVEST_FOLDERS.values()):
+            for folder in (*HARVEST_FOLDERS.values(), *FUSED_HARVEST_FOLDERS.values()):
                 h = np.load(small_root / folder / f"{clip}.npy")
                 assert set(np.unique(h)) <= {0.0, 1.0}
                 assert not h[:, ~tags].any()
@@ -156,7 +161,7 @@ def test_fused_root_swaps_only_the_harvests(tmp_path, small_root):
     out = synthetic.fused_root(small_root, tmp_path / "fused")
     clip = LLPAnnotations(out).weak("train").ids[0]
     for modality, folder in HARVEST_FOLDERS.items():
-        fused = small_root / synthetic.FUSED_HARVEST_FOLDERS[modality] / f"{clip}.npy"
+        fused = small_root / FUSED_HARVEST_FOLDERS[modality] / f"{clip}.npy"
         assert np.array_equal(np.load(out / folder / f"{clip}.npy"), np.load(fused))
     for kind in synthetic.FEATURE_SETS["valor"]:
         folder = FEATURE_KINDS[kind].folder

@@ -13,12 +13,12 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "parse"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from avparse.parse.api import parse
+    from avparse.parsing.api import parse
 
 
 def __getattr__(name: str) -> Any:
     if name == "parse":
-        from avparse.parse.api import parse
+        from avparse.parsing.api import parse
 
         return parse
     raise AttributeError(f"module 'avparse' has no attribute {name!r}")

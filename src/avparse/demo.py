@@ -5,7 +5,7 @@ Steps, each reused when already done with the same settings: generate an LLP-lik
 ``valor`` presets through :func:`avparse.train.loop.train` (same narrowed architecture and
 schedule for both, so only the supervision differs), score the best model of each on the test
 split with the ten LLP numbers, write ``results.json`` and draw one test clip's timeline per
-method (truth vs prediction) with :func:`avparse.parse.plot.plot_timeline`.
+method (truth vs prediction) with :func:`avparse.parsing.plot.plot_timeline`.
 
 The defaults are sized to finish in well under 10 minutes on 2 CPU cores (see ``docs/synthetic.md``
 for measured times); a larger ``clips``/``epochs``/``d_model`` gives a closer-to-paper run.
@@ -155,8 +155,8 @@ def draw_timelines(cfg: DemoConfig, data: Path) -> tuple[list[Path], str]:
     from avparse.data.layout import LLP_FILES
     from avparse.data.llp import LLPAnnotations
     from avparse.model.checkpoint import load_folder
-    from avparse.parse.events import Window, build_result
-    from avparse.parse.plot import plot_timeline, truth_events
+    from avparse.parsing.events import Window, build_result
+    from avparse.parsing.plot import plot_timeline, truth_events
     from avparse.train.evaluate import predict
     from avparse.train.loop import MODEL_DIR
     from avparse.train.recipe import TrainConfig

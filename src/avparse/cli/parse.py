@@ -1,6 +1,6 @@
 """``avparse parse VIDEO...``: events heard, seen, and both, with times, for any video file.
 
-Thin over :class:`avparse.parse.api.Parser` and the writers in :mod:`avparse.parse`; see
+Thin over :class:`avparse.parsing.api.Parser` and the writers in :mod:`avparse.parsing`; see
 ``docs/parsing.md``.
 """
 
@@ -77,8 +77,8 @@ def _one_line(video: Path, exc: AvparseError) -> str:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from avparse.parse.api import Parser
-    from avparse.parse.output import write_result
+    from avparse.parsing.api import Parser
+    from avparse.parsing.output import write_result
 
     truth_files = (args.truth_audio, args.truth_visual)
     for path in truth_files:
@@ -127,16 +127,16 @@ def run(args: argparse.Namespace) -> int:
             print(f"note: {video}: {note}", file=sys.stderr)
         truth = None
         if any(truth_files):
-            from avparse.parse.plot import truth_events
+            from avparse.parsing.plot import truth_events
 
             truth = truth_events(video.stem, parser.vocab, *truth_files)
         # the JSON is written last: its presence marks the video as done
         if args.plot:
-            from avparse.parse.plot import plot_timeline
+            from avparse.parsing.plot import plot_timeline
 
             plot_timeline(result, args.out / f"{stem}.png", truth=truth)
         if args.html:
-            from avparse.parse.html import write_page
+            from avparse.parsing.html import write_page
 
             pages.append((result, write_page(result, args.out / f"{stem}.html", truth=truth)))
         write_result(result, args.out, stem)
@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"{video}: {counts} events -> {args.out / stem}.json")
     if args.html and len(args.videos) > 1:
-        from avparse.parse.html import write_index
+        from avparse.parsing.html import write_index
 
         write_index(pages, args.out / "index.html")
     if failed:

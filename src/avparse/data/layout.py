@@ -56,6 +56,12 @@ SCORE_FOLDERS: dict[str, str] = {
 }
 """Raw teacher logits, (10, classes) float32, per clip: calibration and relabelling read them."""
 
+FUSED_HARVEST_FOLDERS: dict[str, str] = {m: f"fused/{f}" for m, f in HARVEST_FOLDERS.items()}
+"""Harvests of the fused (audio + visual) teacher, for the modality-independence ablation.
+
+``ROOT/fused`` is laid out like a root's harvest folders, so it can be given as a harvest root.
+"""
+
 LLP_FILES: dict[str, str] = {
     "full": "AVVP_dataset_full.csv",
     "train": "AVVP_train.csv",

@@ -36,7 +36,13 @@ from pathlib import Path
 
 import numpy as np
 
-from avparse.data.layout import FEATURE_KINDS, HARVEST_FOLDERS, LLP_FILES, SEGMENTS
+from avparse.data.layout import (
+    FEATURE_KINDS,
+    FUSED_HARVEST_FOLDERS,
+    HARVEST_FOLDERS,
+    LLP_FILES,
+    SEGMENTS,
+)
 from avparse.errors import AvparseError
 from avparse.vocab import AVE, LLP
 
@@ -45,12 +51,6 @@ FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "valor++": ("clap", "clip", "r2plus1d_18"),
 }
 """Feature kinds written for each preset family (names from ``layout.FEATURE_KINDS``)."""
-
-FUSED_HARVEST_FOLDERS: dict[str, str] = {m: f"fused/{f}" for m, f in HARVEST_FOLDERS.items()}
-"""Harvests of the fused (audio + visual) teacher, for the modality-independence ablation.
-
-``ROOT/fused`` is laid out like a root's harvest folders, so it can be given as a harvest root.
-"""
 
 COMPLETE_MARKER = ".synthetic_complete.json"
 """Written last, holding the generation settings: a root with it is finished and reusable."""

@@ -37,9 +37,13 @@ def decide(
     if frame_prob.ndim != 4 or frame_prob.shape[2] != 2:
         raise ValueError(f"frame_prob must be (N, T, 2, C), got {frame_prob.shape}")
     if video_prob.shape != (frame_prob.shape[0], frame_prob.shape[3]):
-        raise ValueError(f"video_prob must be (N, C) = {frame_prob.shape[::3]}, got {video_prob.shape}")
+        raise ValueError(
+            f"video_prob must be (N, C) = {frame_prob.shape[::3]}, got {video_prob.shape}"
+        )
     present = (video_prob >= threshold)[:, None, :]
-    return (frame_prob[:, :, 0] >= threshold) & present, (frame_prob[:, :, 1] >= threshold) & present
+    return (frame_prob[:, :, 0] >= threshold) & present, (
+        frame_prob[:, :, 1] >= threshold
+    ) & present
 
 
 def runs(matrix: np.ndarray) -> np.ndarray:

@@ -34,6 +34,7 @@ import numpy as np
 
 from avparse.errors import require
 from avparse.teachers.loading import embedding, load, pick_device
+from avparse.teachers.prompted import PromptedTeacher
 from avparse.vocab import LLP, Vocabulary
 
 DEFAULT_CLAP = "laion/clap-htsat-fused"
@@ -141,7 +142,7 @@ class AudioInputBuilder:
         return np.stack([mel, mel, mel, mel])
 
 
-class AudioTeacher:
+class AudioTeacher(PromptedTeacher):
     """CLAP (HTS-AT) as a chunk-level zero-shot classifier over a vocabulary's prompts."""
 
     def __init__(
@@ -165,22 +166,8 @@ class AudioTeacher:
         self.logit_scale = float(self.model.logit_scale_a.exp().item())
         self.set_vocabulary(vocab)
 
-    @property
-    def dim(self) -> int:
-        return int(self.model.config.projection_dim)
-
-    def set_vocabulary(self, vocab: Vocabulary) -> None:
-        """Embed ``vocab``'s CLAP prompts (once per vocabulary)."""
-        self.vocab = vocab
-        self.text = self.embed_texts(vocab.clap_prompts())
-
-    def embed_texts(self, prompts: Sequence[str]):
-        """(len(prompts), D) L2-normalised text embeddings (a torch tensor on the device)."""
-        torch = require("torch", "teachers")
-        tokens = self.tokenizer(list(prompts), padding=True, truncation=True, return_tensors="pt")
-        with torch.inference_mode():
-            out = self.model.get_text_features(**{k: v.to(self.device) for k, v in tokens.items()})
-        return torch.nn.functional.normalize(embedding(out).float(), dim=-1)
+    def prompts(self, vocab: Vocabulary) -> list[str]:
+        return vocab.clap_prompts()
 
     def prepare(self, waves: Sequence[np.ndarray]) -> AudioInputs:
         """Mel inputs of 48 kHz mono waves (see :meth:`AudioInputBuilder.prepare`)."""
@@ -210,11 +197,6 @@ class AudioTeacher:
         if not out:
             return np.zeros((0, self.dim), np.float32)
         return np.concatenate(out).astype(np.float32, copy=False)
-
-    def scores(self, embeddings: np.ndarray) -> np.ndarray:
-        """(B, C) float32 logits: audio logit scale times the cosine of audio and prompt."""
-        text = self.text.cpu().numpy().astype(np.float32)
-        return (self.logit_scale * np.asarray(embeddings, np.float32) @ text.T).astype(np.float32)
 
     def token_maps(self, inputs: AudioInputs) -> np.ndarray:
         """(B, tokens, width) final-layer token maps, (B, 64, 768) for the HTS-AT fused model."""

@@ -14,13 +14,13 @@ transformers 5 image processor needs torchvision.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from avparse.errors import AvparseError, require
 from avparse.teachers.loading import embedding, load, pick_device
+from avparse.teachers.prompted import PromptedTeacher
 from avparse.vocab import LLP, Vocabulary
 
 DEFAULT_CLIP = "openai/clip-vit-large-patch14"
@@ -28,7 +28,7 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-class VisualTeacher:
+class VisualTeacher(PromptedTeacher):
     """CLIP as a frame-level zero-shot classifier over a vocabulary's prompts."""
 
     def __init__(
@@ -51,22 +51,8 @@ class VisualTeacher:
         self.logit_scale = float(self.model.logit_scale.exp().item())
         self.set_vocabulary(vocab)
 
-    @property
-    def dim(self) -> int:
-        return int(self.model.config.projection_dim)
-
-    def set_vocabulary(self, vocab: Vocabulary) -> None:
-        """Embed ``vocab``'s CLIP prompts (once per vocabulary, not per clip)."""
-        self.vocab = vocab
-        self.text = self.embed_texts(vocab.clip_prompts())
-
-    def embed_texts(self, prompts: Sequence[str]):
-        """(len(prompts), D) L2-normalised text embeddings (a torch tensor on the device)."""
-        torch = require("torch", "teachers")
-        tokens = self.tokenizer(list(prompts), padding=True, truncation=True, return_tensors="pt")
-        with torch.inference_mode():
-            out = self.model.get_text_features(**{k: v.to(self.device) for k, v in tokens.items()})
-        return torch.nn.functional.normalize(embedding(out).float(), dim=-1)
+    def prompts(self, vocab: Vocabulary) -> list[str]:
+        return vocab.clip_prompts()
 
     def preprocess(self, frames: np.ndarray):
         """uint8 (B, H, W, 3) RGB -> normalised float (B, 3, S, S) on the device."""
@@ -94,8 +80,3 @@ class VisualTeacher:
         if not out:
             return np.zeros((0, self.dim), np.float32)
         return np.concatenate(out).astype(np.float32, copy=False)
-
-    def scores(self, embeddings: np.ndarray) -> np.ndarray:
-        """(B, C) float32 logits: logit scale times the cosine of image and prompt embeddings."""
-        text = self.text.cpu().numpy().astype(np.float32)
-        return (self.logit_scale * np.asarray(embeddings, np.float32) @ text.T).astype(np.float32)

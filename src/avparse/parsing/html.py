@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from avparse.parse.events import MODALITIES, Event, ParseResult
-from avparse.parse.plot import COLOURS
+from avparse.parsing.events import MODALITIES, Event, ParseResult
+from avparse.parsing.plot import COLOURS
 from avparse.utils.atomic import write_text
 
 

@@ -1,7 +1,7 @@
 """Parse video files into events: ``avparse.parse(...)`` and the :class:`Parser` behind it.
 
 A trained student (VALOR++ family) or the teachers alone (zero-shot) turn each 10 s window of a
-video into segment and video probabilities; :func:`avparse.parse.events.build_result` applies the
+video into segment and video probabilities; :func:`avparse.parsing.events.build_result` applies the
 decision rule and stitches the windows into one timeline of :class:`Event` objects.
 
 Example::
@@ -24,7 +24,7 @@ import numpy as np
 
 from avparse.errors import AvparseError, require
 from avparse.features.r2plus1d import SNIPPET_FPS, SNIPPET_SIZE
-from avparse.parse.events import Event, ParseResult, Window, build_result, window_spans
+from avparse.parsing.events import Event, ParseResult, Window, build_result, window_spans
 from avparse.vocab import VOCABULARIES, Vocabulary
 
 __all__ = ["Event", "ParseResult", "Parser", "parse", "video_duration"]
@@ -110,7 +110,7 @@ class Parser:
         self.notes: list[str] = []
         self.device = device
         if zero_shot:
-            from avparse.parse.zeroshot import zero_shot_vocabulary
+            from avparse.parsing.zeroshot import zero_shot_vocabulary
 
             self.vocab, self.notes = zero_shot_vocabulary(classes, vocab, thresholds)
             self.student = None
@@ -218,7 +218,7 @@ class Parser:
         return out.frame_prob.float().cpu().numpy(), out.video_prob.float().cpu().numpy()
 
     def _zero_shot_probs(self, inputs) -> tuple[np.ndarray, np.ndarray]:
-        from avparse.parse.zeroshot import window_probabilities
+        from avparse.parsing.zeroshot import window_probabilities
 
         pairs = [window_probabilities(w.clip_logits, w.clap_logits, self.vocab) for w in inputs]
         return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from avparse.data.llp import clip_id, read_dense_rows
 from avparse.errors import require
-from avparse.parse.events import MODALITIES, Event, ParseResult
+from avparse.parsing.events import MODALITIES, Event, ParseResult
 from avparse.utils.atomic import atomic_path
 from avparse.vocab import Vocabulary
 

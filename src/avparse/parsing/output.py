@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from avparse.parse.events import ParseResult
+from avparse.parsing.events import ParseResult
 from avparse.utils.atomic import write_json, write_text
 
 TSV_COLUMNS = ("modality", "label", "onset", "offset", "confidence")
