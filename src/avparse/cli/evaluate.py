@@ -21,7 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="model config override for a .pt checkpoint",
     )
-    parser.add_argument("--split", choices=("val", "test"), default="test")
+    parser.add_argument(
+        "--split", choices=("val", "test"), default="test", help="split to evaluate"
+    )
     parser.add_argument(
         "--out",
         required=True,
@@ -31,9 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store", type=Path, default=None, help="packed feature store; DATA/packed when omitted"
     )
-    parser.add_argument("--task", default="llp")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--task", default="llp", help="llp or ave")
+    parser.add_argument(
+        "--device", choices=("cpu", "cuda"), default="cpu", help="where to run the model"
+    )
+    parser.add_argument("--batch-size", type=int, default=256, help="clips per forward pass")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -37,10 +37,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--loss", default=None, help="han, valor or valor-video; the preset's when omitted"
     )
-    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="epochs (the preset's recipe when omitted: 60)"
+    )
     parser.add_argument("--batch-size", type=int, default=None, help="global batch size")
-    parser.add_argument("--lr", type=float, default=None)
-    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--lr", type=float, default=None, help="peak learning rate (the preset's when omitted)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="random seed (the preset's when omitted)"
+    )
     parser.add_argument(
         "--set",
         action="append",
@@ -48,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a model (or training) config field, e.g. --set d_model=256",
     )
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to train")
     parser.add_argument("--tensorboard", action="store_true", help="write TensorBoard events")
     parser.add_argument(
         "--resume", action="store_true", help="continue an interrupted run in --out"
