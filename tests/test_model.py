@@ -236,3 +236,24 @@ if __name__ == "__main__" and "--regenerate" in sys.argv:
     GOLDEN.parent.mkdir(exist_ok=True)
     save_file({k: v.contiguous() for k, v in _golden_tensors().items()}, str(GOLDEN))
     print(f"wrote {GOLDEN}")
+
+
+def test_visual_attends_convention() -> None:
+    """``updated`` (reference) vs ``previous`` (original HAN code): same weights, other order."""
+    torch.manual_seed(0)
+    cfg = model_config("tiny", {"dropout": 0.0, "num_layers": 2})
+    updated = HAN(cfg).eval()
+    previous = HAN(model_config("tiny", {"dropout": 0.0, "num_layers": 2,
+                                         "visual_attends": "previous"})).eval()  # fmt: skip
+    previous.load_state_dict(updated.state_dict())
+    a, v = torch.randn(3, 10, cfg.d_model), torch.randn(3, 10, cfg.d_model)
+    with torch.no_grad():
+        _, uv = updated.hat_encoder(a, v)
+        pa, pv = previous.hat_encoder(a, v)
+        ea, ev = a, v
+        for layer in updated.hat_encoder.layers:  # the original HAN order, by hand
+            ea, ev = layer(ea, ev), layer(ev, ea)
+    torch.testing.assert_close((pa, pv), (ea, ev))
+    assert not torch.allclose(uv, pv)
+    with pytest.raises(AvparseError, match="visual_attends"):
+        model_config("tiny", {"visual_attends": "sideways"})

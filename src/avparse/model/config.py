@@ -25,6 +25,7 @@ CLAP_MAP_WIDTH = 1024
 """Time width the CLAP map is bicubically resized to before pooling to 10 steps."""
 
 NORMS = ("post", "pre")
+VISUAL_ATTENDS = ("updated", "previous")
 
 
 @dataclass
@@ -48,6 +49,11 @@ class ModelConfig:
     dropout: float = 0.1
     norm: str = "post"
     """``post`` (the published HAN layer) or ``pre`` (normalise before each block, final norms)."""
+    visual_attends: str = "updated"
+    """Which audio stream the visual update of a layer cross-attends to: ``updated`` (the audio
+    just updated in the same layer, as reference section 5 states) or ``previous`` (the audio
+    that entered the layer, as in the original HAN code). Pick the convention a checkpoint was
+    trained with; both load the same state dict."""
     num_classes: int = 25
     vocabulary: str = "llp"
     class_names: list[str] = field(default_factory=lambda: list(LLP.names))
@@ -63,6 +69,10 @@ class ModelConfig:
                 raise AvparseError(f"unknown {role}_feature {kind!r} (known: {known})")
         if self.norm not in NORMS:
             raise AvparseError(f"norm must be 'post' or 'pre', got {self.norm!r}")
+        if self.visual_attends not in VISUAL_ATTENDS:
+            raise AvparseError(
+                f"visual_attends must be 'updated' or 'previous', got {self.visual_attends!r}"
+            )
         if self.d_model % self.nhead:
             raise AvparseError(f"d_model {self.d_model} is not divisible by nhead {self.nhead}")
         if len(self.class_names) != self.num_classes:

@@ -71,11 +71,16 @@ class HANLayer(nn.Module):
 
 
 class HybridAttentionEncoder(nn.Module):
-    """L layers; each layer updates audio (attending to visual), then visual (to new audio)."""
+    """L layers; each updates audio (attending to visual), then visual (attending to audio).
+
+    The visual update sees the audio updated in the same layer unless the config asks for the
+    original HAN code's order (``visual_attends="previous"``).
+    """
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.norm_where = config.norm
+        self.attend_updated = config.visual_attends == "updated"
         self.layers = nn.ModuleList(
             HANLayer(
                 config.d_model, config.nhead, config.dim_feedforward, config.dropout, config.norm
@@ -88,8 +93,9 @@ class HybridAttentionEncoder(nn.Module):
 
     def forward(self, audio: Tensor, visual: Tensor) -> tuple[Tensor, Tensor]:
         for layer in self.layers:
-            audio = layer(audio, visual)
-            visual = layer(visual, audio)
+            new_audio = layer(audio, visual)
+            visual = layer(visual, new_audio if self.attend_updated else audio)
+            audio = new_audio
         if self.norm_where == "pre":
             audio = self.final_norm_a(audio)
             visual = self.final_norm_v(visual)
