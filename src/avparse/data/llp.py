@@ -146,15 +146,16 @@ def _fast_classes(labels: Sequence[str], vocab: Vocabulary) -> tuple[list[int], 
     index = {name: i for i, name in enumerate(vocab.names)}
     single = list(map(index.get, labels))
     if None not in single:
-        return list(range(len(single))), single
+        return list(range(len(single))), [c for c in single if c is not None]
     rows: list[int] = []
     classes: list[int] = []
     for i, (text, c) in enumerate(zip(labels, single, strict=True)):
         parts = [c] if c is not None else [index.get(p.strip()) for p in text.split(",")]
-        if None in parts:
+        found = [p for p in parts if p is not None]
+        if len(found) != len(parts):
             return None
-        rows.extend([i] * len(parts))
-        classes.extend(parts)
+        rows.extend([i] * len(found))
+        classes.extend(found)
     return rows, classes
 
 

@@ -279,7 +279,7 @@ def _pack_array(
             for i, cid in enumerate(ids):
                 if cid not in stamps:
                     continue
-                if cid in files and cid not in read:
+                if cid in files and cid not in read and old_array is not None:
                     arr[i] = old_array[old_rows[cid]]
                     continue
                 data, problem = _validate(folder / f"{cid}.npy", src, f"{folder / cid}.npy")

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -418,9 +418,9 @@ def _ahead(
             break
     while queue:
         yield queue.popleft().result()
-        job = next(it, None)
-        if job is not None:
-            queue.append(pool.submit(_decode, job, inputs, config))
+        following = next(it, None)
+        if following is not None:
+            queue.append(pool.submit(_decode, following, inputs, config))
 
 
 def _label(
@@ -464,7 +464,8 @@ def _run_batch(
     if moving:
         from avparse.features.extract import motion_features
 
-        feats = motion_features(teachers.motion, [p.rate_frames for p in moving], size=snippet_size)
+        snippets = cast(list[np.ndarray], [p.rate_frames for p in moving])  # decoded for motion jobs
+        feats = motion_features(teachers.motion, snippets, size=snippet_size)
         for p, f in zip(moving, feats, strict=True):
             ClipOutputs(root, p.job.clip).write_motion(f)
             result.motion += 1

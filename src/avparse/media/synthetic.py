@@ -51,11 +51,11 @@ def write_test_video(
                 out.mux(packet)
         for packet in video.encode():
             out.mux(packet)
-        if audio is not None:
+        if audio is not None and tone_hz is not None:
             n = round(seconds * sample_rate)
-            t = np.arange(n) / sample_rate
-            loud = 0.1 + 0.08 * (np.floor(t) % 5)
-            wave = (loud * np.sin(2 * np.pi * tone_hz * t)).astype(np.float32)
+            times = np.arange(n) / sample_rate
+            loud = 0.1 + 0.08 * (np.floor(times) % 5)
+            wave = (loud * np.sin(2 * np.pi * tone_hz * times)).astype(np.float32)
             data = np.tile(wave, (channels, 1))
             step = 1024
             for s in range(0, n, step):

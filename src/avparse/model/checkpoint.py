@@ -24,7 +24,7 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
 
-def save_student(model: HAN, config: ModelConfig, folder: str | Path) -> Path:
+def save_student(model: torch.nn.Module, config: ModelConfig, folder: str | Path) -> Path:
     """Write ``folder/config.json`` and ``folder/model.safetensors``, each atomically.
 
     The weights are written first, so a folder with a config always has its weights.

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from avparse.errors import require
 from avparse.vocab import AVE, LLP
@@ -44,7 +45,7 @@ def _train_bpe(specials: list[str], suffix: str) -> tuple[dict[str, int], list[t
     tokenizers = require("tokenizers", "teachers")
     from tokenizers import models, pre_tokenizers, trainers
 
-    extra = {"end_of_word_suffix": suffix} if suffix else {}
+    extra: dict[str, Any] = {"end_of_word_suffix": suffix} if suffix else {}
     tok = tokenizers.Tokenizer(models.BPE(**extra))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     trainer = trainers.BpeTrainer(
@@ -64,7 +65,7 @@ def _train_bpe(specials: list[str], suffix: str) -> tuple[dict[str, int], list[t
             for line in (Path(tmp) / "merges.txt").read_text().splitlines()
             if line and not line.startswith("#")
         ]
-    return vocab, merges
+    return vocab, [(a, b) for a, b in merges]
 
 
 STUDENT_DIMS = {"clip_dim": 768, "clap_tokens": 64, "clap_width": 768}

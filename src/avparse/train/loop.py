@@ -83,7 +83,7 @@ def _seed_all(seed: int) -> None:
 
 
 def _rng_state() -> dict[str, Any]:
-    np_state = np.random.get_state()
+    np_state: tuple[Any, ...] = np.random.get_state()  # type: ignore[assignment]
     state: dict[str, Any] = {
         "python": random.getstate(),
         "numpy": [np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]],
@@ -320,8 +320,9 @@ def _train(
         )
     from torch.utils.data import DistributedSampler
 
-    sampler = DistributedSampler(
-        range(len(train_data)), num_replicas=d.world, rank=d.rank, shuffle=True, seed=cfg.seed
+    indices: Any = range(len(train_data))  # the sampler needs only len(): no Dataset object
+    sampler: DistributedSampler = DistributedSampler(
+        indices, num_replicas=d.world, rank=d.rank, shuffle=True, seed=cfg.seed
     )
     writer = None
     if tensorboard and d.main:
