@@ -6,8 +6,10 @@
 Generates (or reuses) an AVE data root with synthetic features (from AVE-like statistics, or
 from the real ``Annotations.txt`` and splits with ``--annotations``), trains the same narrowed
 student with each loss through the ``ave`` task, and prints test segment accuracy side by side;
-``results.json`` holds accuracy and per-class accuracy of each method. Runs finished with the
-same settings are reused.
+``results.json`` holds accuracy and per-class accuracy of each method (val scores of the selected
+epoch under ``val``) and, under ``harvest``, the teachers' harvests scored as predictions (the
+clip's class where the audio AND the visual harvest fire, else background) on each split: how
+good the labels VALOR learns from are. Runs finished with the same settings are reused.
 """
 
 from __future__ import annotations
@@ -16,7 +18,31 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
+
 METHODS = ("han", "valor", "supervised")
+
+
+def harvest_accuracy(root: Path) -> dict[str, float]:
+    """Segment accuracy of the harvests used as a prediction (audio AND visual harvest of the
+    clip's class), per split: the ceiling VALOR's segment targets set."""
+    from avparse.data.ave import AVEAnnotations
+    from avparse.data.layout import HARVEST_FOLDERS
+    from avparse.eval.ave import segment_accuracy
+    from avparse.vocab import AVE
+
+    out = {}
+    for split in ("train", "val", "test"):
+        clips = AVEAnnotations(root, AVE).split(split)
+        cls = clips.labels.argmax(1)
+        rows = np.arange(len(cls))
+        fired = np.ones((len(cls), clips.segment_labels.shape[1]), dtype=bool)
+        for folder in (HARVEST_FOLDERS["audio"], HARVEST_FOLDERS["visual"]):
+            h = np.stack([np.load(root / folder / f"{clip}.npy") for clip in clips.ids])
+            fired &= h[rows, :, cls] > 0
+        pred = np.where(fired, cls[:, None], len(AVE))
+        out[split] = segment_accuracy(pred, clips.segment_labels)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,12 +93,18 @@ def main(argv: list[str] | None = None) -> int:
             data, folder, model_cfg, train_cfg, preset=preset, resume=same,
             overwrite=not same, progress=False,
         )  # fmt: skip
-        results[method] = result.test_scores
+        results[method] = {**result.test_scores, "val": result.val_scores}
         print(f"{method:<11} test accuracy {result.test_scores['accuracy']:6.2f}", flush=True)
+    results["harvest"] = harvest_accuracy(data)
     write_json(args.out / "results.json", results)
-    print(f"\n{'method':<11}{'accuracy':>10}{'background':>12}")
-    for method, scores in results.items():
-        print(f"{method:<11}{scores['accuracy']:>10.2f}{scores.get('acc/background', 0):>12.2f}")
+    print(f"\n{'method':<11}{'accuracy':>10}{'background':>12}{'val':>8}")
+    for method in args.methods:
+        scores = results[method]
+        print(f"{method:<11}{scores['accuracy']:>10.2f}{scores.get('acc/background', 0):>12.2f}"
+              f"{scores['val'].get('accuracy', float('nan')):>8.2f}")  # fmt: skip
+    harvest = results["harvest"]
+    print("harvests as a prediction (audio AND visual): "
+          + ", ".join(f"{s} {a:.2f}" for s, a in harvest.items()))  # fmt: skip
     print(f"wrote {args.out / 'results.json'}")
     return 0
 
