@@ -437,7 +437,7 @@ class SplitArrays:
 
 
 def _ids(n: int, rng: np.random.Generator, taken: set[str]) -> list[str]:
-    out = []
+    out: list[str] = []
     while len(out) < n:
         letters = rng.integers(0, len(_ID_ALPHABET), size=(n, 11))
         for row in letters:
@@ -608,6 +608,8 @@ def _write_harvests(root: Path, ids: list[str], split: SplitArrays) -> None:
         (FUSED_HARVEST_FOLDERS["visual"], split.fused_visual),
     )
     for folder, arr in pairs:
+        if arr is None:  # arrays generated without harvests
+            continue
         path = root / folder
         path.mkdir(parents=True, exist_ok=True)
         for clip, x in zip(ids, arr.astype(np.float32), strict=True):

@@ -464,7 +464,9 @@ def _run_batch(
     if moving:
         from avparse.features.extract import motion_features
 
-        snippets = cast(list[np.ndarray], [p.rate_frames for p in moving])  # decoded for motion jobs
+        snippets = cast(
+            list[np.ndarray], [p.rate_frames for p in moving]
+        )  # decoded for motion jobs
         feats = motion_features(teachers.motion, snippets, size=snippet_size)
         for p, f in zip(moving, feats, strict=True):
             ClipOutputs(root, p.job.clip).write_motion(f)
