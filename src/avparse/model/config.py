@@ -16,6 +16,7 @@ from typing import Any
 
 from avparse.data.layout import FEATURE_KINDS, SEGMENTS
 from avparse.errors import AvparseError
+from avparse.utils.dataclass_io import from_mapping
 from avparse.vocab import LLP, get_vocabulary
 
 CLAP_MAP_GRID = (2, 32)
@@ -114,14 +115,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "config") -> ModelConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise AvparseError(f"{where}: unknown model config key {unknown[0]!r}")
-        try:
-            return cls(**data)
-        except TypeError as exc:
-            raise AvparseError(f"{where}: malformed model config ({exc})") from None
+        return from_mapping(cls, data, where, "model config")
 
     def save(self, path: str | Path) -> None:
         from avparse.utils.atomic import write_json

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from avparse.errors import AvparseError
+from avparse.utils.dataclass_io import from_mapping
 
 if TYPE_CHECKING:
     import torch
@@ -54,11 +55,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "recipe") -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise AvparseError(f"{where}: unknown training key {unknown[0]!r}")
-        return cls(**data)
+        return from_mapping(cls, data, where, "training")
 
 
 RECIPES: dict[str, dict[str, Any]] = {
