@@ -207,3 +207,15 @@ def test_fast_and_careful_weak_readers_agree(tmp_path: Path):
         AnnotationError, match=r":3: duplicate filename 'a_0_10' \(first on line 2\)"
     ):
         read_weak(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("[1, 2]", "must be a JSON object"), ("{not json", "not a readable JSON thresholds file")],
+)
+def test_bad_thresholds_file_is_one_line(tmp_path: Path, text: str, message: str):
+    f = tmp_path / "t.json"
+    f.write_text(text)
+    with pytest.raises(AvparseError, match=message) as info:
+        load_thresholds(f, LLP)
+    assert "\n" not in str(info.value) and str(f) in str(info.value)

@@ -7,7 +7,6 @@ thresholds were tuned for exactly those strings); see ``docs/valor-reference.md`
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -314,13 +313,10 @@ def load_thresholds(path: str | Path, vocab: Vocabulary) -> Vocabulary:
     The file is JSON ``{"vocabulary": name, "visual": {class: t}, "audio": {class: t}}``; keys
     are class names so a file can never be applied in the wrong order.
     """
+    from avparse.utils.jsonio import read_json_object
+
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise AvparseError(f"{path}: thresholds file not found") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise AvparseError(f"{path}: not a readable JSON thresholds file ({exc})") from None
+    data = read_json_object(path, "thresholds file")
     result = {}
     for modality in ("visual", "audio"):
         table = data.get(modality)

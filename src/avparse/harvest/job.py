@@ -39,6 +39,7 @@ from avparse.teachers.clap import DEFAULT_CLAP
 from avparse.teachers.clip import DEFAULT_CLIP
 from avparse.teachers.rule import elaborate, fused_scores
 from avparse.utils.atomic import write_json, write_text
+from avparse.utils.jsonio import read_json_object
 from avparse.vocab import Vocabulary, get_vocabulary, load_thresholds
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".flv", ".mpg", ".mpeg")
@@ -340,15 +341,10 @@ def _check_manifest(root: Path, current: dict, overwrite: bool) -> str:
     the saved logits without a model pass; a root harvested without thresholds (logits only) is
     labelled without ``--overwrite``.
     """
-    import json
-
     path = root / MANIFEST
     if not path.is_file():
         return "same"
-    try:
-        old = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise AvparseError(f"{path}: unreadable harvest manifest ({exc})") from None
+    old = read_json_object(path, "harvest manifest")
     model_keys = ("task", "classes", "clip_model", "clap_model")
     changed = [k for k in (*model_keys, "teacher", "thresholds") if old.get(k) != current.get(k)]
     if not changed:

@@ -16,7 +16,7 @@ from typing import Any
 
 from avparse.data.layout import FEATURE_KINDS, SEGMENTS
 from avparse.errors import AvparseError
-from avparse.utils.dataclass_io import from_mapping
+from avparse.utils.jsonio import from_mapping, read_json_object
 from avparse.vocab import LLP, get_vocabulary
 
 CLAP_MAP_GRID = (2, 32)
@@ -124,16 +124,7 @@ class ModelConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> ModelConfig:
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise AvparseError(f"{path}: model config not found") from None
-        except (OSError, json.JSONDecodeError) as exc:
-            raise AvparseError(f"{path}: not a readable JSON model config ({exc})") from None
-        if not isinstance(data, dict):
-            raise AvparseError(f"{path}: model config must be a JSON object")
-        return cls.from_dict(data, str(path))
+        return cls.from_dict(read_json_object(path, "model config"), str(path))
 
 
 def _features(audio: str, visual: str, motion: str = "r2plus1d_18") -> dict[str, Any]:

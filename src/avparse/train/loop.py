@@ -37,6 +37,7 @@ from avparse.train.evaluate import predict
 from avparse.train.recipe import TrainConfig, build_optimizer
 from avparse.train.tasks import LoadRequest, SplitData, Task, get_task
 from avparse.utils.atomic import atomic_path, write_json, write_text
+from avparse.utils.jsonio import read_json_object
 from avparse.vocab import Vocabulary, get_vocabulary
 
 RUN_FILE = "run.json"
@@ -63,10 +64,7 @@ def read_run(out: str | Path) -> dict[str, Any] | None:
     path = Path(out) / RUN_FILE
     if not path.is_file():
         return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise AvparseError(f"{path}: unreadable run file ({exc})") from None
+    return read_json_object(path, "run file")
 
 
 def _vocab_of(config: ModelConfig) -> Vocabulary:

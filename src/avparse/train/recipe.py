@@ -5,14 +5,13 @@ Torch is imported only by the functions that build torch objects.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from avparse.errors import AvparseError
-from avparse.utils.dataclass_io import from_mapping
+from avparse.utils.jsonio import from_mapping, read_json_object
 
 if TYPE_CHECKING:
     import torch
@@ -89,14 +88,7 @@ def recipe(preset: str | None, overrides: dict[str, Any] | None = None) -> Train
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """A JSON recipe ``{"preset": ..., "model": {...}, "train": {...}}`` (all keys optional)."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise AvparseError(f"{path}: config file not found") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise AvparseError(f"{path}: not a readable JSON config ({exc})") from None
-    if not isinstance(data, dict):
-        raise AvparseError(f"{path}: config must be a JSON object")
+    data = read_json_object(path, "config file")
     unknown = sorted(set(data) - {"preset", "model", "train"})
     if unknown:
         raise AvparseError(f"{path}: unknown key {unknown[0]!r} (use preset, model, train)")
