@@ -133,8 +133,7 @@ def reference_scores(root: Path, split: str, audio: Path, visual: Path) -> dict[
 
 def write_predictions(root: Path, split: str, folder: Path, seed: int) -> tuple[Path, Path]:
     """Truth with seeded changes: 15% of true segments dropped, 1% of all segments added."""
-    from avparse.data.llp import LLPAnnotations
-    from avparse.eval.events import write_dense_tsv
+    from avparse.data.llp import LLPAnnotations, write_dense_tsv
     from avparse.vocab import LLP
 
     ann = LLPAnnotations(root)

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avparse.data.llp import LLPAnnotations
-from avparse.eval.events import runs
+from avparse.data.llp import LLPAnnotations, runs
 from avparse.utils.atomic import write_json
 from avparse.vocab import AVE, LLP
 

@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avparse.data.llp import LLPAnnotations
-from avparse.eval.events import write_dense_tsv
+from avparse.data.llp import LLPAnnotations, write_dense_tsv
 from avparse.eval.metrics import SCORE_KEYS, llp_scores
 from avparse.eval.score import format_per_class, score_files
 from avparse.vocab import LLP

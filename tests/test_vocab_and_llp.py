@@ -14,6 +14,9 @@ from avparse.data.llp import (
     read_dense,
     read_dense_rows,
     read_weak,
+    runs,
+    write_dense_tsv,
+    write_weak_tsv,
 )
 from avparse.errors import AvparseError
 from avparse.vocab import AVE, LLP, Vocabulary, load_thresholds
@@ -219,3 +222,25 @@ def test_bad_thresholds_file_is_one_line(tmp_path: Path, text: str, message: str
     with pytest.raises(AvparseError, match=message) as info:
         load_thresholds(f, LLP)
     assert "\n" not in str(info.value) and str(f) in str(info.value)
+
+
+def test_writers_round_trip_through_the_readers(tmp_path: Path):
+    rng = np.random.default_rng(3)
+    names = [f"clip{i:07d}_{i}" for i in range(6)]
+    weak = rng.random((6, len(LLP))) < 0.2
+    weak[np.arange(6), rng.integers(0, len(LLP), 6)] = True
+    write_weak_tsv(tmp_path / "weak.tsv", names, weak)
+    back = read_weak(tmp_path / "weak.tsv")
+    assert back.filenames == names and (back.labels == weak).all()
+    dense = rng.random((6, 10, len(LLP))) < 0.1
+    rows = write_dense_tsv(tmp_path / "dense.tsv", names, dense)
+    assert rows == len(runs(dense))
+    assert (read_dense(tmp_path / "dense.tsv", names) == dense).all()
+
+
+def test_weak_writer_refuses_an_untagged_clip(tmp_path: Path):
+    labels = np.zeros((2, len(LLP)), dtype=bool)
+    labels[0, 3] = True
+    with pytest.raises(ValueError, match="'b' has no tag"):
+        write_weak_tsv(tmp_path / "w.tsv", ["a", "b"], labels)
+    assert not (tmp_path / "w.tsv").exists()

@@ -1,6 +1,7 @@
-"""Readers for the LLP annotation files: weak clip tags and dense audio / visual events.
+"""The LLP annotation formats, read and written: weak clip tags and dense audio / visual events.
 
-The files are read once into arrays (no per-clip filtering), validated row by row, and every
+This is the one module that knows these tab-separated formats; the evaluation, the synthetic
+generator and prediction writers all go through it. The files are read once into arrays (no per-clip filtering), validated row by row, and every
 problem is reported as one line naming the file and line number. The real files' quirks are
 accepted exactly as the published evaluation treats them: zero-length events mark nothing,
 training filenames may carry decimal times, and dense rows of clips outside the split are ignored.
@@ -20,6 +21,7 @@ import numpy as np
 
 from avparse.data.layout import CLIP_ID_LENGTH, LLP_FILES, SEGMENTS, SPLITS
 from avparse.errors import AvparseError
+from avparse.utils.atomic import atomic_open
 from avparse.vocab import LLP, Vocabulary
 
 WEAK_COLUMNS = ("filename", "event_labels")
@@ -416,3 +418,60 @@ class LLPAnnotations:
     def dense_quirks(self) -> list[str]:
         """Accepted oddities of the dense files (reversed rows), one line each."""
         return [q for rows in self._dense.values() for q in rows.quirks]
+
+
+# --- writing ---------------------------------------------------------------------------------------
+
+
+def runs(matrix: np.ndarray) -> np.ndarray:
+    """Maximal runs of positive segments in a (N, T, C) bool array: the rows of a dense file.
+
+    Returns an int array of rows ``(clip, class, onset, offset)`` (offset exclusive), sorted by
+    clip, then class, then onset.
+    """
+    m = np.asarray(matrix, dtype=bool)
+    n, t, c = m.shape
+    padded = np.zeros((n, c, t + 2), dtype=np.int8)
+    padded[:, :, 1:-1] = m.transpose(0, 2, 1)
+    edges = np.diff(padded, axis=2)
+    clip_s, cls_s, onset = np.nonzero(edges == 1)
+    _, _, offset = np.nonzero(edges == -1)
+    return np.stack([clip_s, cls_s, onset, offset], axis=1).astype(np.int64)
+
+
+def write_dense_tsv(
+    path: str | Path, filenames: Sequence[str], matrix: np.ndarray, vocab: Vocabulary = LLP
+) -> int:
+    """Write events in the dense annotation format, one row per maximal run; returns row count.
+
+    ``matrix`` is (clips, 10, classes) bool, row i for ``filenames[i]``. The file is written
+    atomically; clips without events have no rows. :func:`read_dense` reads it back exactly.
+    """
+    rows = runs(matrix)
+    names = vocab.names
+    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write("\t".join(DENSE_COLUMNS) + "\n")
+        for clip, cls, onset, offset in rows.tolist():
+            fh.write(f"{filenames[clip]}\t{onset}\t{offset}\t{names[cls]}\n")
+    return len(rows)
+
+
+def write_weak_tsv(
+    path: str | Path, filenames: Sequence[str], labels: np.ndarray, vocab: Vocabulary = LLP
+) -> None:
+    """Write clip tags in the weak annotation format (``filename<TAB>a,b``), atomically.
+
+    ``labels`` is (clips, classes) bool; every clip needs at least one tag, as :func:`read_weak`
+    refuses an empty label cell.
+    """
+    labels = np.asarray(labels, dtype=bool)
+    if labels.shape != (len(filenames), len(vocab)):
+        raise ValueError(f"labels must be ({len(filenames)}, {len(vocab)}), got {labels.shape}")
+    untagged = np.flatnonzero(~labels.any(axis=1))
+    if untagged.size:
+        raise ValueError(f"clip {filenames[int(untagged[0])]!r} has no tag")
+    names = vocab.names
+    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write("\t".join(WEAK_COLUMNS) + "\n")
+        for name, row in zip(filenames, labels, strict=True):
+            fh.write(f"{name}\t{','.join(names[c] for c in np.flatnonzero(row))}\n")

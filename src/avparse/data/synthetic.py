@@ -634,7 +634,7 @@ def _weak_tsv(filenames: list[str], weak: np.ndarray, names: list[str]) -> str:
 
 
 def _dense_tsv(splits: list[SplitArrays], attr: str, names: list[str]) -> str:
-    from avparse.eval.events import runs
+    from avparse.data.llp import runs
 
     lines = ["filename\tonset\toffset\tevent_labels"]
     for split in splits:

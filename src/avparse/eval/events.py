@@ -1,18 +1,11 @@
-"""From probabilities to events: VALOR's decision rule, maximal runs and dense TSV files.
+"""From probabilities to events: VALOR's decision rule (runs and dense files: ``data.llp``).
 
 Numpy only, so scoring and writing predictions never import torch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
-
 import numpy as np
-
-from avparse.data.llp import DENSE_COLUMNS
-from avparse.utils.atomic import atomic_open
-from avparse.vocab import Vocabulary
 
 THRESHOLD = 0.5
 """Published decision threshold for both the video-level and the segment-level probabilities."""
@@ -44,35 +37,3 @@ def decide(
     return (frame_prob[:, :, 0] >= threshold) & present, (
         frame_prob[:, :, 1] >= threshold
     ) & present
-
-
-def runs(matrix: np.ndarray) -> np.ndarray:
-    """Maximal runs of positive segments in a (N, T, C) bool array.
-
-    Returns an int array of rows ``(clip, class, onset, offset)`` (offset exclusive), sorted by
-    clip, then class, then onset.
-    """
-    m = np.asarray(matrix, dtype=bool)
-    n, t, c = m.shape
-    padded = np.zeros((n, c, t + 2), dtype=np.int8)
-    padded[:, :, 1:-1] = m.transpose(0, 2, 1)
-    edges = np.diff(padded, axis=2)
-    clip_s, cls_s, onset = np.nonzero(edges == 1)
-    _, _, offset = np.nonzero(edges == -1)
-    return np.stack([clip_s, cls_s, onset, offset], axis=1).astype(np.int64)
-
-
-def write_dense_tsv(
-    path: str | Path, filenames: Sequence[str], matrix: np.ndarray, vocab: Vocabulary
-) -> int:
-    """Write events in the dense annotation format, one row per maximal run; returns row count.
-
-    The file is written atomically; clips without events have no rows.
-    """
-    rows = runs(matrix)
-    names = vocab.names
-    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
-        fh.write("\t".join(DENSE_COLUMNS) + "\n")
-        for clip, cls, onset, offset in rows.tolist():
-            fh.write(f"{filenames[clip]}\t{onset}\t{offset}\t{names[cls]}\n")
-    return len(rows)

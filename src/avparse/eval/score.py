@@ -1,7 +1,7 @@
 """Scoring prediction files against the LLP dense labels (``avparse score``).
 
 Predictions are two files in the dense annotation format (``filename, onset, offset,
-event_labels``), one for audio and one for visual events, as ``eval.events.write_dense_tsv``
+event_labels``), one for audio and one for visual events, as ``data.llp.write_dense_tsv``
 writes them. Both files and the annotations are read into arrays once, so scoring the 1,200
 test clips takes a few tens of milliseconds. Numpy only.
 """

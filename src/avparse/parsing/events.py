@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from avparse.eval.events import decide, runs
+from avparse.data.llp import runs
+from avparse.eval.events import decide
 
 MODALITIES = ("audio", "visual", "audio-visual")
 """Event modalities, in output order: heard, seen, heard and seen."""

@@ -69,7 +69,8 @@ def write_predictions(
     out: Path, data: SplitData, frame_prob: np.ndarray, video_prob: np.ndarray, vocab: Any
 ) -> None:
     """``audio.tsv``/``visual.tsv`` (dense format) and ``probs.npz``, atomically."""
-    from avparse.eval.events import decide, write_dense_tsv
+    from avparse.data.llp import write_dense_tsv
+    from avparse.eval.events import decide
 
     out.mkdir(parents=True, exist_ok=True)
     pred_a, pred_v = decide(frame_prob, video_prob)
