@@ -108,3 +108,31 @@ def _init_state() -> dict[str, torch.Tensor]:
 
     torch.manual_seed(recipe("tiny").seed)
     return HAN(model_config("tiny", {"dropout": 0.0})).state_dict()
+
+
+def test_distributed_helper_is_lazy_and_surfaces_init_errors(monkeypatch) -> None:
+    """Reading the ranks imports no torch; a process group that cannot start is one line."""
+    from avparse.errors import AvparseError
+    from avparse.utils import distributed as D
+
+    code = (
+        "import sys; from avparse.utils import distributed as D; d = D.from_env(); "
+        "assert 'torch' not in sys.modules, 'torch imported'; print(d.world, d.main)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    env.pop("WORLD_SIZE", None)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0 and proc.stdout.split() == ["1", "True"], proc.stderr
+    assert D.per_rank_batch(8, D.Dist(1, 2)) == 4
+    with pytest.raises(AvparseError, match="not divisible"):
+        D.per_rank_batch(9, D.Dist(1, 2))
+    # torchrun's variables without a rendezvous address: init fails and says so, once.
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    monkeypatch.delenv("MASTER_PORT", raising=False)
+    with pytest.raises(AvparseError, match="rank 1 of 2: cannot join the torchrun process group"):
+        D.setup("cpu")
+    monkeypatch.setenv("RANK", "x")
+    with pytest.raises(AvparseError, match="torchrun environment is malformed"):
+        D.from_env()

@@ -32,10 +32,10 @@ from avparse.errors import AvparseError, require
 from avparse.model.checkpoint import load_folder, save_student
 from avparse.model.config import ModelConfig
 from avparse.model.han import HAN
-from avparse.train import distributed as D
 from avparse.train.evaluate import predict
 from avparse.train.recipe import TrainConfig, build_optimizer
 from avparse.train.tasks import LoadRequest, SplitData, Task, get_task
+from avparse.utils import distributed as D
 from avparse.utils.atomic import atomic_path, write_json, write_text
 from avparse.utils.jsonio import read_json_object
 from avparse.vocab import Vocabulary, get_vocabulary
@@ -90,30 +90,6 @@ def _rng_state() -> dict[str, Any]:
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
-
-
-def _to_bytes(obj: Any) -> Any:
-    """Tensors as raw bytes, for ``all_gather_object`` (which cannot ship tensors on gloo)."""
-    if isinstance(obj, torch.Tensor):
-        return ("tensor", str(obj.dtype), obj.cpu().numpy().tobytes())
-    if isinstance(obj, dict):
-        return {k: _to_bytes(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_to_bytes(v) for v in obj]
-    return obj
-
-
-def _from_bytes(obj: Any) -> Any:
-    if isinstance(obj, tuple) and len(obj) == 3 and obj[0] == "tensor":
-        dtype = {"torch.uint8": np.uint8, "torch.int64": np.int64, "torch.uint32": np.uint32}[
-            obj[1]
-        ]
-        return torch.from_numpy(np.frombuffer(obj[2], dtype=dtype).copy())
-    if isinstance(obj, dict):
-        return {k: _from_bytes(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_from_bytes(v) for v in obj]
-    return obj
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
@@ -255,7 +231,7 @@ def _train(
         raise AvparseError(
             f"task {task.name!r} has no loss {cfg.loss!r} (has: {', '.join(task.losses)})"
         )
-    per_rank = D.check_batch(cfg.batch_size, d)
+    per_rank = D.per_rank_batch(cfg.batch_size, d)
     result = RunResult(out, d.main)
     run = read_run(out)
     if resume and run is not None and run.get("status") == "finished" and not overwrite:
@@ -359,7 +335,7 @@ def _train(
             d, torch.tensor([sums[k] for k in names] + [seen], dtype=torch.float64)
         )
         losses = {k: float(totals[i] / totals[-1]) for i, k in enumerate(names)}
-        rng = [_from_bytes(r) for r in D.gather_objects(d, _to_bytes(_rng_state()))]
+        rng = D.gather_state(d, _rng_state())
         if d.main:
             frame_prob, video_prob = predict(
                 model, data["val"], batch_size=cfg.eval_batch_size, device=dev
