@@ -20,14 +20,10 @@ from typing import Any
 import numpy as np
 
 from avparse.errors import AvparseError
+from avparse.eval import SCORE_KEYS
 
 METHODS = ("han", "valor")
 """Presets compared by the demo: the same network, weak labels vs weak labels plus harvests."""
-
-SCORE_KEYS = (
-    "seg_a", "seg_v", "seg_av", "seg_type", "seg_event",
-    "evt_a", "evt_v", "evt_av", "evt_type", "evt_event",
-)  # fmt: skip
 
 
 @dataclass

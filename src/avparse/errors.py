@@ -27,3 +27,19 @@ def require(module: str, extra: str):
         return importlib.import_module(module)
     except ImportError:
         raise MissingExtraError(module, extra) from None
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of ``exc``'s message, or its type name when the message is empty.
+
+    Library errors (torch, FFmpeg, pickle) often span many lines; a user sees one. Never raises,
+    even for an exception whose ``__str__`` fails.
+    """
+    try:
+        text = str(exc)
+    except Exception:  # a broken __str__ must not hide the original error
+        text = ""
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return type(exc).__name__

@@ -42,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from avparse.cli.train import parse_sets
-    from avparse.train.evaluate import evaluate_checkpoint, format_scores
+    from avparse.eval import format_scores
+    from avparse.train.evaluate import evaluate_checkpoint
 
     scores = evaluate_checkpoint(
         args.data, args.checkpoint, split=args.split, out=args.out, preset=args.preset,

@@ -117,20 +117,17 @@ def run(args: argparse.Namespace) -> int:
             "`avparse calibrate` and harvest again with --thresholds to write labels"
         )
     if args.report and result.rank == 0:
+        from avparse.eval import format_scores
         from avparse.harvest.report import score_harvest
         from avparse.utils.atomic import write_json
 
         score = score_harvest(args.out, args.annotations, args.split)
-        names = ("seg_a", "seg_v", "seg_av", "seg_type", "seg_event")
+
         print(
-            f"harvest vs dense {args.split} labels ({score.scored} clips, {score.missing} missing):"
-        )
-        print("segment " + " ".join(f"{k}={score.scores[k]:.2f}" for k in names))
-        print(
-            "event   "
-            + " ".join(
-                f"{k.replace('seg', 'evt')}={score.scores[k.replace('seg', 'evt')]:.2f}"
-                for k in names
+            format_scores(
+                score.scores,
+                title=f"harvest vs dense {args.split} labels ({score.scored} clips, "
+                f"{score.missing} missing):",
             )
         )
         write_json(Path(args.out) / f"harvest_report_{args.split}.json", score.to_json())

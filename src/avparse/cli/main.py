@@ -2,19 +2,20 @@
 
 Each subcommand lives in its own module exposing ``add_arguments(parser)`` and ``run(args) -> int``.
 Only the chosen subcommand's module is imported, so ``avparse --help`` and ``avparse score`` never
-pay for torch or transformers. Errors of kind :class:`AvparseError` become one line on stderr and
-exit status 2; ``--debug`` shows the traceback instead.
+pay for torch or transformers. Every error becomes one line on stderr and an exit status (see
+:func:`main`); ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from avparse import __version__
-from avparse.errors import AvparseError
+from avparse.errors import AvparseError, first_line
 
 # name -> (module under avparse.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -60,6 +61,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_text, description=help_text, formatter_class=_Formatter)
+        sp.add_argument(  # also after the command: ``avparse score ... --debug``
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
+        )
         if name == command:
             mod = importlib.import_module(f"avparse.cli.{module}")
             mod.add_arguments(sp)
@@ -75,23 +79,64 @@ def _chosen_command(argv: Sequence[str]) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 1 work finished with failures, 2 bad input)."""
+    """Run the CLI; returns the exit status.
+
+    0 done; 1 a run failed or a batch finished with failures (or an unexpected error: the hint
+    says to rerun with ``--debug``); 2 bad input or settings (one line naming the file or flag);
+    130 interrupted; 141 the reader of our output went away (``avparse score ... | head -1``).
+    No traceback reaches the user unless ``--debug`` is given.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(_chosen_command(argv))
-    args = parser.parse_args(argv)
-    if not getattr(args, "_run", None):
-        parser.print_help()
-        return 2
+    debug = "--debug" in argv[: argv.index("--")] if "--" in argv else "--debug" in argv
+    command = _chosen_command(argv) or "avparse"
+    prefix = "avparse" if command == "avparse" else f"avparse {command}"
     try:
-        return int(args._run(args) or 0)
-    except AvparseError as exc:
-        if args.debug:
-            raise
-        print(f"avparse {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        parser = build_parser(_chosen_command(argv))
+        args = parser.parse_args(argv)
+        if not getattr(args, "_run", None):
+            parser.print_help()
+            return 2
+        status = int(args._run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's final flush
+        return status
+    except SystemExit:
+        raise
+    except BrokenPipeError:
+        _silence_stdout()
+        return 141
     except KeyboardInterrupt:
-        print(f"avparse {args.command}: interrupted", file=sys.stderr)
+        if debug:
+            raise
+        print(f"{prefix}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if debug:
+            raise
+        message, status = describe(exc)
+        print(f"{prefix}: error: {message}", file=sys.stderr)
+        return status
+
+
+def describe(exc: BaseException) -> tuple[str, int]:
+    """The one line a user sees for ``exc`` and the exit status (2 input/settings, 1 otherwise)."""
+    if isinstance(exc, AvparseError):
+        return " ".join(str(exc).split()), 2
+    if isinstance(exc, OSError):  # a path the user gave: missing, unwritable, a folder, disk full
+        reason = exc.strerror or first_line(exc)
+        where = exc.filename if exc.filename is not None else None
+        if exc.filename2 is not None:
+            where = f"{exc.filename} -> {exc.filename2}"
+        return (f"{where}: {reason}" if where is not None else reason), 2
+    return f"unexpected {type(exc).__name__}: {first_line(exc)} (rerun with --debug for details)", 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout replaced (tests) or already closed
+        pass
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from avparse.eval.score import EVAL_SPLITS, format_per_class, format_scores, score_files
+from avparse.eval.metrics import format_scores
+from avparse.eval.score import EVAL_SPLITS, format_per_class, score_files
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if warning:
         print(f"avparse score: warning: {warning}", file=sys.stderr)
     intervals = report.intervals() if args.ci else None
-    print(format_scores(report, intervals))
+    print(format_scores(report.scores, intervals=intervals, title=report.headline()))
     if args.per_class:
         print()
         print(format_per_class(report.per_class))

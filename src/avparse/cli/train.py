@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         tensorboard=args.tensorboard, progress=not args.no_progress and main,
     )  # fmt: skip
     if main:
-        from avparse.train.evaluate import format_scores
+        from avparse.eval import format_scores
 
         task = get_task(train_cfg.task)
         print(

@@ -41,7 +41,7 @@ from avparse.data.llp import (
     read_dense_rows,
     read_weak,
 )
-from avparse.errors import AvparseError
+from avparse.errors import AvparseError, first_line
 from avparse.vocab import LLP, Vocabulary
 
 HARVEST_KINDS: dict[str, str] = {f"harvest_{m}": folder for m, folder in HARVEST_FOLDERS.items()}
@@ -182,8 +182,7 @@ def validate_feature_file(
             return str(exc)
         return f"not a readable .npy file ({exc})"
     except (OSError, ValueError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return f"not a readable .npy file ({first})"
+        return f"not a readable .npy file ({first_line(exc)})"
     dtype = npy.dtype
     if npy.shape != shape:
         return f"shape {npy.shape}, expected {shape}"

@@ -30,7 +30,7 @@ import numpy as np
 
 from avparse.data.layout import FEATURE_KINDS, HARVEST_FOLDERS, SEGMENTS, SPLITS
 from avparse.data.llp import LLPAnnotations, clip_id
-from avparse.errors import AvparseError
+from avparse.errors import AvparseError, first_line
 from avparse.utils.atomic import atomic_path, write_json
 from avparse.vocab import LLP, Vocabulary
 
@@ -83,7 +83,7 @@ def _validate(path: Path, src: _Source, rel: str) -> tuple[np.ndarray | None, st
     except FileNotFoundError:
         return None, f"{rel}: missing"
     except (OSError, ValueError, EOFError) as exc:
-        return None, f"{rel}: not a readable .npy file ({str(exc).splitlines()[0]})"
+        return None, f"{rel}: not a readable .npy file ({first_line(exc)})"
     if tuple(data.shape) != src.shape:
         return None, f"{rel}: shape {tuple(data.shape)}, expected {src.shape}"
     if src.dtype == "uint8":

@@ -24,7 +24,7 @@ Numpy only: this module must never import torch.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,20 +42,6 @@ SCORE_KEYS = (
     "evt_event",
 )
 """Keys of :func:`llp_scores`, in the published reporting order (segment level, then event)."""
-
-SCORE_LABELS = {
-    "seg_a": "segment  audio",
-    "seg_v": "segment  visual",
-    "seg_av": "segment  audio-visual",
-    "seg_type": "segment  Type@AV",
-    "seg_event": "segment  Event@AV",
-    "evt_a": "event    audio",
-    "evt_v": "event    visual",
-    "evt_av": "event    audio-visual",
-    "evt_type": "event    Type@AV",
-    "evt_event": "event    Event@AV",
-}
-"""Readable names of the ten numbers, for tables."""
 
 MODALITIES = ("a", "v", "av", "event")
 """Count sets per level: audio, visual, audio-visual, and audio+visual pooled (Event@AV)."""
@@ -395,3 +381,47 @@ def per_class_table(
 ) -> PerClassTable:
     """Per-class F for each modality at segment and event level (see :class:`PerClassTable`)."""
     return per_class_from_counts(llp_counts(pred_a, pred_v, true_a, true_v), names)
+
+
+_TABLE_ROWS = (
+    ("audio", "a"),
+    ("visual", "v"),
+    ("audio-visual", "av"),
+    ("Type@AV", "type"),
+    ("Event@AV", "event"),
+)
+
+
+def format_scores(
+    scores: Mapping[str, float],
+    *,
+    intervals: Mapping[str, tuple[float, float]] | None = None,
+    level: float = 0.95,
+    title: str | None = None,
+) -> str:
+    """The ten LLP numbers as the one table every command prints (``score``, ``evaluate``,
+    ``train``, ``harvest --report``): rows audio .. Event@AV, columns segment and event, each
+    followed by its interval when ``intervals`` is given. Scores of other tasks (AVE accuracy)
+    print as ``key  value`` lines; ``title`` is a first line above either."""
+    lines = [title] if title else []
+    if not all(k in scores for k in SCORE_KEYS):
+        lines += [f"{k:>12}  {v:6.2f}" for k, v in scores.items()]
+        return "\n".join(lines)
+    ci = f"{round(100 * level)}% interval"
+    header = f"{'F-score (%)':<16}{'segment':>9}"
+    header += f"  {ci:<16}{'event':>7}  {ci}" if intervals else f"{'event':>9}"
+    lines.append(header)
+    for label, key in _TABLE_ROWS:
+        seg, evt = scores[f"seg_{key}"], scores[f"evt_{key}"]
+        if intervals:
+            lines.append(
+                f"{label:<16}{seg:>9.2f}  {_span(intervals[f'seg_{key}']):<16}"
+                f"{evt:>7.2f}  {_span(intervals[f'evt_{key}'])}"
+            )
+        else:
+            lines.append(f"{label:<16}{seg:>9.2f}{evt:>9.2f}")
+    return "\n".join(lines)
+
+
+def _span(interval: tuple[float, float]) -> str:
+    return f"[{interval[0]:.2f}, {interval[1]:.2f}]"

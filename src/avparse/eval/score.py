@@ -67,6 +67,13 @@ class ScoreReport:
             raise AvparseError("this report carries no counts to resample")
         return bootstrap_intervals(self.counts, samples=samples, level=level, seed=seed)
 
+    def headline(self) -> str:
+        """The line above the score table: split, clips, clips with predictions."""
+        return (
+            f"LLP {self.split}: {self.num_clips} clips, "
+            f"{self.clips_with_predictions} with predicted events"
+        )
+
     def warning(self) -> str | None:
         """One line about ignored prediction events, or None when every event was scored."""
         total = sum(o.events for o in self.outside.values())
@@ -163,44 +170,6 @@ def score_files(
     audio_rows = read_dense_rows(audio, vocab)
     visual_rows = read_dense_rows(visual, vocab)
     return score_arrays(LLPAnnotations(Path(annotations), vocab), split, audio_rows, visual_rows)
-
-
-def format_scores(
-    report: ScoreReport,
-    intervals: dict[str, tuple[float, float]] | None = None,
-    level: float = 0.95,
-) -> str:
-    """The ten numbers as a small table: rows audio .. Event@AV, columns segment and event
-    (each followed by its interval when ``intervals`` is given)."""
-    s = report.scores
-    ci = f"{round(100 * level)}% interval"
-    header = f"{'F-score (%)':<16}{'segment':>9}"
-    header += f"  {ci:<16}{'event':>7}  {ci}" if intervals else f"{'event':>9}"
-    lines = [
-        f"LLP {report.split}: {report.num_clips} clips, "
-        f"{report.clips_with_predictions} with predicted events",
-        header,
-    ]
-    for label, key in (
-        ("audio", "a"),
-        ("visual", "v"),
-        ("audio-visual", "av"),
-        ("Type@AV", "type"),
-        ("Event@AV", "event"),
-    ):
-        seg, evt = f"seg_{key}", f"evt_{key}"
-        if intervals:
-            lines.append(
-                f"{label:<16}{s[seg]:>9.2f}  {_span(intervals[seg]):<16}"
-                f"{s[evt]:>7.2f}  {_span(intervals[evt])}"
-            )
-        else:
-            lines.append(f"{label:<16}{s[seg]:>9.2f}{s[evt]:>9.2f}")
-    return "\n".join(lines)
-
-
-def _span(interval: tuple[float, float]) -> str:
-    return f"[{interval[0]:.2f}, {interval[1]:.2f}]"
 
 
 def format_per_class(table: PerClassTable) -> str:

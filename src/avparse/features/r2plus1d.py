@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from avparse.errors import AvparseError
+from avparse.errors import AvparseError, first_line
 
 WEIGHTS_URL = "https://download.pytorch.org/models/r2plus1d_18-91a641e6.pth"
 """torchvision's Kinetics-400 weights of R(2+1)D-18 (the file name carries its hash prefix)."""
@@ -173,14 +173,15 @@ def load_r2plus1d18(weights: str | Path | None = None, *, device: str = "cpu") -
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises many kinds for a bad file
-            raise AvparseError(f"{path}: not a readable torch state dict ({exc})") from None
+            raise AvparseError(
+                f"{path}: not a readable torch state dict ({first_line(exc)})"
+            ) from None
     if not isinstance(state, dict):
         raise AvparseError(f"{weights}: expected a state dict of R(2+1)D-18")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise AvparseError(f"{weights}: not an R(2+1)D-18 state dict ({first})") from None
+        raise AvparseError(f"{weights}: not an R(2+1)D-18 state dict ({first_line(exc)})") from None
     return model.eval().to(device)
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from avparse import __version__
 from avparse.data.llp import clip_id, read_weak
-from avparse.errors import AvparseError
+from avparse.errors import AvparseError, first_line
 from avparse.harvest.outputs import (
     FAILURES,
     MANIFEST,
@@ -397,8 +397,7 @@ def _decode(job: ClipJob, inputs: Any, config: HarvestConfig) -> _Prepared:
     except VideoDecodeError as exc:
         prepared.error = str(exc).removeprefix(f"{job.video}: ")
     except Exception as exc:  # one bad clip must not stop a batch job; the reason is recorded
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        prepared.error = f"unexpected {type(exc).__name__}: {first}"
+        prepared.error = f"unexpected {type(exc).__name__}: {first_line(exc)}"
     return prepared
 
 

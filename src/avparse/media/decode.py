@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from avparse.errors import AvparseError, require
+from avparse.errors import AvparseError, first_line, require
 
 AUDIO_RATE = 48_000
 """Sample rate of the audio given to CLAP (the teacher's rate)."""
@@ -101,8 +101,8 @@ class DecodedClip:
 
 def _reason(exc: BaseException) -> str:
     """One line of an FFmpeg/OS error without the file name (the caller names the file)."""
-    text = getattr(exc, "strerror", None) or str(exc).strip() or type(exc).__name__
-    return str(text).splitlines()[0]
+    strerror = getattr(exc, "strerror", None)
+    return str(strerror).strip() if strerror else first_line(exc)
 
 
 class _RatePicker:

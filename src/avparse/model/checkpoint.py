@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from avparse.errors import AvparseError, require
+from avparse.errors import AvparseError, first_line, require
 from avparse.model.config import ModelConfig, model_config
 from avparse.model.han import HAN
 from avparse.utils.atomic import atomic_path
@@ -92,8 +92,7 @@ def load_published(
     except FileNotFoundError:
         raise AvparseError(f"{path}: checkpoint not found") from None
     except Exception as exc:  # pickle errors, truncated zip files, unsafe objects
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise AvparseError(f"{path}: cannot read checkpoint ({first})") from None
+        raise AvparseError(f"{path}: cannot read checkpoint ({first_line(exc)})") from None
     model = HAN(config)
     load_state(model, clean_state_dict(state, str(path)), str(path))
     return model, config
@@ -141,7 +140,7 @@ def resolve_model_folder(path_or_hub_id: str | Path) -> Path:
         why = (
             "offline (HF_HUB_OFFLINE is set) and not in the local cache"
             if offline
-            else (str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+            else first_line(exc)
         )
         raise AvparseError(f"{text}: cannot get model from the hub: {why}") from None
     folder = Path(local)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avparse.errors import AvparseError, require
+from avparse.errors import AvparseError, first_line, require
 from avparse.features.r2plus1d import SNIPPET_FPS, SNIPPET_SIZE
 from avparse.parsing.events import Event, ParseResult, Window, build_result, window_spans
 from avparse.vocab import VOCABULARIES, Vocabulary
@@ -53,8 +53,7 @@ def video_duration(path: str | Path) -> float:
                 if packet.pts is not None and packet.time_base is not None:
                     end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
     except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise AvparseError(f"{path}: cannot open as a video ({reason})") from None
+        raise AvparseError(f"{path}: cannot open as a video ({first_line(exc)})") from None
     if end <= 0:
         raise AvparseError(f"{path}: video has no duration (no timed packets)")
     return end

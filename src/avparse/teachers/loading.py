@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from avparse.errors import AvparseError, require
+from avparse.errors import AvparseError, first_line, require
 
 
 def offline() -> bool:
@@ -61,8 +61,7 @@ def load(kind: str, source: str | Path, what: str) -> Any:
                 f"{what} model {text!r} is not in the local Hugging Face cache and offline mode "
                 "is on (HF_HUB_OFFLINE): download it once with network access or pass a local folder"
             ) from None
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise AvparseError(f"cannot load {what} model {text!r}: {first}") from None
+        raise AvparseError(f"cannot load {what} model {text!r}: {first_line(exc)}") from None
 
 
 def pick_device(device: str | None) -> str:

@@ -12,14 +12,6 @@ from avparse.errors import AvparseError
 from avparse.train.tasks import LoadRequest, SplitData, get_task
 from avparse.utils.atomic import atomic_path, write_json
 
-SCORE_LABELS = {
-    "seg_a": "Audio",
-    "seg_v": "Visual",
-    "seg_av": "Audio-Visual",
-    "seg_type": "Type@AV",
-    "seg_event": "Event@AV",
-}
-
 
 def batch_inputs(data: SplitData, rows: np.ndarray, device: torch.device) -> list[torch.Tensor]:
     """Gather ``rows`` of the three inputs (one fancy index per memory map) as float tensors."""
@@ -51,18 +43,6 @@ def predict(
     if not frames:
         raise AvparseError(f"split {data.split!r} has no clips")
     return np.concatenate(frames), np.concatenate(videos)
-
-
-def format_scores(scores: dict[str, float]) -> str:
-    """The ten LLP numbers as a small table (segment and event rows); other tasks key: value."""
-    if not all(f"{lvl}_{k}" in scores for lvl in ("seg", "evt") for k in ("a", "v", "av")):
-        return "\n".join(f"{k:>12}  {v:6.2f}" for k, v in scores.items())
-    head = f"{'level':<8}" + "".join(f"{label:>14}" for label in SCORE_LABELS.values())
-    lines = [head]
-    for level, name in (("seg", "segment"), ("evt", "event")):
-        row = "".join(f"{scores[level + key[3:]]:>14.2f}" for key in SCORE_LABELS)
-        lines.append(f"{name:<8}{row}")
-    return "\n".join(lines)
 
 
 def write_predictions(

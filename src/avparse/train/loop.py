@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from avparse.errors import AvparseError, require
+from avparse.errors import AvparseError, first_line, require
 from avparse.model.checkpoint import load_folder, save_student
 from avparse.model.config import ModelConfig
 from avparse.model.han import HAN
@@ -137,8 +137,9 @@ def _prepare_folder(
         try:
             return torch.load(ckpt, map_location="cpu", weights_only=True)
         except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise AvparseError(f"{ckpt}: cannot read resumable checkpoint ({first})") from None
+            raise AvparseError(
+                f"{ckpt}: cannot read resumable checkpoint ({first_line(exc)})"
+            ) from None
     return None
 
 

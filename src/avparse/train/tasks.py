@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from avparse.errors import AvparseError
+from avparse.eval import SCORE_KEYS
 
 if TYPE_CHECKING:
     from avparse.model.config import ModelConfig
@@ -101,12 +102,6 @@ def get_task(name: str) -> Task:
 # ---------------------------------------------------------------- llp
 
 
-LLP_SCORES = (
-    "seg_a", "seg_v", "seg_av", "seg_type", "seg_event",
-    "evt_a", "evt_v", "evt_av", "evt_type", "evt_event",
-)  # fmt: skip
-
-
 def _llp_train_targets(cfg: TrainConfig) -> tuple[str, ...]:
     return ("weak",) if cfg.loss == "han" else ("weak", "harvest_audio", "harvest_visual")
 
@@ -156,7 +151,7 @@ def _llp_evaluate(
 
     pred_a, pred_v = decide(frame_prob, video_prob)
     scores = llp_scores(pred_a, pred_v, data.targets["dense_audio"], data.targets["dense_visual"])
-    return {k: float(scores[k]) for k in LLP_SCORES}
+    return {k: float(scores[k]) for k in SCORE_KEYS}
 
 
 register_task(
@@ -169,6 +164,6 @@ register_task(
         loss=_llp_loss,
         evaluate=_llp_evaluate,
         train_targets=_llp_train_targets,
-        score_names=LLP_SCORES,
+        score_names=SCORE_KEYS,
     )
 )

@@ -1,0 +1,173 @@
+"""Top-level CLI behaviour: one line per error, exit codes, --debug, broken pipes, progress."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from avparse.cli import main as cli_main
+from avparse.errors import AvparseError, first_line
+from avparse.utils import progress as progress_mod
+from avparse.utils.progress import add_progress_flags, progress, progress_enabled
+from conftest import SRC
+
+
+class _BadStr(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no")
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (ValueError("one\ntwo"), "one"),
+        (ValueError("\n  \n  second line\nthird"), "second line"),
+        (ValueError(""), "ValueError"),  # the old copies raised IndexError here
+        (RuntimeError("   "), "RuntimeError"),
+        (_BadStr(), "_BadStr"),
+        (KeyError("k"), "'k'"),
+    ],
+)
+def test_first_line(exc: BaseException, expected: str):
+    assert first_line(exc) == expected
+
+
+def _raise(exc: BaseException):
+    def run(args: argparse.Namespace) -> int:
+        raise exc
+
+    return run
+
+
+@pytest.fixture
+def fake_command(monkeypatch):
+    """``avparse score`` whose run raises what the test asks for."""
+
+    def install(exc: BaseException) -> None:
+        real = cli_main.build_parser
+
+        def build(command=None):
+            parser = real(None)  # the subcommand without its (required) arguments
+            parser.set_defaults(_run=_raise(exc), command="score")
+            return parser
+
+        monkeypatch.setattr(cli_main, "build_parser", build)
+
+    return install
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "text"),
+    [
+        (AvparseError("x.tsv:3: bad row"), 2, "avparse score: error: x.tsv:3: bad row"),
+        (
+            IsADirectoryError(21, "Is a directory", "out/scores.json"),
+            2,
+            "avparse score: error: out/scores.json: Is a directory",
+        ),
+        (PermissionError(13, "Permission denied"), 2, "avparse score: error: Permission denied"),
+        (
+            ZeroDivisionError("division by zero"),
+            1,
+            "avparse score: error: unexpected ZeroDivisionError: division by zero "
+            "(rerun with --debug for details)",
+        ),
+        (KeyboardInterrupt(), 130, "avparse score: interrupted"),
+    ],
+)
+def test_errors_are_one_line_with_the_exit_code(fake_command, cli, exc, code, text):
+    fake_command(exc)
+    result = cli("score")
+    assert result.code == code
+    assert result.err.strip() == text
+
+
+def test_debug_shows_the_traceback_before_or_after_the_command(fake_command, cli):
+    fake_command(ZeroDivisionError("boom"))
+    for args in (("--debug", "score"), ("score", "--debug")):
+        with pytest.raises(ZeroDivisionError):
+            cli_main.main(list(args))
+
+
+def test_broken_pipe_on_stdout_is_quiet():
+    # a reader that goes away after the first line: `avparse score ... | head -1`
+    code = (
+        "import sys\n"
+        "from avparse.cli import main as m\n"
+        "def run(args):\n"
+        "    for i in range(100000): print('line', i)\n"
+        "    return 0\n"
+        "real = m.build_parser\n"
+        "def build(c=None):\n"
+        "    p = real(None); p.set_defaults(_run=run, command='score'); return p\n"
+        "m.build_parser = build\n"
+        "raise SystemExit(m.main(['score']))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"line 0")
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert err == ""
+
+
+def test_score_json_into_a_folder_is_one_line(tmp_path: Path, cli):
+    from test_score_cli import HEADER  # the same tiny annotation layout
+
+    root = tmp_path / "llp"
+    root.mkdir()
+    (root / "AVVP_test_pd.csv").write_text("filename\tevent_labels\nclipAAAAAAA_0_10\tDog\n")
+    (root / "AVVP_val_pd.csv").write_text("filename\tevent_labels\n")
+    (root / "AVVP_eval_audio.csv").write_text(HEADER + "clipAAAAAAA_0_10\t0\t4\tDog\n")
+    (root / "AVVP_eval_visual.csv").write_text(HEADER)
+    pred = tmp_path / "p.tsv"
+    pred.write_text(HEADER)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = cli("score", "--annotations", root, "--audio", pred, "--visual", pred, "--json", out)
+    assert result.code == 2
+    assert result.err.count("\n") == 1 and str(out) in result.err
+    assert "Traceback" not in result.err
+
+
+def test_progress_lines_off_a_terminal(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert list(progress(range(3), desc="parse", unit="video")) == [0, 1, 2]
+    lines = sys.stderr.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert [line.split(" (")[0] for line in lines] == ["parse: 1/3 video", "parse: 3/3 video"]
+    assert "\r" not in sys.stderr.getvalue()  # type: ignore[attr-defined]
+
+
+def test_progress_rate_limits_and_ends_an_unsized_iterable(monkeypatch):
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    monkeypatch.setattr(progress_mod, "LINE_INTERVAL_S", 3600.0)
+    assert sum(progress(iter(range(50)), desc="x")) == sum(range(50))
+    lines = sys.stderr.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert [line.split(" (")[0] for line in lines] == ["x: 1 it", "x: 50 it"]
+
+
+def test_progress_disabled_prints_nothing(monkeypatch):
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert list(progress([1, 2], desc="x", enabled=False)) == [1, 2]
+    assert sys.stderr.getvalue() == ""  # type: ignore[attr-defined]
+
+
+def test_progress_flags():
+    parser = argparse.ArgumentParser()
+    add_progress_flags(parser)
+    assert progress_enabled(parser.parse_args([]))
+    assert not progress_enabled(parser.parse_args(["--no-progress"]))
+    assert not progress_enabled(parser.parse_args(["--quiet"]))
