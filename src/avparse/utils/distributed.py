@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from avparse.errors import AvparseError
+from avparse.errors import AvparseError, first_line
 
 if TYPE_CHECKING:
     import torch
@@ -70,9 +70,9 @@ def setup(device: str = "cpu") -> Dist:
                 torch.cuda.set_device(d.local_rank)
             dist.init_process_group(backend="nccl" if device == "cuda" else "gloo")
         except (RuntimeError, ValueError, OSError) as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise AvparseError(
-                f"rank {d.rank} of {d.world}: cannot join the torchrun process group ({first})"
+                f"rank {d.rank} of {d.world}: cannot join the torchrun process group "
+                f"({first_line(exc)})"
             ) from None
     return d
 
