@@ -40,14 +40,13 @@ def test_train_and_evaluate(cli, tmp_path, ave_synthetic, loss):
 def test_load_restricts_harvest_to_row_class(tmp_path, ave_synthetic):
     from avparse.data.ave import AVEAnnotations
     from avparse.model.config import model_config
-    from avparse.train.recipe import recipe
+    from avparse.train.losses import get_loss
     from avparse.train.tasks import LoadRequest, get_task
-    from avparse.vocab import AVE
 
     task = get_task("ave")
     model = model_config("tiny", {"vocabulary": "ave"})
-    req = LoadRequest(ave_synthetic, tmp_path / "store", "train", model,
-                      recipe("tiny", {"task": "ave", "loss": "valor"}), AVE)  # fmt: skip
+    targets = get_loss("valor").targets
+    req = LoadRequest(ave_synthetic, tmp_path / "store", "train", model, targets)
     data = task.load(req)
     clips = AVEAnnotations(ave_synthetic).split("train")
     assert data.filenames == clips.ids
@@ -71,12 +70,9 @@ def test_load_restricts_harvest_to_row_class(tmp_path, ave_synthetic):
 def test_evaluate_rejects_llp_model(tmp_path, ave_synthetic):
     from avparse.errors import AvparseError
     from avparse.model.config import model_config
-    from avparse.train.recipe import recipe
     from avparse.train.tasks import LoadRequest, get_task
-    from avparse.vocab import LLP
 
-    req = LoadRequest(ave_synthetic, tmp_path / "store", "test", model_config("tiny"),
-                      recipe("tiny", {"task": "ave"}), LLP)  # fmt: skip
+    req = LoadRequest(ave_synthetic, tmp_path / "store", "test", model_config("tiny"))
     with pytest.raises(AvparseError, match="needs the AVE vocabulary"):
         get_task("ave").load(req)
 

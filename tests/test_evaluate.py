@@ -79,3 +79,15 @@ def test_evaluate_published_pt_needs_preset(
     res = cli("evaluate", "--data", root, "--checkpoint", pt, "--preset", "tiny", "--set",
               "d_model=8", "--out", tmp_path / "d", "--store", store)  # fmt: skip
     assert res.code == 2 and "fc_a.weight" in res.err and res.err.count("\n") == 1
+
+
+def test_preset_with_a_model_folder_is_an_error(
+    root: Path, model_dir: Path, tmp_path: Path, cli
+) -> None:
+    """A model folder brings its own config: --preset / --set are not silently ignored."""
+    for extra in (("--preset", "valor"), ("--set", "d_model=8")):
+        res = cli("evaluate", "--data", root, "--checkpoint", model_dir, "--out",
+                  tmp_path / "e", *extra)  # fmt: skip
+        assert res.code == 2 and "a model folder brings its own config" in res.err, res.err
+        assert res.err.count("\n") == 1
+    assert not (tmp_path / "e").exists()

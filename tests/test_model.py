@@ -257,3 +257,40 @@ def test_visual_attends_convention() -> None:
     assert not torch.allclose(uv, pv)
     with pytest.raises(AvparseError, match="visual_attends"):
         model_config("tiny", {"visual_attends": "sideways"})
+
+
+def test_config_derived_values_and_0_1_files(tmp_path: Path) -> None:
+    """Dims, class count and vocabulary follow from feature kinds and names; 0.1 files load."""
+    from avparse.vocab import LLP
+
+    cfg = model_config("valor++")
+    assert (cfg.audio_dim, cfg.visual_dim, cfg.motion_dim, cfg.num_classes) == (768, 768, 512, 25)
+    assert cfg.vocab is LLP and model_config("tiny", {"vocabulary": "ave"}).vocab.name == "ave"
+    custom = model_config("tiny", {"class_names": ["dog", "car"], "vocabulary": "mine"})
+    assert custom.num_classes == 2 and custom.vocab.names == ["dog", "car"]
+    # a config.json written by 0.1 (derived keys stored) loads to the same config
+    old = {**model_config("valor").to_dict()}
+    assert old["audio_dim"] == 128 and old["num_classes"] == 25 and "feature_dims" not in old
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    assert ModelConfig.load(tmp_path / "config.json") == model_config("valor")
+    # features of other teachers: a width that differs from the kind's is kept
+    small = model_config("valor++", audio_dim=64, visual_dim=16)
+    assert small.feature_dims == {"audio": 64, "visual": 16} and small.audio_dim == 64
+    assert ModelConfig.from_dict(small.to_dict()) == small
+    with pytest.raises(AvparseError, match="num_classes is 7 but 25 class names"):
+        ModelConfig.from_dict({**old, "num_classes": 7})
+
+
+def test_one_preset_registry_holds_architecture_and_recipe() -> None:
+    from avparse.model.config import register_preset
+    from avparse.train.recipe import recipe
+
+    assert PRESETS["valor++"].model["audio_feature"] == "clap"
+    assert PRESETS["valor++"].recipe["seed"] == 87
+    try:  # adding a preset is one call; both halves are then usable by name
+        register_preset("test-only", model={"d_model": 32, "nhead": 4}, recipe={"lr": 2e-4})
+        assert model_config("test-only").d_model == 32 and recipe("test-only").lr == 2e-4
+    finally:
+        PRESETS.pop("test-only", None)
+    with pytest.raises(AvparseError, match="unknown model config key 'depth'"):
+        register_preset("bad", model={"depth": 3}, recipe={})

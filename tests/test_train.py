@@ -17,7 +17,7 @@ from avparse.model.config import model_config
 from avparse.model.han import HANOutput
 from avparse.train import losses
 from avparse.train.loop import train
-from avparse.train.recipe import TrainConfig, learning_rate, recipe
+from avparse.train.recipe import TrainConfig, recipe
 from avparse.train.tasks import TASKS, get_task
 
 
@@ -28,12 +28,12 @@ def root(tmp_path_factory) -> Path:
 
 def test_learning_rate_schedule() -> None:
     cfg = TrainConfig(epochs=60, lr=1e-4, lr_min=1e-6, warmup=10)
-    assert learning_rate(1, cfg) == pytest.approx(1e-5)
-    assert learning_rate(9, cfg) == pytest.approx(9e-5)
-    assert learning_rate(10, cfg) == pytest.approx(1e-4)
-    assert learning_rate(60, cfg) == pytest.approx(1e-6)
+    assert cfg.lr_at(1) == pytest.approx(1e-5)
+    assert cfg.lr_at(9) == pytest.approx(9e-5)
+    assert cfg.lr_at(10) == pytest.approx(1e-4)
+    assert cfg.lr_at(60) == pytest.approx(1e-6)
     mid = 1e-6 + 0.5 * (1e-4 - 1e-6) * (1 + math.cos(math.pi * 25 / 50))
-    assert learning_rate(35, cfg) == pytest.approx(mid)
+    assert cfg.lr_at(35) == pytest.approx(mid)
     from avparse.train.recipe import build_optimizer
 
     opt, sched = build_optimizer([torch.nn.Parameter(torch.zeros(1))], cfg)
@@ -42,7 +42,7 @@ def test_learning_rate_schedule() -> None:
         seen.append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
-    assert seen == pytest.approx([learning_rate(e, cfg) for e in range(1, 61)])
+    assert seen == pytest.approx([cfg.lr_at(e) for e in range(1, 61)])
     group = opt.param_groups[0]
     assert group["betas"] == (0.5, 0.999) and group["eps"] == 1e-8
     assert group["weight_decay"] == 1e-3
@@ -192,3 +192,104 @@ def test_valor_video_loss_and_valor_plus_plus_features(tmp_path: Path) -> None:
     result = train(root, tmp_path / "run", cfg, rec, progress=False)
     assert result.test_scores is not None and np.isfinite(list(result.test_scores.values())).all()
     assert result.log[0]["train_audio"] > 0
+
+
+def test_non_finite_settings_are_refused(root: Path, tmp_path: Path, cli) -> None:
+    for value in ("nan", "inf"):
+        res = cli("train", "--data", root, "--preset", "tiny", "--lr", value, "--out",
+                  tmp_path / "r")  # fmt: skip
+        assert res.code == 2 and "lr must be a finite number" in res.err, res.err
+        assert res.err.count("\n") == 1
+    res = cli("train", "--data", root, "--preset", "tiny", "--set", "clip_grad=nan", "--out",
+              tmp_path / "r")  # fmt: skip
+    assert res.code == 2 and "clip_grad must be a finite number" in res.err
+    assert not (tmp_path / "r").exists()
+
+
+def test_divergence_stops_the_run_and_keeps_the_last_good_state(
+    root: Path, tmp_path: Path, cli, monkeypatch
+) -> None:
+    """A loss that turns NaN in epoch 2 stops the run at that step: run.json says failed with
+    the reason, epoch 1's checkpoint and best model stay loadable; the CLI exits 1."""
+    from avparse.model.checkpoint import load_student
+    from avparse.train.losses import LOSSES, Loss
+
+    valor = LOSSES["valor"]
+    calls = {"n": 0}
+
+    def poisoned(out, batch, cfg):
+        calls["n"] += 1
+        total, parts = valor.fn(out, batch, cfg)
+        return (total * float("nan"), parts) if calls["n"] == 5 else (total, parts)
+
+    monkeypatch.setitem(LOSSES, "valor", Loss("valor", valor.targets, poisoned))
+    out = tmp_path / "run"
+    res = cli("train", "--data", root, "--preset", "tiny", "--epochs", "2", "--out", out,
+              "--store", tmp_path / "store", "--no-progress")  # fmt: skip
+    assert res.code == 1 and res.err.count("\n") == 1, res.err  # 24 clips / 8: 3 steps an epoch
+    assert "epoch 2, step 2: the loss is not finite" in res.err and "Traceback" not in res.err
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "failed" and "epoch 2, step 2" in run["reason"]
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    load_student(out / "model")  # the best model of epoch 1 is intact
+    # a diverging learning rate ends the same way (BCE refuses NaN probabilities: no traceback)
+    monkeypatch.setitem(LOSSES, "valor", valor)
+    res = cli("train", "--data", root, "--preset", "tiny", "--lr", "1e4", "--out",
+              tmp_path / "lr", "--store", tmp_path / "store", "--no-progress")  # fmt: skip
+    assert res.code == 1 and "the loss is not finite" in res.err and "Traceback" not in res.err
+    assert json.loads((tmp_path / "lr" / "run.json").read_text())["status"] == "failed"
+
+
+def test_resume_rules_name_the_problem(root: Path, tmp_path: Path, cli) -> None:
+    out = tmp_path / "run"
+    base = ("--data", root, "--store", tmp_path / "store", "--no-progress")
+    res = cli("train", *base, "--preset", "tiny", "--epochs", "1", "--set", "d_model=8",
+              "--out", out)  # fmt: skip
+    assert res.code == 0, res.err
+    # repeating a saved setting is fine; changing one names it
+    same = cli("train", *base, "--out", out, "--resume", "--epochs", "1")
+    assert same.code == 0, same.err
+    res = cli("train", *base, "--out", out, "--resume", "--epochs", "3", "--lr", "0.002")
+    assert res.code == 2 and res.err.count("\n") == 1
+    assert "epochs (1 -> 3)" in res.err and "lr (0.001 -> 0.002)" in res.err
+    assert "d_model" not in res.err
+    # --resume of a folder without a run is a mistake (a typo in --out), not a new run
+    res = cli("train", *base, "--out", tmp_path / "rnu", "--resume")
+    assert res.code == 2 and "no run to resume" in res.err
+    assert not (tmp_path / "rnu").exists()
+
+
+def test_output_path_errors_are_one_line(root: Path, tmp_path: Path, cli) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for out in (afile, afile / "sub"):
+        res = cli("train", "--data", root, "--preset", "tiny", "--out", out, "--no-progress")
+        assert res.code == 2 and res.err.count("\n") == 1 and "not a folder" in res.err, res.err
+    res = cli("evaluate", "--data", root, "--checkpoint", "x.pt", "--preset", "tiny", "--out",
+              afile)  # fmt: skip
+    assert res.code == 2 and "not a folder" in res.err
+
+
+def test_default_run_folder_follows_the_config_preset(
+    root: Path, tmp_path: Path, cli, monkeypatch
+) -> None:
+    config = tmp_path / "recipe.json"
+    config.write_text(json.dumps({"preset": "tiny", "train": {"epochs": 1}}))
+    monkeypatch.chdir(tmp_path)
+    res = cli("train", "--data", root, "--config", config, "--store", tmp_path / "store",
+              "--quiet")  # fmt: skip
+    assert res.code == 0, res.err
+    assert (tmp_path / "runs" / "tiny" / "run.json").is_file()
+    assert not (tmp_path / "runs" / "valor").exists()
+    assert "\r" not in res.err and "epoch 1/1" not in res.out  # not a terminal; --quiet
+    assert "Type@AV" in res.out
+
+
+def test_tasks_declare_targets_and_splits(root: Path) -> None:
+    """The loop asks the task, never its name: losses follow from the targets a task provides."""
+    llp, ave = get_task("llp"), get_task("ave")
+    assert llp.losses == ("han", "valor", "valor-video")
+    assert "supervised" in ave.losses
+    assert llp.has_split(root, "test") and not llp.has_split(root / "nowhere", "test")
+    with pytest.raises(AvparseError, match="task 'llp' has no loss 'supervised'"):
+        llp.loss("supervised")

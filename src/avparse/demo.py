@@ -87,19 +87,9 @@ class DemoResult:
 
 def _run_state(folder: Path, model_cfg: Any, train_cfg: Any) -> str:
     """``none`` (no run), ``finished`` or ``unfinished`` (same settings), or ``other``."""
-    import json
+    from avparse.train.runfolder import run_state
 
-    from avparse.train.loop import read_run
-
-    run = read_run(folder)
-    if run is None:
-        return "none"
-    same = run.get("model") == model_cfg.to_dict() and run.get("train") == json.loads(
-        json.dumps(train_cfg.to_dict())
-    )
-    if not same:
-        return "other"
-    return "finished" if run.get("status") == "finished" else "unfinished"
+    return run_state(folder, model_cfg, train_cfg)
 
 
 def _say(cfg: DemoConfig, text: str) -> None:
@@ -116,7 +106,7 @@ def train_method(cfg: DemoConfig, data: Path, method: str) -> dict[str, float]:
     preset = method if cfg.features == "valor" else "valor++"
     overrides = dict(cfg.model_overrides())
     if preset != method:  # valor++ features for both methods; the loss picks the supervision
-        overrides.update({k: PRESETS["valor++"][k] for k in PRESETS["valor++"] if "feature" in k})
+        overrides.update({k: v for k, v in PRESETS["valor++"].model.items() if "feature" in k})
     model_cfg = model_config(preset, overrides)
     train_cfg = recipe(method, {**cfg.train_overrides(), "task": "llp"})
     folder = cfg.out / method
@@ -155,7 +145,6 @@ def draw_timelines(cfg: DemoConfig, data: Path) -> tuple[list[Path], str]:
     from avparse.parsing.plot import plot_timeline, truth_events
     from avparse.train.evaluate import predict
     from avparse.train.loop import MODEL_DIR
-    from avparse.train.recipe import TrainConfig
     from avparse.train.tasks import LoadRequest, SplitData, get_task
     from avparse.vocab import LLP
 
@@ -169,9 +158,7 @@ def draw_timelines(cfg: DemoConfig, data: Path) -> tuple[list[Path], str]:
     pictures = []
     for method in METHODS:
         model, config = load_folder(cfg.out / method / MODEL_DIR)
-        split = get_task("llp").load(
-            LoadRequest(data, None, "test", config, TrainConfig(loss="han"), LLP)
-        )
+        split = get_task("llp").load(LoadRequest(data, None, "test", config))
         one = SplitData("test", [filename], {k: v[i : i + 1] for k, v in split.inputs.items()})
         frame_prob, video_prob = predict(model, one)
         result = build_result(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from avparse.utils.progress import add_progress_flags, progress_enabled
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, type=Path, help="data root (published layout)")
@@ -38,19 +40,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--device", choices=("cpu", "cuda"), default="cpu", help="where to run the model"
     )
     parser.add_argument("--batch-size", type=int, default=256, help="clips per forward pass")
+    add_progress_flags(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from avparse.cli.train import parse_sets
     from avparse.eval import format_scores
     from avparse.train.evaluate import evaluate_checkpoint
 
     scores = evaluate_checkpoint(
         args.data, args.checkpoint, split=args.split, out=args.out, preset=args.preset,
-        overrides=parse_sets(args.set, args.preset), store=args.store, task=args.task,
-        device=args.device, batch_size=args.batch_size,
+        sets=args.set, store=args.store, task=args.task, device=args.device,
+        batch_size=args.batch_size, progress=progress_enabled(args),
     )  # fmt: skip
-    print(f"{args.split}: {args.checkpoint}")
+    if not args.quiet:
+        print(f"{args.split}: {args.checkpoint}")
     print(format_scores(scores))
-    print(f"wrote {args.out}/audio.tsv, visual.tsv, metrics.json, probs.npz")
+    if not args.quiet:
+        print(f"wrote {args.out}/audio.tsv, visual.tsv, metrics.json, probs.npz")
     return 0

@@ -1,9 +1,12 @@
-"""Student configuration: one dataclass, serialised as ``config.json`` beside the weights.
+"""Student configuration and the preset registry.
 
-The config carries the class vocabulary and the feature kinds, so a model folder alone rebuilds
-the network (reference section 5). Presets follow the table of reference section 6; ``han`` is
-the VALOR architecture trained with weak labels only, ``tiny`` is for tests.
-Torch-free so that listing presets or reading a config stays cheap.
+:class:`ModelConfig` is one dataclass, serialised as ``config.json`` beside the weights. It
+carries the class vocabulary and the feature kinds, so a model folder alone rebuilds the network
+(reference section 5); input widths, the class count and the vocabulary follow from them as
+properties. :data:`PRESETS` is the one registry of named presets (reference section 6), each
+holding its architecture AND its training recipe; ``han`` is the VALOR architecture trained
+with weak labels only, ``tiny`` is for tests. Adding a preset is one :func:`register_preset`
+call. Torch-free so that listing presets or reading a config stays cheap.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 from avparse.data.layout import FEATURE_KINDS, SEGMENTS
 from avparse.errors import AvparseError
 from avparse.utils.jsonio import from_mapping, read_json_object
-from avparse.vocab import LLP, get_vocabulary
+from avparse.vocab import LLP, VOCABULARIES, Vocabulary, get_vocabulary
 
 CLAP_MAP_GRID = (2, 32)
 """A CLAP token map of 64 tokens is a (frequency 2, time 32) grid of HTS-AT's last stage."""
@@ -27,6 +30,11 @@ CLAP_MAP_WIDTH = 1024
 
 NORMS = ("post", "pre")
 VISUAL_ATTENDS = ("updated", "previous")
+ROLES = ("audio", "visual", "motion")
+"""Input roles, in the order the network takes them."""
+
+_DERIVED = ("audio_dim", "visual_dim", "motion_dim", "num_classes")
+"""Keys that 0.1 stored in ``config.json``; now properties, still accepted as input."""
 
 
 @dataclass
@@ -40,9 +48,6 @@ class ModelConfig:
     """Feature kind of the 2D visual input."""
     motion_feature: str = "r2plus1d_18"
     """Feature kind of the 3D visual input."""
-    audio_dim: int = 128
-    visual_dim: int = 2048
-    motion_dim: int = 512
     d_model: int = 512
     num_layers: int = 1
     nhead: int = 8
@@ -55,9 +60,12 @@ class ModelConfig:
     just updated in the same layer, as reference section 5 states) or ``previous`` (the audio
     that entered the layer, as in the original HAN code). Pick the convention a checkpoint was
     trained with; both load the same state dict."""
-    num_classes: int = 25
     vocabulary: str = "llp"
+    """Name of the class vocabulary (``llp``, ``ave``, or any name for custom classes)."""
     class_names: list[str] = field(default_factory=lambda: list(LLP.names))
+    feature_dims: dict[str, int] = field(default_factory=dict)
+    """Input widths by role where they differ from the feature kind's (features computed with
+    other teacher models, e.g. the tiny test teachers); empty for the published features."""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -76,10 +84,14 @@ class ModelConfig:
             )
         if self.d_model % self.nhead:
             raise AvparseError(f"d_model {self.d_model} is not divisible by nhead {self.nhead}")
-        if len(self.class_names) != self.num_classes:
-            raise AvparseError(
-                f"num_classes is {self.num_classes} but {len(self.class_names)} class names given"
-            )
+        if not self.class_names or len(set(self.class_names)) != len(self.class_names):
+            raise AvparseError("class_names must be a non-empty list of distinct names")
+        for role, dim in self.feature_dims.items():
+            if role not in ROLES or not isinstance(dim, int) or dim < 1:
+                raise AvparseError(
+                    f"feature_dims must map audio/visual/motion to a positive width, got "
+                    f"{role!r}: {dim!r}"
+                )
         if self.audio_frames not in (SEGMENTS, CLAP_MAP_GRID[0] * CLAP_MAP_GRID[1]):
             raise AvparseError(
                 f"audio feature {self.audio_feature!r} has {self.audio_frames} steps; "
@@ -87,7 +99,7 @@ class ModelConfig:
             )
         if self.visual_frames % SEGMENTS or FEATURE_KINDS[self.motion_feature].shape[0] != SEGMENTS:
             raise AvparseError("visual features need a multiple of 10 frames, motion exactly 10")
-        for key in ("d_model", "num_layers", "nhead", "dim_feedforward", "num_classes"):
+        for key in ("d_model", "num_layers", "nhead", "dim_feedforward"):
             if getattr(self, key) < 1:
                 raise AvparseError(f"{key} must be positive, got {getattr(self, key)}")
         if not 0.0 <= self.dropout < 1.0:
@@ -104,18 +116,57 @@ class ModelConfig:
     @property
     def feature_kinds(self) -> dict[str, str]:
         """Input role -> feature kind, in the order the network takes them."""
-        return {
-            "audio": self.audio_feature,
-            "visual": self.visual_feature,
-            "motion": self.motion_feature,
-        }
+        return {role: getattr(self, f"{role}_feature") for role in ROLES}
+
+    def input_dim(self, role: str) -> int:
+        """Width of input ``role``: the feature kind's, unless ``feature_dims`` says otherwise."""
+        kind = FEATURE_KINDS[getattr(self, f"{role}_feature")]
+        return int(self.feature_dims.get(role, kind.shape[1]))
+
+    @property
+    def audio_dim(self) -> int:
+        return self.input_dim("audio")
+
+    @property
+    def visual_dim(self) -> int:
+        return self.input_dim("visual")
+
+    @property
+    def motion_dim(self) -> int:
+        return self.input_dim("motion")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def vocab(self) -> Vocabulary:
+        """The class vocabulary: the built-in one when the names match, else a custom one."""
+        known = VOCABULARIES.get(self.vocabulary)
+        if known is not None and known.names == list(self.class_names):
+            return known
+        return Vocabulary.from_names(list(self.class_names), name=self.vocabulary or "custom")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The JSON form: 0.1's keys and order (derived values included, for readers of the
+        file), ``feature_dims`` only when it says something."""
+        data = asdict(self)
+        dims = data.pop("feature_dims")
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            if key == "d_model":
+                out.update({f"{role}_dim": self.input_dim(role) for role in ROLES})
+            if key == "vocabulary":
+                out["num_classes"] = self.num_classes
+            out[key] = value
+        if dims:
+            out["feature_dims"] = dims
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "config") -> ModelConfig:
-        return from_mapping(cls, data, where, "model config")
+        """A config from JSON; 0.1's stored dims and class count are checked and folded in."""
+        return from_mapping(cls, _fold_derived(data, where), where, "model config")
 
     def save(self, path: str | Path) -> None:
         from avparse.utils.atomic import write_json
@@ -127,35 +178,108 @@ class ModelConfig:
         return cls.from_dict(read_json_object(path, "model config"), str(path))
 
 
+def _fold_derived(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """Turn 0.1's ``*_dim`` / ``num_classes`` keys into fields: a width that differs from the
+    feature kind's goes to ``feature_dims``; a class count must match the class names."""
+    if not any(k in data for k in _DERIVED):
+        return data
+    data = dict(data)
+    count = data.pop("num_classes", None)
+    dims = dict(data.get("feature_dims") or {})
+    for role in ROLES:
+        dim = data.pop(f"{role}_dim", None)
+        default = getattr(ModelConfig, f"{role}_feature")
+        kind = FEATURE_KINDS.get(str(data.get(f"{role}_feature", default)))
+        if dim is not None and (kind is None or int(dim) != kind.shape[1]):
+            dims[role] = int(dim)
+    if dims:
+        data["feature_dims"] = dims
+    if count is not None:
+        names = data.get("class_names")
+        if names is None:
+            names = get_vocabulary(str(data.get("vocabulary", "llp"))).names
+            data["class_names"] = list(names)
+        if not isinstance(names, list) or int(count) != len(names):
+            size = len(names) if isinstance(names, list) else "no"
+            raise AvparseError(f"{where}: num_classes is {count} but {size} class names given")
+    return data
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named preset: architecture (``ModelConfig`` fields) and recipe (``TrainConfig`` fields).
+
+    The recipe is plain data here (the training package turns it into a ``TrainConfig``), so the
+    model package can rebuild a preset's network without importing training code.
+    """
+
+    name: str
+    model: dict[str, Any]
+    recipe: dict[str, Any]
+    about: str = ""
+
+
+PRESETS: dict[str, Preset] = {}
+"""Every named preset, by name (reference section 6)."""
+
+
+def register_preset(
+    name: str, *, model: dict[str, Any], recipe: dict[str, Any], about: str = ""
+) -> Preset:
+    """Add a preset; unknown architecture keys fail here, at import, not at first use."""
+    unknown = sorted(set(model) - {f.name for f in fields(ModelConfig)})
+    if unknown:
+        raise AvparseError(f"preset {name!r}: unknown model config key {unknown[0]!r}")
+    PRESETS[name] = Preset(name, dict(model), dict(recipe), about)
+    return PRESETS[name]
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise AvparseError(f"unknown preset {name!r} (known: {', '.join(PRESETS)})")
+    return PRESETS[name]
+
+
 def _features(audio: str, visual: str, motion: str = "r2plus1d_18") -> dict[str, Any]:
-    return {
-        "audio_feature": audio,
-        "visual_feature": visual,
-        "motion_feature": motion,
-        "audio_dim": FEATURE_KINDS[audio].shape[1],
-        "visual_dim": FEATURE_KINDS[visual].shape[1],
-        "motion_dim": FEATURE_KINDS[motion].shape[1],
-    }
+    return {"audio_feature": audio, "visual_feature": visual, "motion_feature": motion}
 
 
 _VALOR = {"d_model": 512, "num_layers": 1, "nhead": 8, "dim_feedforward": 1024}
 _VALOR_PLUS = {"d_model": 256, "num_layers": 4, "nhead": 8, "dim_feedforward": 1024}
+_STANDARD = _features("vggish", "res152")
+_CLIP_CLAP = _features("clap", "clip")
 
-PRESETS: dict[str, dict[str, Any]] = {
-    "han": {**_features("vggish", "res152"), **_VALOR},
-    "valor": {**_features("vggish", "res152"), **_VALOR},
-    "valor+": {**_features("vggish", "res152"), **_VALOR_PLUS},
-    "valor++": {**_features("clap", "clip"), **_VALOR_PLUS},
-    "tiny": {
-        **_features("vggish", "res152"),
-        "d_model": 16,
-        "num_layers": 1,
-        "nhead": 2,
-        "dim_feedforward": 32,
-    },
-}
-"""Architecture presets (reference section 6); the training recipe per preset is in
-``avparse.train.recipe.RECIPES``."""
+register_preset(
+    "han",
+    model={**_STANDARD, **_VALOR},
+    recipe={"loss": "han", "lr": 1e-4, "lr_min": 1e-6, "seed": 1000},
+    about="VALOR's network trained on weak labels only (the HAN baseline)",
+)
+register_preset(
+    "valor",
+    model={**_STANDARD, **_VALOR},
+    recipe={"loss": "valor", "lr": 1e-4, "lr_min": 1e-6, "seed": 1000},
+    about="VALOR: segment harvests of CLIP and CLAP, standard features",
+)
+register_preset(
+    "valor+",
+    model={**_STANDARD, **_VALOR_PLUS},
+    recipe={"loss": "valor", "lr": 3e-4, "lr_min": 3e-6, "seed": 64},
+    about="VALOR+: four layers of width 256, standard features",
+)
+register_preset(
+    "valor++",
+    model={**_CLIP_CLAP, **_VALOR_PLUS},
+    recipe={"loss": "valor", "lr": 3e-4, "lr_min": 3e-6, "seed": 87},
+    about="VALOR++: VALOR+ on CLAP and CLIP features",
+)
+register_preset(
+    "tiny",
+    model={**_STANDARD, "d_model": 16, "num_layers": 1, "nhead": 2, "dim_feedforward": 32},
+    recipe={"loss": "valor", "lr": 1e-3, "lr_min": 1e-5, "seed": 0, "epochs": 3,
+            "batch_size": 8, "warmup": 1},
+    about="a few thousand weights, for tests",
+)  # fmt: skip
 
 
 def parse_value(text: str, current: Any) -> Any:
@@ -170,6 +294,14 @@ def parse_value(text: str, current: Any) -> Any:
         return int(text)
     if isinstance(current, float):
         return float(text)
+    if isinstance(current, dict):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            raise ValueError(text) from None
+        if not isinstance(value, dict):
+            raise ValueError(text)
+        return value
     if isinstance(current, list | tuple):
         try:
             value = json.loads(text)
@@ -182,35 +314,23 @@ def parse_value(text: str, current: Any) -> Any:
 def model_config(
     preset: str | None = None, overrides: dict[str, Any] | None = None, **kwargs: Any
 ) -> ModelConfig:
-    """Build a config from a preset and overrides; a vocabulary name sets class names too.
+    """A config from a preset and overrides; a vocabulary name sets the class names too.
 
-    Input dims follow the chosen feature kinds unless given explicitly.
+    Overrides may also give 0.1's derived keys (``audio_dim``, ``num_classes``, ...).
     """
     data: dict[str, Any] = {}
     if preset is not None:
-        if preset not in PRESETS:
-            raise AvparseError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
-        data.update(PRESETS[preset])
+        data.update(get_preset(preset).model)
         data["name"] = preset
     over = {**(overrides or {}), **kwargs}
-    known = {f.name for f in fields(ModelConfig)}
+    known = {f.name for f in fields(ModelConfig)} | set(_DERIVED)
     for key in over:
         if key not in known:
             raise AvparseError(f"unknown model config key {key!r}")
-    data.update(over)
-    for role in ("audio", "visual", "motion"):
-        kind = data.get(f"{role}_feature")
-        if f"{role}_feature" in over and f"{role}_dim" not in over and kind in FEATURE_KINDS:
-            data[f"{role}_dim"] = FEATURE_KINDS[kind].shape[1]
     if "vocabulary" in over and "class_names" not in over:
-        vocab = get_vocabulary(str(over["vocabulary"]))
-        data["class_names"] = list(vocab.names)
-        data.setdefault("num_classes", len(vocab))
-        if "num_classes" not in over:
-            data["num_classes"] = len(vocab)
-    if "class_names" in over and "num_classes" not in over:
-        data["num_classes"] = len(over["class_names"])
-    return ModelConfig(**data)
+        over["class_names"] = list(get_vocabulary(str(over["vocabulary"])).names)
+    data.update(over)
+    return ModelConfig.from_dict(data)
 
 
 def replace(config: ModelConfig, **changes: Any) -> ModelConfig:

@@ -72,33 +72,42 @@ def evaluate_checkpoint(
     split: str,
     out: str | Path,
     preset: str | None = None,
-    overrides: dict[str, Any] | None = None,
+    sets: list[str] | None = None,
     store: str | Path | None = None,
     task: str = "llp",
     device: str = "cpu",
     batch_size: int = 256,
     progress: bool = False,
 ) -> dict[str, float]:
-    """Load a student (either checkpoint format), predict ``split``, write outputs and scores."""
-    from avparse.model.checkpoint import load_student
-    from avparse.train.recipe import TrainConfig
-    from avparse.vocab import Vocabulary, get_vocabulary
+    """Load a student (either checkpoint format), predict ``split``, write outputs and scores.
 
+    ``preset`` and ``sets`` (``KEY=VALUE`` model overrides) describe a published ``.pt``; a
+    model folder carries its own config, so giving them with one is an error.
+    """
+    from avparse.model.checkpoint import load_student
+    from avparse.train.recipe import model_sets
+    from avparse.train.runfolder import check_out
+
+    out = Path(out)
+    check_out(out)
+    if batch_size < 1:
+        raise AvparseError(f"--batch-size must be positive, got {batch_size}")
+    if not Path(checkpoint).is_file() and (preset is not None or sets):
+        given = "--preset" if preset is not None else "--set"
+        raise AvparseError(
+            f"{checkpoint}: {given} describes a published .pt checkpoint; a model folder "
+            "brings its own config (drop it)"
+        )
+    overrides = model_sets(list(sets or []), preset) if sets else None
     model, config = load_student(checkpoint, preset, overrides)
     spec = get_task(task)
-    base = get_vocabulary(config.vocabulary)
-    if base.names == config.class_names:
-        vocab = base
-    else:
-        vocab = Vocabulary.from_names(config.class_names, name=config.vocabulary)
     data = spec.load(
         LoadRequest(Path(data_root), None if store is None else Path(store), split, config,
-                    TrainConfig(task=task, loss="han"), vocab, progress)
+                    progress=progress)
     )  # fmt: skip
     model.to(device)
     frame_prob, video_prob = predict(model, data, batch_size=batch_size, device=device)
     scores = spec.evaluate(frame_prob, video_prob, data)
-    out = Path(out)
-    write_predictions(out, data, frame_prob, video_prob, vocab)
+    write_predictions(out, data, frame_prob, video_prob, config.vocab)
     write_json(out / "metrics.json", scores)
     return scores

@@ -1,13 +1,20 @@
 """Losses of the student (reference section 6), on the outputs of :class:`avparse.model.han.HAN`.
 
-Each returns ``(total, parts)``; parts are detached scalars for logging.
+Each returns ``(total, parts)``; parts are detached scalars for logging. :data:`LOSSES` is the
+registry ``--loss`` chooses from; adding a loss is one :func:`register_loss` call (a task offers
+it as soon as it provides the loss's targets).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 import torch.nn.functional as F
 from torch import Tensor
 
+from avparse.errors import AvparseError
 from avparse.model.han import HANOutput
 
 EPS = 1e-7
@@ -54,3 +61,57 @@ def valor_video_loss(
     visual = _bce(out.visual_prob, harvest_visual.amax(dim=1))
     parts = {"video": video.detach(), "audio": audio.detach(), "visual": visual.detach()}
     return video + audio + visual, parts
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A training objective and the batch targets it reads.
+
+    ``targets`` names keys a task must provide in training batches (``weak`` clip labels,
+    ``harvest_audio`` / ``harvest_visual`` segment harvests, ...); a task offers every loss whose
+    targets it can provide. ``fn(out, batch, cfg)`` returns ``(total, parts)``.
+    """
+
+    name: str
+    targets: tuple[str, ...]
+    fn: Callable[[HANOutput, dict[str, Tensor], Any], tuple[Tensor, dict[str, Tensor]]]
+    about: str = ""
+
+
+LOSSES: dict[str, Loss] = {}
+"""Every training objective, by the name ``--loss`` takes."""
+
+
+def register_loss(loss: Loss) -> Loss:
+    LOSSES[loss.name] = loss
+    return loss
+
+
+def get_loss(name: str) -> Loss:
+    if name not in LOSSES:
+        raise AvparseError(f"unknown loss {name!r} (known: {', '.join(LOSSES)})")
+    return LOSSES[name]
+
+
+_HARVESTS = ("weak", "harvest_audio", "harvest_visual")
+
+register_loss(Loss(
+    "han", ("weak",),
+    lambda out, b, cfg: han_loss(out, b["weak"], guided=cfg.han_guided),
+    "weak labels only (the HAN baseline)",
+))  # fmt: skip
+register_loss(Loss(
+    "valor", _HARVESTS,
+    lambda out, b, cfg: valor_loss(out, b["weak"], b["harvest_audio"], b["harvest_visual"]),
+    "weak labels plus the teachers' segment harvests (VALOR)",
+))  # fmt: skip
+register_loss(Loss(
+    "valor-video", _HARVESTS,
+    lambda out, b, cfg: valor_video_loss(out, b["weak"], b["harvest_audio"], b["harvest_visual"]),
+    "harvests reduced to video level (ablation)",
+))  # fmt: skip
+register_loss(Loss(
+    "supervised", ("weak", "segments_av"),
+    lambda out, b, cfg: valor_loss(out, b["weak"], b["segments_av"], b["segments_av"]),
+    "true segment labels as both modalities' targets (fully supervised AVE, for comparison)",
+))  # fmt: skip

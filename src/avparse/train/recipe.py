@@ -1,20 +1,30 @@
-"""The training recipe (reference section 6): one dataclass, presets, optimiser and schedule.
+"""The training recipe (reference section 6): one dataclass, config resolution, optimiser, schedule.
 
-Torch is imported only by the functions that build torch objects.
+Preset recipes live beside the architectures in :data:`avparse.model.config.PRESETS`.
+:func:`resolve_configs` is the one place where preset < config file < flags < ``--set`` are
+merged. Torch is imported only by the functions that build torch objects.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from avparse.errors import AvparseError
+from avparse.model.config import (
+    ModelConfig,
+    get_preset,
+    model_config,
+    parse_value,
+)
 from avparse.utils.jsonio import from_mapping, read_json_object
 
 if TYPE_CHECKING:
     import torch
+
+DEFAULT_PRESET = "valor"
 
 
 @dataclass
@@ -23,7 +33,7 @@ class TrainConfig:
 
     task: str = "llp"
     loss: str = "valor"
-    """``han`` (weak labels), ``valor`` (segment harvests) or ``valor-video`` (video harvests)."""
+    """A key of ``avparse.train.losses.LOSSES`` (``han``, ``valor``, ``valor-video``, ...)."""
     han_guided: bool = True
     """``han`` loss: add the original HAN's guided BCE on audio / (smoothed) visual video probs."""
     epochs: int = 60
@@ -42,45 +52,43 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.betas = (float(self.betas[0]), float(self.betas[1]))
-        if self.epochs < 1 or self.batch_size < 1 or self.warmup < 0:
-            raise AvparseError("epochs and batch_size must be positive and warmup >= 0")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            values = value if isinstance(value, tuple) else (value,)
+            if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+                raise AvparseError(f"{f.name} must be a finite number, got {value}")
+        if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1 or self.warmup < 0:
+            raise AvparseError("epochs and batch sizes must be positive and warmup >= 0")
         if self.lr <= 0 or self.lr_min < 0:
             raise AvparseError(
                 f"lr must be positive and lr_min >= 0 (got {self.lr}, {self.lr_min})"
             )
+        if self.weight_decay < 0 or self.eps <= 0 or self.clip_grad <= 0:
+            raise AvparseError("weight_decay must be >= 0, eps and clip_grad positive")
+        if not all(0 <= b < 1 for b in self.betas):
+            raise AvparseError(f"betas must be in [0, 1), got {self.betas}")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["betas"] = list(self.betas)  # as JSON stores it, so saved and fresh compare equal
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "recipe") -> TrainConfig:
         return from_mapping(cls, data, where, "training")
 
-
-RECIPES: dict[str, dict[str, Any]] = {
-    "han": {"loss": "han", "lr": 1e-4, "lr_min": 1e-6, "seed": 1000},
-    "valor": {"loss": "valor", "lr": 1e-4, "lr_min": 1e-6, "seed": 1000},
-    "valor+": {"loss": "valor", "lr": 3e-4, "lr_min": 3e-6, "seed": 64},
-    "valor++": {"loss": "valor", "lr": 3e-4, "lr_min": 3e-6, "seed": 87},
-    "tiny": {
-        "loss": "valor",
-        "lr": 1e-3,
-        "lr_min": 1e-5,
-        "seed": 0,
-        "epochs": 3,
-        "batch_size": 8,
-        "warmup": 1,
-    },
-}
-"""Training defaults per preset (same names as ``avparse.model.config.PRESETS``)."""
+    def lr_at(self, epoch: int) -> float:
+        """Learning rate of 1-based ``epoch`` under this recipe."""
+        return learning_rate(
+            epoch, lr=self.lr, lr_min=self.lr_min, warmup=self.warmup, epochs=self.epochs
+        )
 
 
 def recipe(preset: str | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """The preset's training recipe (defaults without one) with ``overrides``."""
     data: dict[str, Any] = {}
     if preset is not None:
-        if preset not in RECIPES:
-            raise AvparseError(f"unknown preset {preset!r} (known: {', '.join(RECIPES)})")
-        data.update(RECIPES[preset])
+        data.update(get_preset(preset).recipe)
     data.update(overrides or {})
     return TrainConfig.from_dict(data)
 
@@ -92,17 +100,113 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     unknown = sorted(set(data) - {"preset", "model", "train"})
     if unknown:
         raise AvparseError(f"{path}: unknown key {unknown[0]!r} (use preset, model, train)")
+    for key in ("model", "train"):
+        if not isinstance(data.get(key, {}), dict):
+            raise AvparseError(f"{path}: {key!r} must be a JSON object")
     return data
 
 
-def learning_rate(epoch: int, cfg: TrainConfig) -> float:
+def split_sets(items: list[str], preset: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``--set KEY=VALUE`` items -> (model overrides, training overrides), typed like the field."""
+    base_model, base_train = model_config(preset), recipe(preset)
+    model_keys = {f.name for f in fields(ModelConfig)} | {"audio_dim", "visual_dim", "motion_dim"}
+    train_keys = {f.name for f in fields(TrainConfig)}
+    model_over: dict[str, Any] = {}
+    train_over: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep:
+            raise AvparseError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            if key in model_keys:
+                model_over[key] = parse_value(text, getattr(base_model, key))
+            elif key in train_keys:
+                train_over[key] = parse_value(text, getattr(base_train, key))
+            else:
+                raise AvparseError(f"--set {item!r}: unknown config field {key!r}")
+        except ValueError:
+            raise AvparseError(f"--set {item!r}: cannot parse value {text!r}") from None
+    return model_over, train_over
+
+
+def model_sets(items: list[str], preset: str | None) -> dict[str, Any]:
+    """Model-config overrides only (``avparse evaluate`` of a published .pt checkpoint)."""
+    model_over, train_over = split_sets(items, preset)
+    if train_over:
+        raise AvparseError(f"--set {next(iter(train_over))!r} is a training field, not a model one")
+    return model_over
+
+
+def named_preset(preset: str | None, config_file: str | Path | None) -> str | None:
+    """The preset the settings name: the flag's, else the config file's, else None."""
+    if preset is None and config_file is not None:
+        named = load_config_file(config_file).get("preset")
+        preset = None if named is None else str(named)
+    return preset
+
+
+def resolve_preset(preset: str | None, config_file: str | Path | None) -> str:
+    """The preset a run uses: the flag, else the config file's, else ``valor``."""
+    return named_preset(preset, config_file) or DEFAULT_PRESET
+
+
+def resolve_configs(
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    flags: dict[str, Any] | None = None,
+    sets: list[str] | None = None,
+    *,
+    base: tuple[ModelConfig, TrainConfig] | None = None,
+) -> tuple[ModelConfig, TrainConfig, str]:
+    """Model and training configs from preset < config file < flags < ``--set``.
+
+    ``flags`` are training fields (``None`` values are ignored). ``base`` (a saved run's
+    configs) replaces the preset's defaults. Without a vocabulary of its own the model gets the
+    task's (``--task ave``: the 28 AVE classes).
+    """
+    file = load_config_file(config_file) if config_file is not None else {}
+    name = resolve_preset(preset, config_file)
+    model_over: dict[str, Any] = dict(file.get("model", {}))
+    train_over: dict[str, Any] = dict(file.get("train", {}))
+    train_over.update({k: v for k, v in (flags or {}).items() if v is not None})
+    set_model, set_train = split_sets(list(sets or []), name)
+    model_over.update(set_model)
+    train_over.update(set_train)
+    if base is not None:
+        train_cfg = TrainConfig.from_dict({**base[1].to_dict(), **train_over})
+        return model_config(None, {**base[0].to_dict(), **model_over}), train_cfg, name
+    train_cfg = recipe(name, train_over)
+    if "vocabulary" not in model_over and "class_names" not in model_over:
+        from avparse.train.tasks import get_task
+
+        model_over["vocabulary"] = get_task(train_cfg.task).vocabulary
+    return model_config(name, model_over), train_cfg, name
+
+
+def changed_fields(
+    saved: tuple[ModelConfig, TrainConfig], fresh: tuple[ModelConfig, TrainConfig]
+) -> list[str]:
+    """``field (saved -> fresh)`` for every setting that differs, model fields first."""
+    out = []
+    pairs = ((saved[0].to_dict(), fresh[0].to_dict()), (saved[1].to_dict(), fresh[1].to_dict()))
+    for a, b in pairs:
+        for key in a:
+            if a[key] == b[key]:
+                continue
+            if key == "class_names":
+                out.append(f"class_names ({len(a[key])} -> {len(b[key])} classes)")
+            else:
+                out.append(f"{key} ({a[key]!r} -> {b[key]!r})")
+    return out
+
+
+def learning_rate(epoch: int, *, lr: float, lr_min: float, warmup: int, epochs: int) -> float:
     """Learning rate of 1-based ``epoch``: linear warm-up, then cosine down to ``lr_min``."""
-    if epoch < cfg.warmup:
-        return epoch / cfg.warmup * cfg.lr
-    span = max(cfg.epochs - cfg.warmup, 1)
-    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (
-        1 + math.cos(math.pi * (epoch - cfg.warmup) / span)
-    )
+    if epoch < warmup:
+        return epoch / warmup * lr
+    span = max(epochs - warmup, 1)
+    return lr_min + 0.5 * (lr - lr_min) * (1 + math.cos(math.pi * (epoch - warmup) / span))
 
 
 def build_optimizer(
@@ -128,5 +232,7 @@ class _Factor:
         self.warmup, self.epochs = int(cfg.warmup), int(cfg.epochs)
 
     def __call__(self, step: int) -> float:
-        cfg = TrainConfig(lr=self.lr, lr_min=self.lr_min, warmup=self.warmup, epochs=self.epochs)
-        return learning_rate(step + 1, cfg) / self.lr
+        rate = learning_rate(
+            step + 1, lr=self.lr, lr_min=self.lr_min, warmup=self.warmup, epochs=self.epochs
+        )
+        return rate / self.lr

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -115,8 +114,7 @@ def _read(path: Path, shape: tuple[int, int], dtype: str) -> np.ndarray:
     return data
 
 
-def _needs_harvest(loss: str) -> bool:
-    return loss in ("valor", "valor-video")
+_STORE_TARGETS = ("harvest_audio", "harvest_visual")
 
 
 def _load(req: LoadRequest) -> SplitData:
@@ -131,43 +129,20 @@ def _load(req: LoadRequest) -> SplitData:
         )
     clips = AVEAnnotations(req.root, AVE).split(req.split)
     kinds = list(dict.fromkeys(req.model.feature_kinds.values()))
-    train = req.split == "train"
-    if train and _needs_harvest(req.train.loss):
-        kinds += ["harvest_audio", "harvest_visual"]
+    harvests = [t for t in req.targets if t in _STORE_TARGETS]
     store = req.store if req.store is not None else req.root / DEFAULT_STORE
-    arrays = gather(req.root, store, req.split, clips.ids, kinds, len(clips.vocab), req.progress)
+    arrays = gather(
+        req.root, store, req.split, clips.ids, kinds + harvests, len(clips.vocab), req.progress
+    )
     weak = clips.labels.astype(np.float32)
     targets: dict[str, np.ndarray] = {"weak": weak}
-    if train and _needs_harvest(req.train.loss):
-        for m in ("audio", "visual"):
-            targets[f"harvest_{m}"] = (
-                np.asarray(arrays[f"harvest_{m}"]) * weak[:, None, :]
-            ).astype(np.float32)
-    if train and req.train.loss == "supervised":
+    for kind in harvests:  # each row keeps only its own class (ids repeat across rows)
+        targets[kind] = (np.asarray(arrays[kind]) * weak[:, None, :]).astype(np.float32)
+    if "segments_av" in req.targets:
         targets["segments_av"] = clips.segments[:, :, : len(clips.vocab)].astype(np.float32)
     targets["segment_labels"] = clips.segment_labels
     inputs = {role: arrays[kind] for role, kind in req.model.feature_kinds.items()}
     return SplitData(req.split, list(clips.ids), inputs, targets)
-
-
-def _train_targets(cfg: Any) -> tuple[str, ...]:
-    if cfg.loss == "han":
-        return ("weak",)
-    if cfg.loss == "supervised":
-        return ("weak", "segments_av")
-    return ("weak", "harvest_audio", "harvest_visual")
-
-
-def _loss(out: Any, batch: dict[str, Any], cfg: Any) -> tuple[Any, dict[str, Any]]:
-    from avparse.train import losses
-
-    if cfg.loss == "han":
-        return losses.han_loss(out, batch["weak"], guided=cfg.han_guided)
-    if cfg.loss == "supervised":
-        seg = batch["segments_av"]
-        return losses.valor_loss(out, batch["weak"], seg, seg)
-    fn = losses.valor_loss if cfg.loss == "valor" else losses.valor_video_loss
-    return fn(out, batch["weak"], batch["harvest_audio"], batch["harvest_visual"])
 
 
 def _evaluate(frame_prob: np.ndarray, video_prob: np.ndarray, data: SplitData) -> dict[str, float]:
@@ -178,16 +153,21 @@ def _evaluate(frame_prob: np.ndarray, video_prob: np.ndarray, data: SplitData) -
     return ave_scores(pred, data.targets["segment_labels"], AVE.names)
 
 
+def _has_split(root: Path, split: str) -> bool:
+    from avparse.data.ave import AVE_FILES
+
+    return (root / AVE_FILES["annotations"]).is_file() and (root / AVE_FILES[split]).is_file()
+
+
 TASK = register_task(
     Task(
         name="ave",
         vocabulary="ave",
-        losses=("han", "valor", "valor-video", "supervised"),
+        provides=("weak", *_STORE_TARGETS, "segments_av"),
         selection_metric="accuracy",
+        score_keys=("accuracy",),
         load=_load,
-        loss=_loss,
         evaluate=_evaluate,
-        train_targets=_train_targets,
-        score_names=("accuracy",),
+        has_split=_has_split,
     )
 )

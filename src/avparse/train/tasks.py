@@ -1,24 +1,23 @@
-"""Training tasks: which data and labels a run loads, its losses, its evaluation and selection.
+"""Training tasks: what a run loads for each split, how it is scored, which epoch is best.
 
-The loop in :mod:`avparse.train.loop` is task-agnostic. A task is a :class:`Task` record in the
-``TASKS`` registry; ``llp`` (LLP audio-visual video parsing) lives here. Another task registers
-itself from its own module, which :func:`get_task` imports on demand as
-``avparse.train.task_<name>`` (for example ``task_ave.py`` calling ``register_task(Task(...))``
-at import time).
+The loop in :mod:`avparse.train.loop` never looks at a task's name: a task is a :class:`Task`
+record in the ``TASKS`` registry that declares what it provides. ``llp`` (LLP audio-visual video
+parsing) lives here; another task registers itself from its own module, which :func:`get_task`
+imports on demand as ``avparse.train.task_<name>`` (``task_ave.py`` is one).
 
-Protocol (all arrays row-aligned with ``SplitData.filenames``):
+What a task declares (all arrays row-aligned with ``SplitData.filenames``):
 
-- ``load(request) -> SplitData``: ``request`` is a :class:`LoadRequest` (data root, store folder,
-  split, model config, training config, vocabulary). ``SplitData.inputs`` must hold ``audio``,
-  ``visual`` and ``motion`` arrays shaped like the model config's feature kinds (memory maps are
-  fine); ``targets`` holds whatever the task's loss and evaluation need.
-- ``loss(out, batch, train_cfg) -> (total, parts)``: ``out`` is a ``HANOutput`` and ``batch``
-  maps each ``targets`` key to a float tensor of the batch rows.
+- ``provides``: the training targets it can load (``weak``, ``harvest_audio``, ...). A loss of
+  :data:`avparse.train.losses.LOSSES` is offered when the task provides all of its ``targets``.
+- ``load(request) -> SplitData``: ``request`` names the data root, store folder, split, model
+  config and the training ``targets`` wanted (empty when evaluating). ``SplitData.inputs`` holds
+  ``audio``, ``visual`` and ``motion`` arrays shaped like the model config's feature kinds
+  (memory maps are fine); ``targets`` holds the requested training targets, and for the val
+  and test splits whatever ``evaluate`` reads.
 - ``evaluate(frame_prob, video_prob, data) -> dict[str, float]``: scores of numpy predictions
-  ``frame_prob`` (N, 10, 2, C) and ``video_prob`` (N, C) of a whole split.
-- ``selection_metric``: key of the ``evaluate`` dict that selects the best epoch (higher wins).
-- ``train_targets`` / ``eval_targets``: which ``targets`` keys go into training batches; the
-  evaluation gets the whole ``SplitData``.
+  ``frame_prob`` (N, 10, 2, C) and ``video_prob`` (N, C) of a whole split, keys ``score_keys``.
+- ``selection_metric``: the ``evaluate`` key that selects the best epoch (higher wins).
+- ``has_split(root, split)``: whether the data root has that split (cheap: a file test).
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,7 +35,7 @@ from avparse.eval import SCORE_KEYS
 
 if TYPE_CHECKING:
     from avparse.model.config import ModelConfig
-    from avparse.train.recipe import TrainConfig
+    from avparse.train.losses import Loss
     from avparse.vocab import Vocabulary
 
 
@@ -59,23 +58,43 @@ class LoadRequest:
     store: Path | None
     split: str
     model: ModelConfig
-    train: TrainConfig
-    vocab: Vocabulary
+    targets: tuple[str, ...] = ()
+    """Training targets wanted in this split (the loss's); empty for evaluation."""
     progress: bool = False
+
+    @property
+    def vocab(self) -> Vocabulary:
+        return self.model.vocab
 
 
 @dataclass(frozen=True)
 class Task:
     name: str
     vocabulary: str
-    losses: tuple[str, ...]
+    """Vocabulary a model gets for this task when the settings name none."""
+    provides: tuple[str, ...]
     selection_metric: str
+    score_keys: tuple[str, ...]
     load: Callable[[LoadRequest], SplitData]
-    loss: Callable[[Any, dict[str, Any], TrainConfig], tuple[Any, dict[str, Any]]]
     evaluate: Callable[[np.ndarray, np.ndarray, SplitData], dict[str, float]]
-    train_targets: Callable[[TrainConfig], tuple[str, ...]]
-    score_names: tuple[str, ...] = ()
-    """Keys to print in the final table, in order (all keys when empty)."""
+    has_split: Callable[[Path, str], bool]
+
+    @property
+    def losses(self) -> tuple[str, ...]:
+        """Names of the losses whose targets this task provides."""
+        from avparse.train.losses import LOSSES
+
+        return tuple(n for n, loss in LOSSES.items() if set(loss.targets) <= set(self.provides))
+
+    def loss(self, name: str) -> Loss:
+        """The loss ``name``, refused with one line when this task cannot feed it."""
+        from avparse.train.losses import get_loss
+
+        if name not in self.losses:
+            raise AvparseError(
+                f"task {self.name!r} has no loss {name!r} (has: {', '.join(self.losses)})"
+            )
+        return get_loss(name)
 
 
 TASKS: dict[str, Task] = {}
@@ -101,9 +120,8 @@ def get_task(name: str) -> Task:
 
 # ---------------------------------------------------------------- llp
 
-
-def _llp_train_targets(cfg: TrainConfig) -> tuple[str, ...]:
-    return ("weak",) if cfg.loss == "han" else ("weak", "harvest_audio", "harvest_visual")
+_LLP_STORE_TARGETS = ("harvest_audio", "harvest_visual")
+"""Training targets that are arrays of the packed store (same names as its kinds)."""
 
 
 def _llp_load(req: LoadRequest) -> SplitData:
@@ -111,36 +129,23 @@ def _llp_load(req: LoadRequest) -> SplitData:
     from avparse.data.store import ensure_packed
 
     kinds = list(dict.fromkeys(req.model.feature_kinds.values()))
-    needs_harvest = req.split == "train" and req.train.loss in ("valor", "valor-video")
-    if needs_harvest:
-        kinds += ["harvest_audio", "harvest_visual"]
+    from_store = [t for t in req.targets if t in _LLP_STORE_TARGETS]
     packed = ensure_packed(
         req.root,
         req.store,
         splits=(req.split,),
-        kinds={req.split: kinds},
+        kinds={req.split: kinds + from_store},
         vocab=req.vocab,
         progress=req.progress,
     )[req.split]
     ann = LLPAnnotations(req.root, req.vocab)
-    weak = ann.weak(req.split)
-    targets: dict[str, np.ndarray] = {"weak": weak.labels.astype(np.float32)}
-    if needs_harvest:
-        targets["harvest_audio"] = packed["harvest_audio"]
-        targets["harvest_visual"] = packed["harvest_visual"]
+    targets: dict[str, np.ndarray] = {t: packed[t] for t in from_store}
+    if "weak" in req.targets:
+        targets["weak"] = ann.weak(req.split).labels.astype(np.float32)
     if req.split != "train":
         targets["dense_audio"], targets["dense_visual"] = ann.dense(req.split)
     inputs = {role: packed[kind] for role, kind in req.model.feature_kinds.items()}
     return SplitData(req.split, list(packed.filenames), inputs, targets)
-
-
-def _llp_loss(out: Any, batch: dict[str, Any], cfg: TrainConfig) -> tuple[Any, dict[str, Any]]:
-    from avparse.train import losses
-
-    if cfg.loss == "han":
-        return losses.han_loss(out, batch["weak"], guided=cfg.han_guided)
-    fn = losses.valor_loss if cfg.loss == "valor" else losses.valor_video_loss
-    return fn(out, batch["weak"], batch["harvest_audio"], batch["harvest_visual"])
 
 
 def _llp_evaluate(
@@ -154,16 +159,21 @@ def _llp_evaluate(
     return {k: float(scores[k]) for k in SCORE_KEYS}
 
 
+def _llp_has_split(root: Path, split: str) -> bool:
+    from avparse.data.layout import LLP_FILES
+
+    return (root / LLP_FILES[split]).is_file()
+
+
 register_task(
     Task(
         name="llp",
         vocabulary="llp",
-        losses=("han", "valor", "valor-video"),
+        provides=("weak", *_LLP_STORE_TARGETS),
         selection_metric="seg_type",
+        score_keys=tuple(SCORE_KEYS),
         load=_llp_load,
-        loss=_llp_loss,
         evaluate=_llp_evaluate,
-        train_targets=_llp_train_targets,
-        score_names=SCORE_KEYS,
+        has_split=_llp_has_split,
     )
 )
