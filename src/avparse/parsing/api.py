@@ -25,7 +25,7 @@ import numpy as np
 from avparse.errors import AvparseError, first_line, require
 from avparse.features.r2plus1d import SNIPPET_FPS, SNIPPET_SIZE
 from avparse.parsing.events import Event, ParseResult, Window, build_result, window_spans
-from avparse.vocab import VOCABULARIES, Vocabulary
+from avparse.vocab import Vocabulary
 
 __all__ = ["Event", "ParseResult", "Parser", "parse", "video_duration"]
 
@@ -57,13 +57,6 @@ def video_duration(path: str | Path) -> float:
     if end <= 0:
         raise AvparseError(f"{path}: video has no duration (no timed packets)")
     return end
-
-
-def _student_vocabulary(names: list[str], vocabulary: str) -> Vocabulary:
-    known = VOCABULARIES.get(vocabulary)
-    if known is not None and known.names == names:
-        return known
-    return Vocabulary.from_names(names, name=vocabulary or "custom")
 
 
 class Parser:
@@ -124,7 +117,7 @@ class Parser:
             check_extractable(config.feature_kinds, f"{model} (preset {config.name!r})")
             self.student = student.to(device).eval()
             self.config = config
-            self.vocab = _student_vocabulary(list(config.class_names), config.vocabulary)
+            self.vocab = config.vocab
             self.mode = "student"
             self.model_name = str(model)
         visual = VisualTeacher(clip_model, vocab=self.vocab, device=device)
