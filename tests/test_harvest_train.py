@@ -212,13 +212,6 @@ def test_r2plus1d_added_to_a_finished_harvest_without_teacher_pass(
     assert not np.allclose(np.load(root / MOTION / "toneclip001.npy"), first)
 
 
-def test_snippet_defaults_match_the_feature_module() -> None:
-    from avparse.features import r2plus1d
-    from avparse.harvest import job
-
-    assert (job.SNIPPET_FPS, job.SNIPPET_SIZE) == (r2plus1d.SNIPPET_FPS, r2plus1d.SNIPPET_SIZE)
-
-
 def test_missing_r2plus1d_weights_is_one_line(cli, tmp_path, models) -> None:
     videos = tmp_path / "videos"
     write_test_video(videos / "toneclip001.mp4", seconds=2, size=(32, 32), fps=8)

@@ -20,6 +20,10 @@ CLIP_PROMPT_TEMPLATE = "A photo of {}."
 """Default CLIP prompt for vocabularies without hand-written prompts (AVE, user vocabularies)."""
 
 
+THRESHOLD_ATTRIBUTES = {"visual": "clip_threshold", "audio": "clap_threshold"}
+"""The :class:`EventClass` field holding each modality's teacher threshold."""
+
+
 @dataclass(frozen=True)
 class EventClass:
     """One event class and everything the teachers and outputs need to know about it."""
@@ -36,6 +40,11 @@ class EventClass:
     """Logit above which the visual teacher calls the class visible (None: must be calibrated)."""
     clap_threshold: float | None = None
     """Logit above which the audio teacher calls the class audible (None: must be calibrated)."""
+
+    def threshold(self, modality: str) -> float | None:
+        """The ``"visual"`` (CLIP) or ``"audio"`` (CLAP) threshold, None when not set."""
+        value: float | None = getattr(self, THRESHOLD_ATTRIBUTES[modality])
+        return value
 
 
 @dataclass(frozen=True)
@@ -87,8 +96,7 @@ class Vocabulary:
 
     def thresholds(self, modality: str) -> list[float]:
         """Per-class teacher thresholds for ``"visual"`` (CLIP) or ``"audio"`` (CLAP)."""
-        attr = {"visual": "clip_threshold", "audio": "clap_threshold"}[modality]
-        values = [getattr(c, attr) for c in self.classes]
+        values = [c.threshold(modality) for c in self.classes]
         missing = [c.name for c, v in zip(self.classes, values, strict=True) if v is None]
         if missing:
             raise AvparseError(
@@ -96,7 +104,7 @@ class Vocabulary:
                 f"{f' and {len(missing) - 1} more' if len(missing) > 1 else ''}; "
                 "run `avparse calibrate` or pass a thresholds file"
             )
-        return [float(v) for v in values]
+        return [float(v) for v in values if v is not None]
 
     def with_thresholds(
         self, *, visual: Sequence[float] | None = None, audio: Sequence[float] | None = None
@@ -327,16 +335,12 @@ def load_thresholds(path: str | Path, vocab: Vocabulary) -> Vocabulary:
         unknown = [k for k in table if k not in vocab]
         if unknown:
             raise AvparseError(f"{path}: unknown class {unknown[0]!r} for {vocab.name!r}")
-        current = [
-            getattr(c, "clip_threshold" if modality == "visual" else "clap_threshold")
-            for c in vocab
-        ]
-        result[modality] = [
+        current = [c.threshold(modality) for c in vocab]
+        values = [
             float(table[c.name]) if c.name in table else current[i] for i, c in enumerate(vocab)
         ]
-        if any(v is None for v in result[modality]):
-            missing = next(
-                c.name for c, v in zip(vocab, result[modality], strict=True) if v is None
-            )
+        if any(v is None for v in values):
+            missing = next(c.name for c, v in zip(vocab, values, strict=True) if v is None)
             raise AvparseError(f"{path}: no {modality} threshold for class {missing!r}")
+        result[modality] = [float(v) for v in values if v is not None]
     return vocab.with_thresholds(**result)

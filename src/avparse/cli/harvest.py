@@ -7,6 +7,9 @@ import sys
 from pathlib import Path
 
 from avparse.data.layout import SPLITS
+from avparse.features.sampling import SNIPPET_FPS, SNIPPET_SIZE
+from avparse.teachers.clap import DEFAULT_CLAP
+from avparse.teachers.clip import DEFAULT_CLIP
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,13 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--clip-model",
-        default="openai/clip-vit-large-patch14",
+        default=DEFAULT_CLIP,
         metavar="ID|PATH",
         help="visual teacher: hub id or local folder",
     )
     parser.add_argument(
         "--clap-model",
-        default="laion/clap-htsat-fused",
+        default=DEFAULT_CLAP,
         metavar="ID|PATH",
         help="audio teacher: hub id or local folder",
     )
@@ -62,8 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also write the student's R(2+1)D-18 features (feats/r2plus1d_18) with these weights "
         "(torchvision's r2plus1d_18-91a641e6.pth), or 'download' them through torch.hub",
     )
-    parser.add_argument("--snippet-fps", type=float, default=8, help="R(2+1)D-18 frames per second")
-    parser.add_argument("--snippet-size", type=int, default=112, help="R(2+1)D-18 frame side in px")
+    parser.add_argument(
+        "--snippet-fps", type=float, default=SNIPPET_FPS, help="R(2+1)D-18 frames per second"
+    )
+    parser.add_argument(
+        "--snippet-size", type=int, default=SNIPPET_SIZE, help="R(2+1)D-18 frame side in px"
+    )
     parser.add_argument("--report", action="store_true", help="score the harvest on dense labels")
     parser.add_argument(
         "--annotations", type=Path, metavar="DIR", help="LLP annotation folder for --report"

@@ -11,6 +11,9 @@ import sys
 from pathlib import Path
 
 from avparse.errors import AvparseError
+from avparse.features.sampling import SNIPPET_FPS, SNIPPET_SIZE
+from avparse.teachers.clap import DEFAULT_CLAP
+from avparse.teachers.clip import DEFAULT_CLIP
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,16 +35,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="zero-shot thresholds file (avparse calibrate output)",
     )
-    src.add_argument("--clip-model", default="openai/clip-vit-large-patch14", help="CLIP teacher")
-    src.add_argument("--clap-model", default="laion/clap-htsat-fused", help="CLAP teacher")
+    src.add_argument("--clip-model", default=DEFAULT_CLIP, help="CLIP teacher")
+    src.add_argument("--clap-model", default=DEFAULT_CLAP, help="CLAP teacher")
     src.add_argument(
         "--r2plus1d",
         type=Path,
         metavar="WEIGHTS",
         help="R(2+1)D-18 weights (torchvision's r2plus1d_18-91a641e6.pth); default: torch.hub download",
     )
-    src.add_argument("--snippet-fps", type=float, default=8, help="R(2+1)D-18 frames per second")
-    src.add_argument("--snippet-size", type=int, default=112, help="R(2+1)D-18 frame side (px)")
+    src.add_argument(
+        "--snippet-fps", type=float, default=SNIPPET_FPS, help="R(2+1)D-18 frames per second"
+    )
+    src.add_argument(
+        "--snippet-size", type=int, default=SNIPPET_SIZE, help="R(2+1)D-18 frame side (px)"
+    )
     src.add_argument("--device", default="cpu", help="cpu or cuda")
     out = parser.add_argument_group("outputs")
     out.add_argument(

@@ -38,6 +38,10 @@ FEATURE_KINDS: dict[str, FeatureKind] = {
 }
 """Input features of the student, by short name."""
 
+CLAP_MAP_GRID = (2, 32)
+"""A CLAP token map of 64 tokens is a (frequency 2, time 32) grid of HTS-AT's last stage:
+token ``j`` is ``map[:, j // 32, j % 32]`` (reference section 10)."""
+
 HARVEST_FOLDERS: dict[str, str] = {
     "visual": "CLIP/segment_pseudo_labels",
     "audio": "CLAP/segment_pseudo_labels",

@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from avparse.data.layout import CLAP_MAP_GRID
 from avparse.errors import AvparseError
-from avparse.features.r2plus1d import SNIPPET_FPS, SNIPPET_SIZE
+from avparse.features.sampling import SNIPPET_FPS, SNIPPET_SIZE
 
 EXTRACTABLE = {"audio": ("clap",), "visual": ("clip",), "motion": ("r2plus1d_18",)}
 """Feature kinds that :class:`FeatureExtractor` computes from raw video, per input role."""
@@ -182,8 +183,6 @@ def fit_token_map(
     if seconds >= full - 1e-6:
         return token_map
     if grid is None:
-        from avparse.model.config import CLAP_MAP_GRID
-
         grid = CLAP_MAP_GRID
     rows, cols = grid
     tokens, width = token_map.shape

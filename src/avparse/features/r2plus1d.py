@@ -21,16 +21,13 @@ import torch
 from torch import nn
 
 from avparse.errors import AvparseError, first_line
+from avparse.features.sampling import SNIPPET_SIZE
 
 WEIGHTS_URL = "https://download.pytorch.org/models/r2plus1d_18-91a641e6.pth"
 """torchvision's Kinetics-400 weights of R(2+1)D-18 (the file name carries its hash prefix)."""
 
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
-SNIPPET_FPS = 8
-"""Frames per second decoded for the snippets; one snippet = the 8 frames of one second."""
-SNIPPET_SIZE = 112
-"""Frame side in pixels (the Kinetics training resolution)."""
 FEATURE_DIM = 512
 
 

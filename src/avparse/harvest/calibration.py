@@ -22,8 +22,6 @@ from avparse.teachers.calibrate import ClassCalibration, calibrate
 from avparse.utils.atomic import write_json
 from avparse.vocab import Vocabulary, get_vocabulary, load_thresholds
 
-ATTR = {"visual": "clip_threshold", "audio": "clap_threshold"}
-
 
 @dataclass
 class Calibration:
@@ -105,7 +103,7 @@ def calibrate_harvest(
         if not rows:
             raise AvparseError(f"{root}: no {m} logits of the {split} split (harvest it first)")
         idx = np.asarray(rows)
-        current = [getattr(c, ATTR[m]) for c in vocab]
+        current = [c.threshold(m) for c in vocab]
         classes[m] = calibrate(np.stack(scores), weak[idx], dense[m][idx], current)
         if m == "visual":
             clips, missing = len(rows), len(ids) - len(rows)

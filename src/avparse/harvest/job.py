@@ -27,6 +27,7 @@ import numpy as np
 from avparse import __version__
 from avparse.data.llp import clip_id, read_weak
 from avparse.errors import AvparseError, first_line
+from avparse.features.sampling import SNIPPET_FPS, SNIPPET_SIZE
 from avparse.harvest.outputs import (
     FAILURES,
     MANIFEST,
@@ -46,10 +47,6 @@ VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".flv", ".m
 TEACHER_MODES = ("modality", "fused")
 DOWNLOAD = "download"
 """``--r2plus1d download``: torchvision's published R(2+1)D-18 weights through torch.hub."""
-SNIPPET_FPS = 8.0
-SNIPPET_SIZE = 112
-"""R(2+1)D-18 sampling defaults, equal to :mod:`avparse.features.r2plus1d`'s (kept here so that
-this module imports without torch; a test checks they agree)."""
 
 
 @dataclass
@@ -72,7 +69,7 @@ class HarvestConfig:
     r2plus1d: str | None = None
     """R(2+1)D-18 weights (a ``.pth`` file, or ``download``) to also write ``feats/r2plus1d_18``;
     None writes no 3D features."""
-    snippet_fps: float = SNIPPET_FPS
+    snippet_fps: float = float(SNIPPET_FPS)
     snippet_size: int = SNIPPET_SIZE
 
 

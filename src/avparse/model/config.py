@@ -17,13 +17,10 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from avparse.data.layout import FEATURE_KINDS, SEGMENTS
+from avparse.data.layout import CLAP_MAP_GRID, FEATURE_KINDS, SEGMENTS
 from avparse.errors import AvparseError
 from avparse.utils.jsonio import from_mapping, read_json_object
 from avparse.vocab import LLP, VOCABULARIES, Vocabulary, get_vocabulary
-
-CLAP_MAP_GRID = (2, 32)
-"""A CLAP token map of 64 tokens is a (frequency 2, time 32) grid of HTS-AT's last stage."""
 
 CLAP_MAP_WIDTH = 1024
 """Time width the CLAP map is bicubically resized to before pooling to 10 steps."""

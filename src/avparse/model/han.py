@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from avparse.data.layout import SEGMENTS
-from avparse.model.config import CLAP_MAP_GRID, CLAP_MAP_WIDTH, ModelConfig
+from avparse.data.layout import CLAP_MAP_GRID, SEGMENTS
+from avparse.model.config import CLAP_MAP_WIDTH, ModelConfig
 
 
 class HANOutput(NamedTuple):

@@ -23,14 +23,13 @@ from pathlib import Path
 import numpy as np
 
 from avparse.errors import AvparseError, first_line, require
-from avparse.features.r2plus1d import SNIPPET_FPS, SNIPPET_SIZE
+from avparse.features.sampling import SNIPPET_FPS, SNIPPET_SIZE
 from avparse.parsing.events import Event, ParseResult, Window, build_result, window_spans
+from avparse.teachers.clap import DEFAULT_CLAP
+from avparse.teachers.clip import DEFAULT_CLIP
 from avparse.vocab import Vocabulary
 
 __all__ = ["Event", "ParseResult", "Parser", "parse", "video_duration"]
-
-DEFAULT_CLIP = "openai/clip-vit-large-patch14"
-DEFAULT_CLAP = "laion/clap-htsat-fused"
 
 
 def video_duration(path: str | Path) -> float:

@@ -62,8 +62,8 @@ def zero_shot_vocabulary(
         notes.append(f"thresholds from {thresholds}")
     defaults = default_thresholds()
     filled = {}
-    for modality, attr in (("visual", "clip_threshold"), ("audio", "clap_threshold")):
-        values = [getattr(c, attr) for c in voc]
+    for modality in ("visual", "audio"):
+        values = [c.threshold(modality) for c in voc]
         missing = sum(v is None for v in values)
         if missing:
             notes.append(
