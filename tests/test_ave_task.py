@@ -50,7 +50,7 @@ def test_load_restricts_harvest_to_row_class(tmp_path, ave_synthetic):
     data = task.load(req)
     clips = AVEAnnotations(ave_synthetic).split("train")
     assert data.filenames == clips.ids
-    assert data.inputs["visual"].shape == (16, 80, 2048)
+    assert data.inputs["visual"].shape == (16, 10, 2048)  # the store pools ResNet-152 frames
     for key in ("harvest_audio", "harvest_visual"):
         h = data.targets[key]
         assert h.shape == (16, 10, 28) and not (h * (1 - clips.labels[:, None, :])).any()

@@ -7,14 +7,12 @@ no clip of any split, and which files have a wrong shape or dtype, non-finite va
 harvest values other than 0/1. Each file is read once, with one ``read`` (only its first
 bytes with ``quick``, which checks headers, i.e. shapes, dtypes and lengths, not values).
 
-:func:`validate_feature_file` is the per-file rule, shared with anything else that reads these
-folders (packing, training loaders).
+The per-file rule is :func:`avparse.data.files.validate_feature_file`, which packing shares.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,15 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
+from avparse.data.files import validate_feature_file
 from avparse.data.layout import (
     CLIP_ID_LENGTH,
     FEATURE_KINDS,
-    HARVEST_FOLDERS,
     LLP_FILES,
-    SCORE_FOLDERS,
-    SEGMENTS,
-    SOFT_HARVEST_FOLDERS,
+    PER_CLASS_KINDS,
     SPLITS,
+    kind_folder,
 )
 from avparse.data.llp import (
     AnnotationError,
@@ -41,172 +38,14 @@ from avparse.data.llp import (
     read_dense_rows,
     read_weak,
 )
-from avparse.errors import AvparseError, first_line
+from avparse.errors import AvparseError
 from avparse.vocab import LLP, Vocabulary
-
-HARVEST_KINDS: dict[str, str] = {f"harvest_{m}": folder for m, folder in HARVEST_FOLDERS.items()}
-"""Harvest folders as check kinds (``harvest_audio``, ``harvest_visual``), as the store names them."""
-
-TEACHER_KINDS: dict[str, str] = {
-    **{f"soft_{m}": folder for m, folder in SOFT_HARVEST_FOLDERS.items()},
-    **{f"scores_{m}": folder for m, folder in SCORE_FOLDERS.items()},
-}
-"""What ``avparse harvest`` writes beside the hard labels: probabilities in [0, 1] (``soft_*``)
-and raw teacher logits (``scores_*``), (10, classes) per clip; checked like harvests."""
-
-PER_CLASS_KINDS: dict[str, str] = {**HARVEST_KINDS, **TEACHER_KINDS}
-"""Kinds of shape (10, classes), needed for the train split only."""
 
 HARVEST_SPLITS = ("train",)
 """Splits that must have harvests (the student learns from them); others are checked if present."""
 
 WEAK_KEYS = ("train", "val", "test")
 DENSE_KEYS = ("dense_audio", "dense_visual")
-
-
-def kind_folder(kind: str) -> str:
-    """The folder (relative to a data root) of a feature kind or harvest kind."""
-    if kind in FEATURE_KINDS:
-        return FEATURE_KINDS[kind].folder
-    if kind in PER_CLASS_KINDS:
-        return PER_CLASS_KINDS[kind]
-    known = ", ".join([*FEATURE_KINDS, *PER_CLASS_KINDS])
-    raise AvparseError(f"unknown feature kind {kind!r} (known: {known})")
-
-
-def expected_shape(kind: str, num_classes: int = len(LLP)) -> tuple[int, int]:
-    """Shape of one clip's array of ``kind``."""
-    if kind in PER_CLASS_KINDS:
-        return (SEGMENTS, num_classes)
-    kind_folder(kind)  # raises for an unknown kind
-    return FEATURE_KINDS[kind].shape
-
-
-_MAGIC = b"\x93NUMPY"
-_PLAIN_HEADER = re.compile(
-    r"\{'descr': '([<>|=]?[a-zA-Z]\d*)', 'fortran_order': (True|False), "
-    r"'shape': \(((?:\d+, ?)*\d*)\), \}[ \n]*"
-)
-"""The header numpy writes for plain arrays; anything else goes through numpy's own parser."""
-
-
-@dataclass(frozen=True)
-class _Npy:
-    shape: tuple[int, ...]
-    dtype: np.dtype
-    fortran: bool
-    offset: int
-    size: int
-    """File length in bytes."""
-
-
-def _parse_header(head: bytes, size: int) -> _Npy | None:
-    """Parse a ``.npy`` header from the file's first bytes; None when the fast rule does not apply."""
-    if len(head) < 10 or head[:6] != _MAGIC or head[6] not in (1, 2, 3):
-        return None
-    if head[6] == 1:
-        length, start = int.from_bytes(head[8:10], "little"), 10
-    else:
-        length, start = int.from_bytes(head[8:12], "little"), 12
-    text = head[start : start + length]
-    if len(text) < length:
-        return None
-    match = _PLAIN_HEADER.fullmatch(text.decode("latin1"))
-    if match is None:
-        return None
-    descr, fortran, dims = match.groups()
-    shape = tuple(int(d) for d in dims.replace(" ", "").split(",") if d)
-    return _Npy(shape, np.dtype(descr), fortran == "True", start + length, size)
-
-
-def _numpy_header(fh) -> _Npy:
-    """The general (slow, ast-based) header reader of numpy, for unusual files."""
-    fmt = np.lib.format
-    fh.seek(0)
-    version = fmt.read_magic(fh)
-    if version == (1, 0):
-        shape, fortran, dtype = fmt.read_array_header_1_0(fh)
-    else:
-        shape, fortran, dtype = fmt.read_array_header_2_0(fh)
-    return _Npy(tuple(shape), dtype, fortran, fh.tell(), os.fstat(fh.fileno()).st_size)
-
-
-def _open_npy(path: str, *, values: bool) -> tuple[_Npy, np.ndarray | None]:
-    """Header (and, with ``values``, the array) of a ``.npy`` file, read with one ``read``.
-
-    Raises OSError / ValueError / EOFError for files that are not readable arrays.
-    """
-    with open(path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        content = fh.read() if values else fh.read(4096)
-        npy = _parse_header(content, size)
-        if npy is None:
-            npy = _numpy_header(fh)
-            if values:
-                fh.seek(0)
-                content = fh.read()
-    if npy.dtype.hasobject:
-        raise ValueError("holds Python objects (pickled), not numbers")
-    count = int(np.prod(npy.shape, dtype=np.int64))
-    needed = npy.offset + count * npy.dtype.itemsize
-    if size < needed:
-        raise EOFError(f"truncated: {size} bytes, the header needs {needed}")
-    if not values:
-        return npy, None
-    flat = np.frombuffer(content, dtype=npy.dtype, count=count, offset=npy.offset)
-    return npy, flat.reshape(npy.shape, order="F" if npy.fortran else "C")
-
-
-def validate_feature_file(
-    path: str | Path, kind: str, *, num_classes: int = len(LLP), quick: bool = False
-) -> str | None:
-    """Check one per-clip ``.npy`` file of ``kind``; returns what is wrong, or None if it is fine.
-
-    ``kind`` is a name of ``FEATURE_KINDS`` or of :data:`PER_CLASS_KINDS` (``harvest_audio``,
-    ``soft_visual``, ``scores_audio``, ...). Rules: a readable, complete ``.npy`` of the kind's
-    shape ((10, num_classes) for per-class kinds); features and teacher logits have a floating
-    dtype and only finite values, soft labels also lie in [0, 1]; harvests have a bool, integer
-    or floating dtype and only the values 0 and 1. ``quick`` reads the header and the file length
-    only, not the values. The returned text is one line without the path (callers prefix the
-    name they show). Each file is read with a single ``read``; plain headers are parsed without
-    numpy's ast-based reader, which is most of the cost for small files.
-    """
-    harvest = kind in HARVEST_KINDS
-    shape = expected_shape(kind, num_classes)
-    try:
-        npy, values = _open_npy(os.fspath(path), values=not quick)
-    except FileNotFoundError:
-        return "missing"
-    except EOFError as exc:
-        if str(exc).startswith("truncated"):
-            return str(exc)
-        return f"not a readable .npy file ({exc})"
-    except (OSError, ValueError) as exc:
-        return f"not a readable .npy file ({first_line(exc)})"
-    dtype = npy.dtype
-    if npy.shape != shape:
-        return f"shape {npy.shape}, expected {shape}"
-    if harvest:
-        if not (dtype.kind == "b" or np.issubdtype(dtype, np.integer) or _floating(dtype)):
-            return f"dtype {dtype}, expected 0/1 numbers"
-    elif not _floating(dtype):
-        return f"dtype {dtype}, expected a floating dtype"
-    if values is None:
-        return None
-    if harvest:
-        if dtype.kind != "b" and not ((values == 0) | (values == 1)).all():
-            return "harvest values must be 0 or 1"
-        return None
-    finite = np.isfinite(values)
-    if not finite.all():
-        return f"{int(np.count_nonzero(~finite))} non-finite values (NaN or inf)"
-    if kind.startswith("soft_") and not ((values >= 0) & (values <= 1)).all():
-        return "probabilities must lie in [0, 1]"
-    return None
-
-
-def _floating(dtype: np.dtype) -> bool:
-    return np.issubdtype(dtype, np.floating)
 
 
 @dataclass

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from avparse.errors import AvparseError
+
 SEGMENTS = 10
 """One-second segments per clip."""
 
@@ -24,13 +26,24 @@ class FeatureKind:
     shape: tuple[int, int]
     role: str
     """``audio``, ``visual`` (2D, per frame) or ``motion`` (3D, per snippet)."""
+    pooled: bool = False
+    """Averaged over groups of frames to one row per segment when packed into the store.
+
+    Exact for the student: its first layer is linear, and a linear layer commutes with the mean
+    (``mean(W x + b) = W mean(x) + b``), so the model reads the pooled rows unchanged.
+    """
+
+    @property
+    def packed_shape(self) -> tuple[int, int]:
+        """Shape of one clip's row in the packed store."""
+        return (SEGMENTS, self.shape[1]) if self.pooled else self.shape
 
 
 FEATURE_KINDS: dict[str, FeatureKind] = {
     k.name: k
     for k in (
         FeatureKind("vggish", "feats/vggish", (10, 128), "audio"),
-        FeatureKind("res152", "feats/res152", (80, 2048), "visual"),
+        FeatureKind("res152", "feats/res152", (80, 2048), "visual", pooled=True),
         FeatureKind("r2plus1d_18", "feats/r2plus1d_18", (10, 512), "motion"),
         FeatureKind("clip", "CLIP/features", (10, 768), "visual"),
         FeatureKind("clap", "CLAP/features", (64, 768), "audio"),
@@ -59,6 +72,40 @@ SCORE_FOLDERS: dict[str, str] = {
     "audio": "CLAP/segment_scores",
 }
 """Raw teacher logits, (10, classes) float32, per clip: calibration and relabelling read them."""
+
+HARVEST_KINDS: dict[str, str] = {f"harvest_{m}": f for m, f in HARVEST_FOLDERS.items()}
+"""Hard harvests as array kinds (``harvest_audio``, ``harvest_visual``) -> folder."""
+
+SOFT_KINDS: dict[str, str] = {f"soft_{m}": f for m, f in SOFT_HARVEST_FOLDERS.items()}
+"""Teacher soft labels as array kinds (``soft_audio``, ``soft_visual``) -> folder."""
+
+SCORE_KINDS: dict[str, str] = {f"scores_{m}": f for m, f in SCORE_FOLDERS.items()}
+"""Teacher logits as array kinds (``scores_audio``, ``scores_visual``) -> folder."""
+
+TEACHER_KINDS: dict[str, str] = {**SOFT_KINDS, **SCORE_KINDS}
+"""What ``avparse harvest`` writes beside the hard labels, (10, classes) float32 per clip."""
+
+PER_CLASS_KINDS: dict[str, str] = {**HARVEST_KINDS, **TEACHER_KINDS}
+"""Array kinds of shape (10, classes): harvests and teacher outputs, needed for training."""
+
+
+def kind_folder(kind: str) -> str:
+    """The folder (relative to a data root) of a feature kind or per-class kind."""
+    if kind in FEATURE_KINDS:
+        return FEATURE_KINDS[kind].folder
+    if kind in PER_CLASS_KINDS:
+        return PER_CLASS_KINDS[kind]
+    known = ", ".join([*FEATURE_KINDS, *PER_CLASS_KINDS])
+    raise AvparseError(f"unknown feature kind {kind!r} (known: {known})")
+
+
+def expected_shape(kind: str, num_classes: int) -> tuple[int, int]:
+    """Shape of one clip's ``.npy`` file of ``kind``."""
+    if kind in PER_CLASS_KINDS:
+        return (SEGMENTS, num_classes)
+    kind_folder(kind)  # raises for an unknown kind
+    return FEATURE_KINDS[kind].shape
+
 
 FUSED_HARVEST_FOLDERS: dict[str, str] = {m: f"fused/{f}" for m, f in HARVEST_FOLDERS.items()}
 """Harvests of the fused (audio + visual) teacher, for the modality-independence ablation.

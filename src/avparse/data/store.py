@@ -1,18 +1,26 @@
-"""Packed feature store: each split's per-clip ``.npy`` files as one memory-mapped array per kind.
+"""Packed feature store: per-clip ``.npy`` files as one memory-mapped array per (split, kind).
 
 Training reads a batch with one fancy index into a memory map instead of opening three files per
-clip. Packing validates every source file (shape, dtype, finite values) and reports all problems
-at once; it is incremental (a source file whose mtime and size are unchanged is not read again,
-a changed one is re-read and re-hashed, and only arrays with changes are rewritten) and atomic
-(each array is written to a temporary file and renamed, the manifest last).
+clip. One builder, :func:`pack_rows`, serves every task: the caller names the rows of a split
+(LLP: the clip filenames; AVE: its annotation rows, whose video ids may repeat) and the kinds it
+needs; row ``i`` of every array holds the file of ``ids[i]``. Every source file goes through the
+one per-file rule (:func:`avparse.data.files.read_feature_file`, as ``data check``), and all
+problems are reported at once. The store holds what the model reads: ResNet-152's 80 frames are
+averaged to 10 rows (``FeatureKind.pooled``), exact for the student and 8x smaller.
+
+Packing is incremental: a source file whose size, mtime, ctime and inode are unchanged is taken
+from the previous array without being read. ``utime`` can restore an mtime but not a ctime, and a
+file whose ctime is too recent to be distinguished from a later rewrite is re-read next time
+(its content hash decides). Only arrays with changes are rewritten, each atomically, the
+manifest last. Files are read by a few threads (numpy and blake2b release the GIL).
 
 Layout of a store folder::
 
     manifest.json          format, root, and per split and kind: source folder, shape, dtype,
-                           content hash of the packed array, per-file [mtime_ns, size, blake2b]
-    <split>/index.json     clip filenames, row order of every array of the split
-    <split>/<kind>.npy     (clips, frames, dim) float32 feature arrays, kinds of FEATURE_KINDS
-    train/harvest_audio.npy, train/harvest_visual.npy   (clips, 10, classes) uint8 harvests
+                           content hash, row ids, per-file [size, mtime_ns, ctime_ns, inode, hash]
+    <split>/index.json     the row names, in row order
+    <split>/<kind>.npy     (rows, 10, dim) float32 features (kinds of FEATURE_KINDS),
+                           (rows, 10, classes) uint8 harvests, float32 soft labels and logits
 
 Numpy only.
 """
@@ -22,25 +30,46 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from avparse.data.layout import FEATURE_KINDS, HARVEST_FOLDERS, SEGMENTS, SPLITS
+from avparse.data.files import read_feature_file
+from avparse.data.layout import (
+    FEATURE_KINDS,
+    HARVEST_KINDS,
+    PER_CLASS_KINDS,
+    SEGMENTS,
+    SPLITS,
+    TEACHER_KINDS,
+    expected_shape,
+    kind_folder,
+)
 from avparse.data.llp import LLPAnnotations, clip_id
-from avparse.errors import AvparseError, first_line
+from avparse.errors import AvparseError
 from avparse.utils.atomic import atomic_path, write_json
 from avparse.vocab import LLP, Vocabulary
 
-FORMAT = 1
+FORMAT = 2
+"""Store format; a store of another format is rebuilt, never read. 2: pooled ResNet-152 rows,
+ctime/inode stamps, row-id keyed arrays (1: avparse 0.1)."""
 MANIFEST = "manifest.json"
 DEFAULT_STORE = "packed"
 """Default store folder inside the data root (``--out`` puts it elsewhere)."""
 
-HARVEST_KINDS = {f"harvest_{m}": folder for m, folder in HARVEST_FOLDERS.items()}
-"""Packed harvest arrays (train split only, where the student learns from them)."""
+RACY_NS = 100_000_000
+"""A file changed less than this before it was stat-ed may change again with the same ctime
+(the kernel stamps ctime from a coarse clock); it is re-read on the next pack. File systems
+that keep whole seconds get a two-second window."""
+
+READ_THREADS = 2
+"""Threads reading source files (measured in docs/performance.md, "store")."""
 
 
 class PackError(AvparseError):
@@ -52,52 +81,43 @@ class PackError(AvparseError):
         super().__init__(f"{problems[0]}{more}")
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Source:
     kind: str
     folder: str
-    shape: tuple[int, ...]
     dtype: str
+    shape: tuple[int, ...]
+    """Shape of one packed row (pooled features have fewer rows than their files)."""
+    pooled: bool
 
 
-def _sources(root: Path, split: str, kinds: list[str] | None, num_classes: int) -> list[_Source]:
-    out = []
-    for name, kind in FEATURE_KINDS.items():
-        if (kinds is None and (root / kind.folder).is_dir()) or (kinds and name in kinds):
-            out.append(_Source(name, kind.folder, kind.shape, "float32"))
-    if split == "train":
-        for name, folder in HARVEST_KINDS.items():
-            if (kinds is None and (root / folder).is_dir()) or (kinds and name in kinds):
-                out.append(_Source(name, folder, (SEGMENTS, num_classes), "uint8"))
-    return out
+def _source(kind: str, num_classes: int) -> _Source:
+    folder = kind_folder(kind)  # raises for an unknown kind
+    if kind in FEATURE_KINDS:
+        fk = FEATURE_KINDS[kind]
+        return _Source(kind, folder, "float32", fk.packed_shape, fk.pooled)
+    dtype = "uint8" if kind in HARVEST_KINDS else "float32"
+    return _Source(kind, folder, dtype, expected_shape(kind, num_classes), False)
+
+
+def _missing_folder(root: Path, kind: str, folder: str) -> str:
+    if kind in TEACHER_KINDS:
+        what = "soft labels" if kind.startswith("soft_") else "teacher logits"
+        return (
+            f"{root / folder}: folder missing: the {what} `avparse harvest` writes beside the "
+            "hard labels (harvest this root again with avparse to get them)"
+        )
+    if kind in HARVEST_KINDS:
+        return f"{root / folder}: harvest folder missing (run `avparse harvest` on this root)"
+    return f"{root / folder}: feature folder missing"
 
 
 def _file_hash(data: np.ndarray) -> str:
-    return hashlib.blake2b(np.ascontiguousarray(data).tobytes(), digest_size=16).hexdigest()
+    return hashlib.blake2b(np.ascontiguousarray(data).data, digest_size=16).hexdigest()
 
 
-def _validate(path: Path, src: _Source, rel: str) -> tuple[np.ndarray | None, str | None]:
-    """Read one source file; return (array, None) or (None, one-line problem)."""
-    try:
-        data = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        return None, f"{rel}: missing"
-    except (OSError, ValueError, EOFError) as exc:
-        return None, f"{rel}: not a readable .npy file ({first_line(exc)})"
-    if tuple(data.shape) != src.shape:
-        return None, f"{rel}: shape {tuple(data.shape)}, expected {src.shape}"
-    if src.dtype == "uint8":
-        if not (np.issubdtype(data.dtype, np.number) or data.dtype == bool):
-            return None, f"{rel}: dtype {data.dtype}, expected 0/1 numbers"
-        if not np.isin(data, (0, 1)).all():
-            return None, f"{rel}: harvest values must be 0 or 1"
-        return data.astype(np.uint8), None
-    if not np.issubdtype(data.dtype, np.floating):
-        return None, f"{rel}: dtype {data.dtype}, expected a float dtype"
-    if not np.isfinite(data).all():
-        bad = int((~np.isfinite(data)).sum())
-        return None, f"{rel}: {bad} non-finite values (NaN or inf)"
-    return data.astype(np.float32, copy=False), None
+def _names_hash(names: Sequence[str]) -> str:
+    return hashlib.blake2b("\n".join(names).encode(), digest_size=16).hexdigest()
 
 
 @dataclass
@@ -108,44 +128,30 @@ class PackReport:
     unchanged: list[str] = field(default_factory=list)
     files_read: int = 0
 
+    def add(self, other: PackReport) -> None:
+        self.written += other.written
+        self.unchanged += other.unchanged
+        self.files_read += other.files_read
+
 
 def default_store(root: str | Path) -> Path:
     return Path(root) / DEFAULT_STORE
 
 
-def _read_manifest(out: Path) -> dict[str, Any]:
-    path = out / MANIFEST
-    if not path.is_file():
-        return {}
+def _read_json(path: Path) -> Any:
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}  # an unreadable manifest only costs a full repack
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
+def _read_manifest(out: Path) -> dict[str, Any]:
+    """The manifest of a store of this format; {} for none, an unreadable one or another format."""
+    data = _read_json(out / MANIFEST)
     return data if isinstance(data, dict) and data.get("format") == FORMAT else {}
 
 
-def pack(
-    root: str | Path,
-    out: str | Path | None = None,
-    *,
-    splits: tuple[str, ...] = SPLITS,
-    kinds: list[str] | None = None,
-    vocab: Vocabulary = LLP,
-    progress: bool = False,
-) -> PackReport:
-    """Pack ``splits`` of data root ``root`` into ``out`` (default ``root/packed``).
-
-    ``kinds`` limits the arrays (feature kinds and ``harvest_audio``/``harvest_visual``); by
-    default every feature folder present is packed. Raises :class:`PackError` listing every
-    missing or invalid file; nothing is renamed into place for a kind with problems.
-    """
-    root = Path(root)
-    out = Path(out) if out is not None else default_store(root)
-    annotations = LLPAnnotations(root, vocab)
-    if kinds:
-        unknown = [k for k in kinds if k not in FEATURE_KINDS and k not in HARVEST_KINDS]
-        if unknown:
-            raise AvparseError(f"unknown feature kind {unknown[0]!r}")
+def _writable_store(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
         writable = os.access(out, os.W_OK)
@@ -153,148 +159,180 @@ def pack(
         writable = False
     if not writable:
         raise AvparseError(
-            f"{out}: cannot write the packed store here; choose another folder (train/evaluate --store, data pack --out)"
+            f"{out}: cannot write the packed store here; choose another folder "
+            "(train/evaluate --store, data pack --out)"
         )
+
+
+def pack_rows(
+    root: str | Path,
+    out: str | Path,
+    split: str,
+    names: Sequence[str],
+    kinds: Sequence[str],
+    *,
+    num_classes: int,
+    ids: Sequence[str] | None = None,
+    progress: bool = False,
+    threads: int = READ_THREADS,
+) -> PackReport:
+    """Pack the ``kinds`` of one split's rows into store ``out`` (the one store builder).
+
+    Args:
+        root: the data root holding the per-clip folders.
+        out: the store folder.
+        split: the name of the rows' group (``train``, ``val``, ...): ``out/<split>/``.
+        names: one name per row, recorded in ``<split>/index.json``.
+        kinds: array kinds (``FEATURE_KINDS`` names, ``harvest_*``, ``soft_*``, ``scores_*``).
+        num_classes: classes of the per-class kinds.
+        ids: the file id of each row (default: ``clip_id`` of each name); ids may repeat.
+        progress: show progress while files are read.
+        threads: threads reading source files.
+
+    Raises :class:`PackError` listing every missing or invalid file; arrays of kinds without
+    problems are still packed (and kept for the next run), the others are left as they were.
+    """
+    root, out = Path(root), Path(out)
+    names = list(names)
+    row_ids = [clip_id(n) for n in names] if ids is None else list(ids)
+    if len(row_ids) != len(names):
+        raise ValueError(f"{len(names)} names but {len(row_ids)} ids")
+    sources = [_source(k, num_classes) for k in dict.fromkeys(kinds)]
+    _writable_store(out)
     old = _read_manifest(out)
-    manifest: dict[str, Any] = {
-        "format": FORMAT,
-        "root": str(root.resolve()),
-        "splits": dict(old.get("splits", {})),  # splits not packed now stay as they were
+    old_split = old.get("splits", {}).get(split, {})
+    names_hash = _names_hash(names)
+    same_rows = old_split.get("names_hash") == names_hash
+    # arrays of kinds not requested this time stay (a later call may ask for fewer kinds)
+    arrays = {
+        k: v
+        for k, v in old_split.get("arrays", {}).items()
+        if same_rows and (out / v["file"]).is_file()
     }
     report = PackReport()
     problems: list[str] = []
-    plans = []
-    for split in splits:
-        filenames = annotations.weak(split).filenames
-        old_split = old.get("splits", {}).get(split, {})
-        sources = _sources(root, split, kinds, len(vocab))
-        # keep arrays of kinds not requested this time (a later call may pack fewer kinds)
-        arrays = {
-            k: v
-            for k, v in old_split.get("arrays", {}).items()
-            if old_split.get("filenames_hash") == _names_hash(filenames)
-            and (out / v["file"]).is_file()
-        }
-        manifest["splits"][split] = {
-            "clips": len(filenames),
-            "filenames_hash": _names_hash(filenames),
-            "arrays": arrays,
-        }
-        for src in sources:
-            if not (root / src.folder).is_dir():
-                problems.append(f"{root / src.folder}: feature folder missing")
-                continue
-            plans.append((split, filenames, src, old_split))
-    for split, filenames, src, old_split in _progress(plans, progress):
-        entry, errs, n_read = _pack_array(root, out, split, filenames, src, old_split)
+    for src in sources:
+        if not (root / src.folder).is_dir():
+            problems.append(_missing_folder(root, src.kind, src.folder))
+            continue
+        entry, errs, n_read = _pack_array(
+            root, out, split, row_ids, src, old_split.get("arrays", {}).get(src.kind),
+            progress, threads,
+        )  # fmt: skip
         report.files_read += n_read
         problems.extend(errs)
         if entry is not None:
-            name = f"{split}/{src.kind}"
-            (report.unchanged if entry.pop("_unchanged") else report.written).append(name)
-            manifest["splits"][split]["arrays"][src.kind] = entry
-    for split in splits:
-        index = out / split / "index.json"
-        names = annotations.weak(split).filenames
-        if not index.is_file() or _read_index(index) != names:
-            write_json(index, names, indent=None)
+            unchanged = entry.pop("_unchanged")
+            (report.unchanged if unchanged else report.written).append(f"{split}/{src.kind}")
+            arrays[src.kind] = entry
+    index = out / split / "index.json"
+    if _read_json(index) != names:
+        write_json(index, names, indent=None)
+    manifest = {
+        "format": FORMAT,
+        "root": str(root.resolve()),
+        "splits": {
+            **old.get("splits", {}),  # other splits stay as they were
+            split: {"rows": len(names), "names_hash": names_hash, "arrays": arrays},
+        },
+    }
+    write_json(out / MANIFEST, manifest)  # records the arrays that packed cleanly
     if problems:
-        # Arrays that packed cleanly are kept for the next run; the manifest records them.
-        write_json(out / MANIFEST, manifest)
         raise PackError(problems)
-    write_json(out / MANIFEST, manifest)
     return report
 
 
-def _progress(items: list, enabled: bool):
-    if not enabled:
-        return items
-    from tqdm import tqdm
+def _stamp(st: os.stat_result) -> list[int]:
+    """What must match to trust a packed row without reading its file.
 
-    return tqdm(items, desc="pack", unit="array")
-
-
-def _names_hash(names: list[str]) -> str:
-    return hashlib.blake2b("\n".join(names).encode(), digest_size=16).hexdigest()
-
-
-def _read_index(path: Path) -> list[str] | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
+    ``utime`` can restore a file's mtime but not its ctime. A ctime too close to now is recorded
+    as -1 (never trusted, see :data:`RACY_NS`): the file is read and its hash compared next time.
+    """
+    window = 2_000_000_000 if st.st_ctime_ns % 1_000_000_000 == 0 else RACY_NS
+    racy = time.time_ns() - st.st_ctime_ns < window
+    return [st.st_size, st.st_mtime_ns, -1 if racy else st.st_ctime_ns, st.st_ino]
 
 
 def _pack_array(
-    root: Path, out: Path, split: str, filenames: list[str], src: _Source, old_split: dict
+    root: Path,
+    out: Path,
+    split: str,
+    ids: list[str],
+    src: _Source,
+    old_entry: dict | None,
+    progress: bool,
+    threads: int,
 ) -> tuple[dict | None, list[str], int]:
     """Pack one (split, kind), streaming rows into a temporary memory map (bounded memory).
 
-    Pass 1 stats every source file; files whose mtime and size match the manifest are taken
-    from the previous array without being read. Pass 2 fills the new array row by row, reading
-    and validating only the other files; the array replaces the old one only if all rows are
-    valid and its content hash differs.
+    Pass 1 stats every source file; files whose stamp matches the manifest are taken from the
+    previous array without being read. Pass 2 reads and validates the other files (in threads)
+    and fills the new array; it replaces the old one only if every row is valid and the content
+    differs.
     """
     folder = root / src.folder
-    ids = [clip_id(f) for f in filenames]
-    old_entry = old_split.get("arrays", {}).get(src.kind)
+    target = out / split / f"{src.kind}.npy"
     old_files: dict[str, list] = old_entry.get("files", {}) if old_entry else {}
     old_array = None
     old_rows: dict[str, int] = {}
-    if old_entry and (out / old_entry["file"]).is_file():
+    if old_entry and target.is_file():
         try:
-            old_array = np.load(out / old_entry["file"], mmap_mode="r")
+            old_array = np.load(target, mmap_mode="r")
             old_rows = {cid: i for i, cid in enumerate(old_entry.get("row_ids", []))}
         except (OSError, ValueError):
             old_array = None
-    usable_old = old_array is not None and tuple(old_array.shape[1:]) == src.shape
+    if old_array is not None and tuple(old_array.shape[1:]) != src.shape:
+        old_array, old_rows = None, {}
     files: dict[str, list] = {}
     stamps: dict[str, list[int]] = {}
     problems: list[str] = []
     for cid in dict.fromkeys(ids):
         try:
-            st = (folder / f"{cid}.npy").stat()
+            stamps[cid] = _stamp((folder / f"{cid}.npy").stat())
         except FileNotFoundError:
             problems.append(f"{folder / cid}.npy: missing (clip of split {split!r})")
             continue
-        stamps[cid] = [st.st_mtime_ns, st.st_size]
         previous = old_files.get(cid)
-        if previous is not None and previous[:2] == stamps[cid] and usable_old and cid in old_rows:
+        if (
+            previous is not None
+            and previous[2] != -1
+            and previous[:4] == stamps[cid]
+            and cid in old_rows
+        ):
             files[cid] = previous
-    target = out / split / f"{src.kind}.npy"
     if (
         not problems
         and len(files) == len(stamps)
         and old_entry is not None
         and old_entry.get("row_ids") == ids
-        and target.is_file()
     ):
         return {**old_entry, "_unchanged": True}, [], 0
-    read: set[str] = set()
+    to_read = [cid for cid in stamps if cid not in files]
     content = ""
     try:
         with atomic_path(target, suffix=".npy") as tmp:
             shape = (len(ids), *src.shape)
             arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=src.dtype, shape=shape)
+            rows_of: dict[str, list[int]] = {}
             for i, cid in enumerate(ids):
-                if cid not in stamps:
+                rows_of.setdefault(cid, []).append(i)
+            assert old_array is not None or not files
+            for cid in files:
+                arr[rows_of[cid]] = old_array[old_rows[cid]]  # type: ignore[index]
+            results = _read_rows(folder, to_read, src, threads)
+            if progress and to_read:
+                results = _progress(results, len(to_read), f"pack {split}/{src.kind}")
+            for cid, data, digest, problem in results:
+                if problem is not None:
+                    problems.append(f"{folder / cid}.npy: {problem}")
                     continue
-                if cid in files and cid not in read and old_array is not None:
-                    arr[i] = old_array[old_rows[cid]]
-                    continue
-                data, problem = _validate(folder / f"{cid}.npy", src, f"{folder / cid}.npy")
-                if cid not in read:
-                    read.add(cid)
-                    if problem:
-                        problems.append(problem)
-                if data is not None:
-                    arr[i] = data
-                    files[cid] = [*stamps[cid], _file_hash(data)]
+                arr[rows_of[cid]] = data
+                files[cid] = [*stamps[cid], digest]
             arr.flush()
             del arr
             if problems:
                 raise _KeepOld  # leave the old array (if any) in place
-            content = _names_hash([f"{cid}:{files[cid][2]}" for cid in ids])
+            content = _names_hash([f"{cid}:{files[cid][4]}" for cid in ids])
             if (
                 old_entry is not None
                 and old_entry.get("sha") == content
@@ -304,19 +342,56 @@ def _pack_array(
                 raise _KeepOld  # touched files, same content: keep the old array
     except _KeepOld:
         if problems:
-            return None, problems, len(read)
-        return {**old_entry, "files": files, "_unchanged": True}, [], len(read)
+            return None, problems, len(to_read)
+        assert old_entry is not None
+        return {**old_entry, "files": files, "_unchanged": True}, [], len(to_read)
     entry = {
         "file": f"{split}/{src.kind}.npy",
         "source": src.folder,
         "shape": [len(ids), *src.shape],
         "dtype": src.dtype,
+        "pooled": src.pooled,
         "sha": content,
         "row_ids": ids,
         "files": files,
         "_unchanged": False,
     }
-    return entry, [], len(read)
+    return entry, [], len(to_read)
+
+
+def _read_rows(
+    folder: Path, ids: list[str], src: _Source, threads: int
+) -> Iterator[tuple[str, np.ndarray | None, str, str | None]]:
+    """``(id, packed row, source hash, problem)`` per id, in order, read by ``threads``."""
+    num_classes = src.shape[1]
+
+    def read(cid: str) -> tuple[str, np.ndarray | None, str, str | None]:
+        data, problem = read_feature_file(folder / f"{cid}.npy", src.kind, num_classes=num_classes)
+        if data is None:
+            return cid, None, "", problem
+        digest = _file_hash(data)
+        if src.pooled:  # as the model does: float32 frames, mean of each segment's group
+            frames = data.astype(np.float32, copy=False)
+            data = frames.reshape(SEGMENTS, -1, frames.shape[-1]).mean(axis=1)
+        return cid, data, digest, None
+
+    if threads <= 1 or len(ids) < 2:
+        yield from map(read, ids)
+        return
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        pending: deque = deque()
+        for cid in ids:  # a bounded read-ahead: memory stays a few files, not the split
+            pending.append(pool.submit(read, cid))
+            if len(pending) > 2 * threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _progress(items: Iterator, total: int, desc: str) -> Iterator:
+    from tqdm import tqdm
+
+    return iter(tqdm(items, total=total, desc=desc, unit="file", leave=False))
 
 
 class _KeepOld(Exception):
@@ -325,7 +400,7 @@ class _KeepOld(Exception):
 
 @dataclass
 class PackedSplit:
-    """One split of a store: filenames and memory-mapped arrays (opened with mmap_mode="r")."""
+    """One split of a store: row names and memory-mapped arrays (opened with mmap_mode="r")."""
 
     split: str
     filenames: list[str]
@@ -344,15 +419,22 @@ class PackedSplit:
             ) from None
 
 
-def open_split(out: str | Path, split: str, kinds: list[str] | None = None) -> PackedSplit:
+def open_split(out: str | Path, split: str, kinds: Sequence[str] | None = None) -> PackedSplit:
     """Open a packed split; ``kinds`` restricts (and requires) the arrays opened."""
     out = Path(out)
     manifest = _read_manifest(out)
+    if not manifest:
+        found = _read_json(out / MANIFEST)
+        if isinstance(found, dict) and "format" in found:
+            raise AvparseError(
+                f"{out}: store format {found['format']!r}, this avparse reads format {FORMAT}; "
+                "`avparse data pack` (or training) rebuilds it"
+            )
     entry = manifest.get("splits", {}).get(split)
     if entry is None:
         raise AvparseError(f"{out}: no packed split {split!r}; run `avparse data pack`")
-    filenames = _read_index(out / split / "index.json")
-    if filenames is None:
+    filenames = _read_json(out / split / "index.json")
+    if not isinstance(filenames, list):
         raise AvparseError(f"{out / split / 'index.json'}: missing or unreadable index")
     arrays = {}
     for kind, info in entry["arrays"].items():
@@ -368,6 +450,71 @@ def open_split(out: str | Path, split: str, kinds: list[str] | None = None) -> P
     return PackedSplit(split, filenames, arrays)
 
 
+def ensure_rows(
+    root: str | Path,
+    out: str | Path,
+    split: str,
+    names: Sequence[str],
+    kinds: Sequence[str],
+    *,
+    num_classes: int,
+    ids: Sequence[str] | None = None,
+    progress: bool = False,
+) -> PackedSplit:
+    """Pack what is missing or stale (a stat per source file when nothing changed), then open."""
+    pack_rows(root, out, split, names, kinds, num_classes=num_classes, ids=ids, progress=progress)
+    return open_split(out, split, kinds)
+
+
+def llp_kinds(root: str | Path, split: str) -> list[str]:
+    """What ``data pack`` packs by default: every feature folder present, and for the train
+    split the hard harvests present (teacher outputs only when asked for)."""
+    root = Path(root)
+    kinds = [k for k, fk in FEATURE_KINDS.items() if (root / fk.folder).is_dir()]
+    if split == "train":
+        kinds += [k for k, folder in HARVEST_KINDS.items() if (root / folder).is_dir()]
+    return kinds
+
+
+def pack(
+    root: str | Path,
+    out: str | Path | None = None,
+    *,
+    splits: tuple[str, ...] = SPLITS,
+    kinds: list[str] | None = None,
+    vocab: Vocabulary = LLP,
+    progress: bool = False,
+) -> PackReport:
+    """Pack ``splits`` of the LLP data root ``root`` into ``out`` (default ``root/packed``).
+
+    ``kinds`` limits the arrays (feature kinds and per-class kinds: ``harvest_*``, ``soft_*``,
+    ``scores_*``); by default see :func:`llp_kinds`. Per-class kinds are packed for the train
+    split only. Raises :class:`PackError` listing every problem of every split.
+    """
+    out = Path(out) if out is not None else default_store(root)
+    annotations = LLPAnnotations(Path(root), vocab)
+    for kind in kinds or []:
+        kind_folder(kind)  # an unknown kind is one line before anything is read
+    report = PackReport()
+    problems: list[str] = []
+    for split in splits:
+        wanted = llp_kinds(root, split) if kinds is None else list(kinds)
+        if split != "train":
+            wanted = [k for k in wanted if k not in PER_CLASS_KINDS]
+        names = annotations.weak(split).filenames
+        try:
+            report.add(
+                pack_rows(
+                    root, out, split, names, wanted, num_classes=len(vocab), progress=progress
+                )
+            )
+        except PackError as exc:
+            problems += exc.problems
+    if problems:
+        raise PackError(problems)
+    return report
+
+
 def ensure_packed(
     root: str | Path,
     out: str | Path | None = None,
@@ -377,16 +524,21 @@ def ensure_packed(
     vocab: Vocabulary = LLP,
     progress: bool = False,
 ) -> dict[str, PackedSplit]:
-    """Pack what is missing or stale (a stat per source file when nothing changed), then open.
-
-    ``kinds`` maps split -> arrays needed there.
-    """
+    """:func:`ensure_rows` for splits of an LLP root; ``kinds`` maps split -> arrays needed."""
     out = Path(out) if out is not None else default_store(root)
-    result = {}
-    for split in splits:
-        pack(root, out, splits=(split,), kinds=kinds[split], vocab=vocab, progress=progress)
-        result[split] = open_split(out, split, kinds[split])
-    return result
+    annotations = LLPAnnotations(Path(root), vocab)
+    return {
+        split: ensure_rows(
+            root,
+            out,
+            split,
+            annotations.weak(split).filenames,
+            kinds[split],
+            num_classes=len(vocab),
+            progress=progress,
+        )
+        for split in splits
+    }
 
 
 def store_size(out: str | Path) -> int:
@@ -395,13 +547,15 @@ def store_size(out: str | Path) -> int:
 
 
 __all__ = [
-    "HARVEST_KINDS",
+    "FORMAT",
     "PackError",
     "PackReport",
     "PackedSplit",
     "default_store",
     "ensure_packed",
+    "ensure_rows",
     "open_split",
     "pack",
+    "pack_rows",
     "store_size",
 ]
