@@ -1,7 +1,10 @@
 """Atomic writes: a file is either the old one or the complete new one, never half written.
 
 Every long job writes through these helpers (temp file in the same folder, fsync, rename), so an
-interrupted run leaves nothing that a resumed run could mistake for finished work.
+interrupted run leaves nothing that a resumed run could mistake for finished work. Files get the
+permissions a plain ``open()`` would give them: a new file's follow the umask (the temporary file
+is created with mode 0o666 and the umask applied by the system, unlike ``mkstemp``'s 0o600), a
+replaced file keeps its mode; folders are created with ``mkdir``'s umask-respecting default.
 """
 
 from __future__ import annotations
@@ -9,7 +12,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -25,9 +29,7 @@ def atomic_path(path: str | Path, *, suffix: str = "") -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = _new_temp(path, suffix)
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
@@ -36,6 +38,27 @@ def atomic_path(path: str | Path, *, suffix: str = "") -> Iterator[Path]:
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _new_temp(path: Path, suffix: str) -> Path:
+    """Create an empty, uniquely named file beside ``path`` with the mode ``open()`` would give."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)  # open() on an existing file keeps its mode
+    except OSError:
+        mode = None
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp{suffix}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies
+        except FileExistsError:
+            continue
+        try:
+            if mode is not None:
+                os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+        return tmp
+    raise FileExistsError(f"{path.parent}: cannot create a temporary file for {path.name}")
 
 
 @contextlib.contextmanager
