@@ -9,8 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avparse.data.check import check_root, format_report, validate_feature_file
+from avparse.data.agreement import HarvestMismatchError, outside_share, refuse_outside
+from avparse.data.check import check_root, format_report
+from avparse.data.files import validate_feature_file
 from avparse.data.layout import FEATURE_KINDS, HARVEST_FOLDERS
+from avparse.data.llp import LLPAnnotations
 
 
 @pytest.fixture(scope="session")
@@ -197,3 +200,42 @@ def test_teacher_outputs_are_checked_like_harvests(root: Path):
     )
     assert f"{SCORE_FOLDERS['visual']}/{train[2]}.npy: missing (train)" in problems
     assert any("250 non-finite values" in p for p in problems)
+
+
+def test_harvest_positives_outside_the_tags_are_refused(root: Path, cli):
+    report = check_root(root)
+    assert [a.outside for a in report.agreement] == [0, 0]
+    assert all(a.positives > 0 for a in report.agreement)
+    # as a harvest written with another class order: positives in untagged columns
+    folder = root / HARVEST_FOLDERS["visual"]
+    weak = LLPAnnotations(root).weak("train")
+    train = weak.ids
+    for cid, tags in zip(train[:3], weak.labels[:3], strict=True):
+        harvest = np.load(folder / f"{cid}.npy")
+        harvest[2:4, np.flatnonzero(~tags)[0]] = 1
+        np.save(folder / f"{cid}.npy", harvest)
+    report = check_root(root)
+    lines = [p for p in report.problems() if "outside the clips' weak labels" in p]
+    assert len(lines) == 1 and lines[0].startswith(f"{HARVEST_FOLDERS['visual']}: ")
+    assert f"e.g. {train[0]}, {train[1]}, {train[2]}" in lines[0] and "\n" not in lines[0]
+    result = cli("data", "check", root, "--no-progress")
+    assert result.code == 1 and "% of harvest positives" in result.out
+    result = cli("data", "check", root, "--no-progress", "--accept-harvest-mismatch")
+    assert result.code == 0 and "note (accepted): CLIP/segment_pseudo_labels" in result.out
+
+
+def test_outside_share_counts_and_refuses():
+    weak = np.zeros((4, 3), dtype=bool)
+    weak[:, 0] = True
+    harvest = np.zeros((4, 10, 3), dtype=np.uint8)
+    harvest[:, :5, 0] = 1  # 20 inside
+    harvest[2, 3:7, 2] = 1  # 4 outside, in clip "c"
+    found = outside_share("H", harvest, weak, ["a", "b", "c", "d"])
+    assert (found.positives, found.outside, found.clips) == (24, 4, ("c",))
+    assert found.share == pytest.approx(4 / 24)
+    with pytest.raises(HarvestMismatchError, match=r"^H: 16\.7% .* e\.g\. c .*--set x=true$"):
+        refuse_outside(found, accept=False, how_to_accept="--set x=true")
+    refuse_outside(found, accept=True, how_to_accept="")
+    refuse_outside(
+        outside_share("H", harvest * 0, weak, list("abcd")), accept=False, how_to_accept=""
+    )

@@ -23,6 +23,11 @@ def _add_check(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=4, help="threads reading feature files")
     parser.add_argument("--show", type=int, default=10, help="problems to list by name")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the full report")
+    parser.add_argument(
+        "--accept-harvest-mismatch",
+        action="store_true",
+        help="report harvest positives outside the clips' weak labels as a note, not a problem",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -36,7 +41,13 @@ def _run_check(args: argparse.Namespace) -> int:
         def progress(items, total):
             return tqdm(items, total=total, unit="file", desc="check", disable=None, leave=False)
 
-    report = check_root(args.root, quick=args.quick, workers=args.workers, progress=progress)
+    report = check_root(
+        args.root,
+        quick=args.quick,
+        workers=args.workers,
+        progress=progress,
+        accept_mismatch=args.accept_harvest_mismatch,
+    )
     print(format_report(report, show=args.show))
     if args.json:
         from avparse.utils.atomic import write_json

@@ -20,10 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from avparse.data.files import validate_feature_file
+from avparse.data.agreement import OutsideShare, outside_share
+from avparse.data.files import read_feature_file
 from avparse.data.layout import (
     CLIP_ID_LENGTH,
     FEATURE_KINDS,
+    HARVEST_KINDS,
     LLP_FILES,
     PER_CLASS_KINDS,
     SPLITS,
@@ -58,7 +60,7 @@ class SplitFiles:
     missing: list[str] = field(default_factory=list)
     """Clip ids of the split without a file."""
     bad: list[tuple[str, str]] = field(default_factory=list)
-    """(file name, problem) of files that failed :func:`validate_feature_file`."""
+    """(file name, problem) of files that failed the per-file rule (``data/files.py``)."""
     required: bool = True
     """False where missing files are allowed (harvests of splits the student does not learn from)."""
 
@@ -87,9 +89,15 @@ class CheckReport:
     notes: list[str] = field(default_factory=list)
     """Accepted oddities (quirks of the real files, files outside every split, ...)."""
     folders: list[FolderReport] = field(default_factory=list)
+    agreement: list[OutsideShare] = field(default_factory=list)
+    """Per harvest folder: positives outside the clips' weak labels (not measured with quick)."""
+    accept_mismatch: bool = False
+    """Whether positives outside the weak labels are a note rather than a problem."""
 
     def problems(self) -> list[str]:
         out = list(self.annotation_problems)
+        if not self.accept_mismatch:
+            out.extend(a.describe() for a in self.agreement if a.outside)
         for f in self.folders:
             for s in f.splits.values():
                 if s.required:
@@ -127,6 +135,16 @@ class CheckReport:
                 }
                 for f in self.folders
             ],
+            "harvest_agreement": [
+                {
+                    "folder": a.folder,
+                    "positives": a.positives,
+                    "outside": a.outside,
+                    "share": a.share,
+                    "clips": list(a.clips),
+                }
+                for a in self.agreement
+            ],
             "problems": self.problems(),
         }
 
@@ -135,8 +153,8 @@ ANNOTATION_ORDER = ("train", "val", "test", "full", "dense_audio", "dense_visual
 """Keys of ``LLP_FILES`` in checking order: the splits first, so later files can be compared."""
 
 
-def _check_annotations(root: Path, vocab: Vocabulary, report: CheckReport) -> dict[str, list[str]]:
-    """Validate the annotation files; returns the clip filenames of each split that loaded."""
+def _check_annotations(root: Path, vocab: Vocabulary, report: CheckReport) -> dict[str, WeakLabels]:
+    """Validate the annotation files; returns the weak labels of each split that loaded."""
     weak: dict[str, WeakLabels] = {}
     dense: dict[str, DenseRows] = {}
     for key in ANNOTATION_ORDER:
@@ -180,7 +198,7 @@ def _check_annotations(root: Path, vocab: Vocabulary, report: CheckReport) -> di
                 )
             else:
                 owner[cid] = split
-    return filenames
+    return weak
 
 
 def _compare_dense_with_weak(
@@ -230,6 +248,7 @@ def check_root(
     vocab: Vocabulary = LLP,
     workers: int = 4,
     progress: Callable[[Iterable, int], Iterable] | None = None,
+    accept_mismatch: bool = False,
 ) -> CheckReport:
     """Check a data root in the published layout (see the module docstring).
 
@@ -238,12 +257,14 @@ def check_root(
         quick: read only ``.npy`` headers (shape, dtype, length), not values.
         workers: threads reading files (numpy releases the GIL while it reads and checks).
         progress: optional ``wrap(iterable, total)`` around the file results (e.g. ``tqdm``).
+        accept_mismatch: harvest positives outside the weak labels are a note, not a problem.
     """
     root = Path(root)
     if not root.is_dir():
         raise AvparseError(f"{root}: data root not found")
-    report = CheckReport(root=root, quick=quick)
-    filenames = _check_annotations(root, vocab, report)
+    report = CheckReport(root=root, quick=quick, accept_mismatch=accept_mismatch)
+    weak = _check_annotations(root, vocab, report)
+    filenames = {split: w.filenames for split, w in weak.items()}
     split_ids = {s: sorted({clip_id(f) for f in filenames[s]}) for s in SPLITS if s in filenames}
     all_ids = {c for ids in split_ids.values() for c in ids}
     jobs: list[tuple[SplitFiles, str, Path, str]] = []
@@ -274,9 +295,15 @@ def check_root(
                     sf.present += 1
                     jobs.append((sf, kind, path / name, name))
 
+    harvests: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    """(kind, split) -> clip id -> harvest values, for the agreement with the tags."""
+
     def run(job: tuple[SplitFiles, str, Path, str]) -> tuple[SplitFiles, str, str | None]:
         sf, kind, path, name = job
-        return sf, name, validate_feature_file(path, kind, num_classes=len(vocab), quick=quick)
+        values, problem = read_feature_file(path, kind, num_classes=len(vocab), quick=quick)
+        if values is not None and kind in HARVEST_KINDS:
+            harvests.setdefault((kind, sf.split), {})[name[: -len(".npy")]] = values
+        return sf, name, problem
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results: Iterable = pool.map(run, jobs)
@@ -285,7 +312,28 @@ def check_root(
         for sf, name, problem in results:
             if problem is not None:
                 sf.bad.append((name, problem))
+    if not quick:
+        report.agreement = _agreement(weak, harvests)
     return report
+
+
+def _agreement(
+    weak: dict[str, WeakLabels], harvests: dict[tuple[str, str], dict[str, np.ndarray]]
+) -> list[OutsideShare]:
+    """Positives outside the weak labels, per harvest folder over the splits that have files."""
+    out = []
+    for kind, folder in HARVEST_KINDS.items():
+        parts, tags, ids = [], [], []
+        for split, labels in weak.items():
+            found = harvests.get((kind, split), {})
+            for cid, row in zip(labels.ids, labels.labels, strict=True):
+                if cid in found:
+                    parts.append(found[cid])
+                    tags.append(row)
+                    ids.append(cid)
+        if parts:
+            out.append(outside_share(folder, np.stack(parts), np.stack(tags), ids))
+    return out
 
 
 def format_report(report: CheckReport, *, show: int = 10) -> str:
@@ -314,6 +362,11 @@ def format_report(report: CheckReport, *, show: int = 10) -> str:
         lines.append("extra: .npy files of clips in no split (not validated)")
     for note in report.notes:
         lines.append(f"note: {note}")
+    for a in report.agreement:
+        if not a.outside:
+            lines.append(f"{a.folder}: all {a.positives} harvest positives inside the weak labels")
+        elif report.accept_mismatch:
+            lines.append(f"note (accepted): {a.describe()}")
     problems = report.problems()
     lines.append("")
     if not problems:
