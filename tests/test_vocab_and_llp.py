@@ -244,3 +244,15 @@ def test_weak_writer_refuses_an_untagged_clip(tmp_path: Path):
     with pytest.raises(ValueError, match="'b' has no tag"):
         write_weak_tsv(tmp_path / "w.tsv", ["a", "b"], labels)
     assert not (tmp_path / "w.tsv").exists()
+
+
+def test_a_bad_byte_is_reported_on_its_line(tmp_path: Path):
+    path = tmp_path / "weak.tsv"
+    path.write_bytes(b"filename\tevent_labels\nclip0000001\tSpeech\nclip0000002\tDo\xffg\n")
+    with pytest.raises(AnnotationError) as err:
+        read_weak(path)
+    assert str(err.value) == f"{path}:3: not UTF-8 text (byte 0xff at column 15)"
+    dense = tmp_path / "dense.tsv"
+    dense.write_bytes(b"filename\tonset\toffset\tevent_labels\n\xfe\t0\t1\tDog\n")
+    with pytest.raises(AnnotationError, match=r"dense.tsv:2: not UTF-8 text \(byte 0xfe"):
+        read_dense_rows(dense)

@@ -10,6 +10,7 @@ training filenames may carry decimal times, and dense rows of clips outside the 
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 from collections.abc import Sequence
@@ -49,88 +50,78 @@ def clip_id(filename: str) -> str:
     return filename[:CLIP_ID_LENGTH]
 
 
-def _rows(path: Path, columns: Sequence[str]):
-    """Yield ``(line_number, row_dict)`` for a tab-separated file with a header row."""
+def _read_text(path: Path) -> str:
+    """The text of an annotation file; an unreadable or non-UTF-8 file is one line naming where."""
     try:
-        fh = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115 (closed below)
+        data = path.read_bytes()
     except FileNotFoundError:
         raise AnnotationError(f"{path}: file not found") from None
     except OSError as exc:
         raise AnnotationError(f"{path}: cannot read ({exc.strerror})") from None
-    with fh:
-        reader = csv.reader(fh, delimiter="\t")
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise AnnotationError(f"{path}:1: empty file, expected a header row") from None
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise AnnotationError(f"{path}:1: unreadable header ({exc})") from None
-        header = [h.strip() for h in header]
-        missing = [c for c in columns if c not in header]
-        if missing:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise AnnotationError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at column {column})"
+        ) from None
+
+
+def _table(path: Path) -> list[list[str]]:
+    """All rows of a tab-separated file, split by ``csv`` (quotes as the csv module reads them)."""
+    reader = csv.reader(io.StringIO(_read_text(path), newline=""), delimiter="\t")
+    try:
+        return list(reader)
+    except csv.Error as exc:
+        raise AnnotationError(f"{path}:{reader.line_num}: unreadable row ({exc})") from None
+
+
+def _header(path: Path, table: list[list[str]], columns: Sequence[str]) -> list[str]:
+    if not table:
+        raise AnnotationError(f"{path}:1: empty file, expected a header row")
+    header = [h.strip() for h in table[0]]
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise AnnotationError(
+            f"{path}:1: missing column {missing[0]!r} (header has {', '.join(header)})"
+        )
+    return header
+
+
+def _rows(path: Path, columns: Sequence[str]):
+    """Yield ``(row_number, row_dict)`` for a tab-separated file with a header row."""
+    table = _table(path)
+    header = _header(path, table, columns)
+    positions = [header.index(c) for c in columns]
+    width = len(header)
+    for number, row in enumerate(table[1:], start=2):
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        if len(row) != width:
             raise AnnotationError(
-                f"{path}:1: missing column {missing[0]!r} (header has {', '.join(header)})"
+                f"{path}:{number}: malformed row: {len(row)} fields, expected {width}"
             )
-        positions = [header.index(c) for c in columns]
-        width = len(header)
-        try:
-            for number, row in enumerate(reader, start=2):
-                if not row or (len(row) == 1 and not row[0].strip()):
-                    continue
-                if len(row) != width:
-                    raise AnnotationError(
-                        f"{path}:{number}: malformed row: {len(row)} fields, expected {width}"
-                    )
-                yield number, {c: row[p].strip() for c, p in zip(columns, positions, strict=True)}
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise AnnotationError(f"{path}: unreadable row ({exc})") from None
-
-
-_STRIPPABLE = re.compile(r"[^\S\t\n]")
-"""Whitespace that ``str.strip`` would remove from a cell (tabs and newlines split cells)."""
+        yield number, {c: row[p].strip() for c, p in zip(columns, positions, strict=True)}
 
 
 def _fast_columns(path: Path, columns: Sequence[str]) -> list[Sequence[str]] | None:
-    """The stripped ``columns`` of a plain tab-separated file, split without csv.
+    """The stripped ``columns`` of a plain table, row ``i`` (from 0) being table row ``i + 2``.
 
-    Data row ``i`` (from 0) is on line ``i + 2``. Returns None whenever the plain split might
-    differ from the csv reader (quotes, carriage returns, blank lines, rows of the wrong width,
-    missing columns) or the file cannot be read: the caller then takes the careful path, which
-    accepts or reports exactly as before. The separators are checked in one vectorised pass
-    (every line has ``width - 1`` tabs), then the whole text is split at once.
+    Returns None whenever the rows need a closer look (blank rows, rows of the wrong width, a
+    missing column, an unreadable file): the caller then takes the careful path, which accepts or
+    reports exactly as before. The split is ``csv``'s, the checks are on whole columns.
     """
     try:
-        data = path.read_bytes()
-        text = data.decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError):
-        return None
-    if '"' in text or "\r" in text:
-        return None
-    if not text.endswith("\n"):
-        text, data = text + "\n", data + b"\n"
-    header = [h.strip() for h in text[: text.index("\n")].split("\t")]
-    if any(c not in header for c in columns):
+        table = _table(path)
+        header = _header(path, table, columns)
+    except AnnotationError:
         return None
     width = len(header)
-    raw = np.frombuffer(data, dtype=np.uint8)
-    separators = raw[(raw == 9) | (raw == 10)]  # UTF-8 never hides these bytes in a character
-    if separators.size % width:
-        return None
-    grid = separators.reshape(-1, width)
-    if not ((grid[:, -1] == 10).all() and (grid[:, :-1] == 9).all()):
-        return None  # a blank line or a row of another width
-    body = text.replace("\n", "\t").split("\t")[width:-1]
-    cells: list[Sequence[str]] = [body[header.index(c) :: width] for c in columns]
-    if _needs_strip(text):
-        cells = [[c.strip() for c in col] for col in cells]
-    return cells
-
-
-def _needs_strip(text: str) -> bool:
-    """Whether some cell may carry whitespace that ``str.strip`` removes."""
-    if text.isascii():
-        return any(ch in text for ch in " \x0b\x0c\x1c\x1d\x1e\x1f")
-    return _STRIPPABLE.search(text) is not None
+    body = table[1:]
+    if any(len(row) != width for row in body):
+        return None  # a blank row or a row of another width
+    return [[row[p].strip() for row in body] for p in (header.index(c) for c in columns)]
 
 
 def _all_safe(names: Sequence[str]) -> bool:
