@@ -90,6 +90,9 @@ def test_damaged_files_are_found_and_named(root: Path, cli):
 
     text = format_report(report, show=3)
     assert "7 problems:" in text and "... and 4 more" in text
+    none_listed = format_report(report, show=0)
+    assert "7 problems:" in none_listed and "... and 7 more" in none_listed
+    assert "... and 8 more" not in format_report(report, show=-1)  # was: 6 listed, "8 more"
     assert "* allowed: harvests are needed for the train split only" in text
     result = cli("data", "check", root, "--no-progress")
     assert result.code == 1
@@ -166,6 +169,18 @@ def test_cli_usage_errors(cli, tmp_path: Path):
     assert result.code == 2 and "check" in result.err
     result = cli("data", "check", tmp_path / "nowhere")
     assert result.code == 2 and "data root not found" in result.err
+    for flag, value in (("--show", "-1"), ("--workers", "0"), ("--show", "ten")):
+        result = cli("data", "check", tmp_path, flag, value)
+        assert result.code == 2 and f"argument {flag}" in result.err, result.err
+
+
+def test_cli_refuses_an_unwritable_json_path_before_checking(clean_root: Path, cli, tmp_path):
+    result = cli("data", "check", clean_root, "--json", tmp_path, "--no-progress")
+    assert result.code == 2 and "is a folder; --json needs a file name" in result.err
+    assert "annotation files" not in result.out  # refused before the check ran
+    (tmp_path / "file").write_text("x")
+    result = cli("data", "check", clean_root, "--json", tmp_path / "file" / "r.json")
+    assert result.code == 2 and "is not a folder" in result.err
 
 
 def test_real_llp_annotations(llp_root: Path):

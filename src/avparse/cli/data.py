@@ -8,9 +8,39 @@ imported inside its run function, so ``avparse data check`` never loads what ano
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+from avparse.errors import AvparseError
+from avparse.utils.progress import add_progress_flags, progress_enabled
+
+
+def _count(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is below {minimum}")
+        return value
+
+    return parse
+
+
+def _output_file(path: Path, flag: str) -> None:
+    """Refuse an output path that cannot be written before the long work starts."""
+    if path.is_dir():
+        raise AvparseError(f"{path}: is a folder; {flag} needs a file name")
+    parent = next((p for p in (path.parent, *path.parent.parents) if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise AvparseError(f"{path}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK):
+        raise AvparseError(f"{path}: {parent} is not writable")
 
 
 def _add_check(parser: argparse.ArgumentParser) -> None:
@@ -20,32 +50,31 @@ def _add_check(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="read only the .npy headers (shapes, dtypes, lengths), not the values",
     )
-    parser.add_argument("--workers", type=int, default=4, help="threads reading feature files")
-    parser.add_argument("--show", type=int, default=10, help="problems to list by name")
+    parser.add_argument(
+        "--workers", type=_count(1), default=4, help="threads reading feature files"
+    )
+    parser.add_argument(
+        "--show", type=_count(0), default=10, help="problems to list by name (0: only the count)"
+    )
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the full report")
     parser.add_argument(
         "--accept-harvest-mismatch",
         action="store_true",
         help="report harvest positives outside the clips' weak labels as a note, not a problem",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_flags(parser)
 
 
 def _run_check(args: argparse.Namespace) -> int:
     from avparse.data.check import check_root, format_report
 
-    progress = None
-    if not args.no_progress:
-        from tqdm import tqdm
-
-        def progress(items, total):
-            return tqdm(items, total=total, unit="file", desc="check", disable=None, leave=False)
-
+    if args.json:
+        _output_file(args.json, "--json")
     report = check_root(
         args.root,
         quick=args.quick,
         workers=args.workers,
-        progress=progress,
+        progress=progress_enabled(args),
         accept_mismatch=args.accept_harvest_mismatch,
     )
     print(format_report(report, show=args.show))
@@ -59,7 +88,7 @@ def _run_check(args: argparse.Namespace) -> int:
 def _add_pack(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("root", type=Path, metavar="ROOT", help="data root to pack")
     parser.add_argument("--out", type=Path, default=None, help="store folder (default ROOT/packed)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_flags(parser)
 
 
 def _run_pack(args: argparse.Namespace) -> int:
@@ -67,7 +96,7 @@ def _run_pack(args: argparse.Namespace) -> int:
 
     out = args.out or default_store(args.root)
     try:
-        report = pack(args.root, out, progress=not args.no_progress)
+        report = pack(args.root, out, progress=progress_enabled(args))
     except PackError as exc:
         for line in exc.problems:
             print(line, file=sys.stderr)

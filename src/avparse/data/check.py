@@ -13,7 +13,6 @@ The per-file rule is :func:`avparse.data.files.validate_feature_file`, which pac
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +40,7 @@ from avparse.data.llp import (
     read_weak,
 )
 from avparse.errors import AvparseError
+from avparse.utils.progress import progress as show_progress
 from avparse.vocab import LLP, Vocabulary
 
 HARVEST_SPLITS = ("train",)
@@ -247,7 +247,7 @@ def check_root(
     quick: bool = False,
     vocab: Vocabulary = LLP,
     workers: int = 4,
-    progress: Callable[[Iterable, int], Iterable] | None = None,
+    progress: bool = False,
     accept_mismatch: bool = False,
 ) -> CheckReport:
     """Check a data root in the published layout (see the module docstring).
@@ -256,7 +256,7 @@ def check_root(
         root: the data root.
         quick: read only ``.npy`` headers (shape, dtype, length), not values.
         workers: threads reading files (numpy releases the GIL while it reads and checks).
-        progress: optional ``wrap(iterable, total)`` around the file results (e.g. ``tqdm``).
+        progress: show progress (``avparse.utils.progress``) while files are read.
         accept_mismatch: harvest positives outside the weak labels are a note, not a problem.
     """
     root = Path(root)
@@ -306,10 +306,9 @@ def check_root(
         return sf, name, problem
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results: Iterable = pool.map(run, jobs)
-        if progress is not None:
-            results = progress(results, len(jobs))
-        for sf, name, problem in results:
+        results = pool.map(run, jobs)
+        shown = show_progress(results, desc="check", total=len(jobs), unit="file", enabled=progress)
+        for sf, name, problem in shown:
             if problem is not None:
                 sf.bad.append((name, problem))
     if not quick:
@@ -373,6 +372,7 @@ def format_report(report: CheckReport, *, show: int = 10) -> str:
         lines.append("OK: no problems found")
     else:
         lines.append(f"{len(problems)} problems:")
+        show = max(show, 0)
         lines.extend(f"  {p}" for p in problems[:show])
         if len(problems) > show:
             lines.append(f"  ... and {len(problems) - show} more (--show N, or --json)")

@@ -54,6 +54,7 @@ from avparse.data.layout import (
 from avparse.data.llp import LLPAnnotations, clip_id
 from avparse.errors import AvparseError
 from avparse.utils.atomic import atomic_path, write_json
+from avparse.utils.progress import progress as show_progress
 from avparse.vocab import LLP, Vocabulary
 
 FORMAT = 2
@@ -320,8 +321,10 @@ def _pack_array(
             for cid in files:
                 arr[rows_of[cid]] = old_array[old_rows[cid]]  # type: ignore[index]
             results = _read_rows(folder, to_read, src, threads)
-            if progress and to_read:
-                results = _progress(results, len(to_read), f"pack {split}/{src.kind}")
+            results = show_progress(
+                results, desc=f"pack {split}/{src.kind}", total=len(to_read), unit="file",
+                enabled=progress and bool(to_read),
+            )  # fmt: skip
             for cid, data, digest, problem in results:
                 if problem is not None:
                     problems.append(f"{folder / cid}.npy: {problem}")
@@ -386,12 +389,6 @@ def _read_rows(
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
-
-
-def _progress(items: Iterator, total: int, desc: str) -> Iterator:
-    from tqdm import tqdm
-
-    return iter(tqdm(items, total=total, desc=desc, unit="file", leave=False))
 
 
 class _KeepOld(Exception):
