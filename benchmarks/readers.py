@@ -86,8 +86,8 @@ def bench_tsv(llp: Path, repeat: int) -> None:
 def bench_npy(clips: int, repeat: int) -> None:
     from avparse.data.synthetic import generate_llp
 
-    root = Path(tempfile.gettempdir()) / f"avparse-bench-readers-{clips}"
-    generate_llp(root, n_train=clips, n_val=clips // 4, n_test=clips // 4, seed=0)
+    root = Path(tempfile.gettempdir()) / f"avparse-bench-store-{clips}"
+    generate_llp(root, n_train=clips, n_val=clips // 4, n_test=clips // 4, seed=0)  # as store.py
     for quick in (True, False):
         argv = ["data", "check", str(root), "--no-progress", *(["--quick"] if quick else [])]
         fast = _process("none", argv, repeat)
@@ -102,8 +102,11 @@ def main() -> None:
     parser.add_argument("--llp", type=Path, default=DEFAULT_LLP, help="real LLP annotation folder")
     parser.add_argument("--clips", type=int, default=400, help="train clips of the synthetic root")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--skip-tsv", action="store_true", help="time the .npy header part only")
     args = parser.parse_args()
-    if (args.llp / "AVVP_test_pd.csv").is_file():
+    if args.skip_tsv:
+        pass
+    elif (args.llp / "AVVP_test_pd.csv").is_file():
         bench_tsv(args.llp, args.repeat)
     else:
         print(f"{args.llp}: no LLP annotation files; TSV reader not measured")
