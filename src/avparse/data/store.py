@@ -175,7 +175,7 @@ def pack_rows(
     num_classes: int,
     ids: Sequence[str] | None = None,
     progress: bool = False,
-    threads: int = READ_THREADS,
+    threads: int | None = None,
 ) -> PackReport:
     """Pack the ``kinds`` of one split's rows into store ``out`` (the one store builder).
 
@@ -188,7 +188,7 @@ def pack_rows(
         num_classes: classes of the per-class kinds.
         ids: the file id of each row (default: ``clip_id`` of each name); ids may repeat.
         progress: show progress while files are read.
-        threads: threads reading source files.
+        threads: threads reading source files (default :data:`READ_THREADS`).
 
     Raises :class:`PackError` listing every missing or invalid file; arrays of kinds without
     problems are still packed (and kept for the next run), the others are left as they were.
@@ -218,7 +218,7 @@ def pack_rows(
             continue
         entry, errs, n_read = _pack_array(
             root, out, split, row_ids, src, old_split.get("arrays", {}).get(src.kind),
-            progress, threads,
+            progress, READ_THREADS if threads is None else threads,
         )  # fmt: skip
         report.files_read += n_read
         problems.extend(errs)
