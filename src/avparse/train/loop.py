@@ -82,8 +82,9 @@ class Run:
     def request(self, split: str) -> LoadRequest:
         targets = self.loss.targets if split == "train" else ()
         return LoadRequest(
-            self.root, self.store, split, self.model_cfg, targets, self.progress and self.d.main
-        )
+            self.root, self.store, split, self.model_cfg, targets, self.progress and self.d.main,
+            accept_harvest_mismatch=self.cfg.accept_harvest_mismatch,
+        )  # fmt: skip
 
 
 def train(

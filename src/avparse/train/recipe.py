@@ -49,6 +49,9 @@ class TrainConfig:
     seed: int = 1000
     eval_batch_size: int = 256
     deterministic: bool = True
+    accept_harvest_mismatch: bool = False
+    """Train on harvests whose positives lie outside the clips' weak labels (refused otherwise:
+    see :mod:`avparse.data.agreement`)."""
 
     def __post_init__(self) -> None:
         self.betas = (float(self.betas[0]), float(self.betas[1]))

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from avparse.errors import AvparseError
-from avparse.train.tasks import LoadRequest, SplitData, Task, register_task
+from avparse.train.tasks import LoadRequest, SplitData, Task, check_harvests, register_task
 
 DEFAULT_STORE = "packed_ave"
 """Store folder inside the data root when none is given."""
@@ -53,6 +53,10 @@ def _load(req: LoadRequest) -> SplitData:
         req.root, store, req.split, clips.ids, kinds + harvests,
         num_classes=len(clips.vocab), ids=clips.ids, progress=req.progress,
     )  # fmt: skip
+    ids, union = clips.id_labels()  # a file holds the classes of every row of its id
+    row_of = {c: i for i, c in enumerate(ids)}
+    by_row = union[[row_of[c] for c in clips.ids]]
+    check_harvests(req, {k: arrays[k] for k in harvests}, by_row, clips.ids)
     weak = clips.labels.astype(np.float32)
     targets: dict[str, np.ndarray] = {"weak": weak}
     for kind in harvests:  # each row keeps only its own class (ids repeat across rows)

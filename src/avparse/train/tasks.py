@@ -61,6 +61,8 @@ class LoadRequest:
     targets: tuple[str, ...] = ()
     """Training targets wanted in this split (the loss's); empty for evaluation."""
     progress: bool = False
+    accept_harvest_mismatch: bool = False
+    """Load harvests whose positives lie outside the weak labels instead of refusing them."""
 
     @property
     def vocab(self) -> Vocabulary:
@@ -118,6 +120,24 @@ def get_task(name: str) -> Task:
     return TASKS[name]
 
 
+def check_harvests(
+    req: LoadRequest, harvests: dict[str, np.ndarray], weak: np.ndarray, ids: list[str]
+) -> None:
+    """Refuse harvests whose positives lie outside the weak labels, unless the run accepts them.
+
+    ``harvests`` maps store kinds (``harvest_audio``, ...) to (rows, 10, classes) arrays.
+    """
+    from avparse.data.agreement import outside_share, refuse_outside
+    from avparse.data.layout import kind_folder
+
+    for kind, harvest in harvests.items():
+        refuse_outside(
+            outside_share(str(req.root / kind_folder(kind)), harvest, weak, ids),
+            accept=req.accept_harvest_mismatch,
+            how_to_accept="--set accept_harvest_mismatch=true",
+        )
+
+
 # ---------------------------------------------------------------- llp
 
 _LLP_STORE_TARGETS = ("harvest_audio", "harvest_visual")
@@ -139,9 +159,11 @@ def _llp_load(req: LoadRequest) -> SplitData:
         progress=req.progress,
     )[req.split]
     ann = LLPAnnotations(req.root, req.vocab)
+    weak = ann.weak(req.split)
+    check_harvests(req, {t: packed[t] for t in from_store}, weak.labels, weak.ids)
     targets: dict[str, np.ndarray] = {t: packed[t] for t in from_store}
     if "weak" in req.targets:
-        targets["weak"] = ann.weak(req.split).labels.astype(np.float32)
+        targets["weak"] = weak.labels.astype(np.float32)
     if req.split != "train":
         targets["dense_audio"], targets["dense_visual"] = ann.dense(req.split)
     inputs = {role: packed[kind] for role, kind in req.model.feature_kinds.items()}
