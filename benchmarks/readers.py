@@ -14,6 +14,9 @@ makes the whole command at least 2x faster. This times, each as its own process,
 and the readers alone in-process. Prints the ratios. Run by hand::
 
     .venv/bin/python benchmarks/readers.py [--llp ../shared/data/llp] [--clips 400]
+
+With ``PYTHONPATH`` set to avparse 0.1's ``src`` (and ``--skip-npy``), (a) compares 0.1's
+byte-level splitter with its csv path instead.
 """
 
 from __future__ import annotations
@@ -103,6 +106,7 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=400, help="train clips of the synthetic root")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--skip-tsv", action="store_true", help="time the .npy header part only")
+    parser.add_argument("--skip-npy", action="store_true", help="time the TSV part only")
     args = parser.parse_args()
     if args.skip_tsv:
         pass
@@ -110,7 +114,8 @@ def main() -> None:
         bench_tsv(args.llp, args.repeat)
     else:
         print(f"{args.llp}: no LLP annotation files; TSV reader not measured")
-    bench_npy(args.clips, args.repeat)
+    if not args.skip_npy:
+        bench_npy(args.clips, args.repeat)
 
 
 if __name__ == "__main__":
