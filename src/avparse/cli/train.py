@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="training task (llp; others register in avparse.train.tasks); llp when omitted",
     )
     parser.add_argument(
-        "--loss", default=None, help="han, valor or valor-video; the preset's when omitted"
+        "--loss", default=None, help="han, valor, valor-video or uwav; the preset's when omitted"
     )
     parser.add_argument(
         "--epochs", type=int, default=None, help="epochs (the preset's recipe when omitted: 60)"

@@ -270,6 +270,27 @@ register_preset(
     recipe={"loss": "valor", "lr": 3e-4, "lr_min": 3e-6, "seed": 87},
     about="VALOR++: VALOR+ on CLAP and CLIP features",
 )
+_UWAV = {"d_model": 512, "num_layers": 5, "nhead": 16, "dim_feedforward": 2048}
+"""The student of UWAV's published script (``scripts/train_han.sh``), in HAN's layout."""
+_UWAV_RECIPE = {
+    "loss": "uwav", "epochs": 80, "lr": 1e-4, "lr_min": 5e-6, "warmup": 10,
+    "betas": (0.9, 0.999), "weight_decay": 1e-4, "seed": 20000, "uwav_weights": "code",
+}  # fmt: skip
+"""UWAV's published recipe: 80 epochs, cosine to 5e-6, AdamW betas (0.9, 0.999), weight decay
+1e-4, seed 20000, the code's inverse-frequency class weights (docs/training.md, UWAV)."""
+
+register_preset(
+    "uwav",
+    model={**_STANDARD, **_UWAV},
+    recipe=_UWAV_RECIPE,
+    about="UWAV: soft, class-balanced harvests with feature mixup, standard features",
+)
+register_preset(
+    "uwav++",
+    model={**_CLIP_CLAP, **_UWAV},
+    recipe=_UWAV_RECIPE,
+    about="UWAV on CLAP and CLIP features",
+)
 register_preset(
     "tiny",
     model={**_STANDARD, "d_model": 16, "num_layers": 1, "nhead": 2, "dim_feedforward": 32},

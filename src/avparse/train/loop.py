@@ -148,7 +148,7 @@ def _train(
     # rank 0 loads (and packs) first; the others open the packed train split after it
     data = _on_main(run.d, lambda: load_data(run, ("train", "val")), share=False)
     if not run.d.main:
-        data = {"train": run.task.load(run.request("train"))}
+        data = {"train": load_split(run, "train")}
     model, optimizer, scheduler = build_model(run)
     start, best, log = 1, Best(), []
     ckpt = run.out / CHECKPOINT
@@ -226,9 +226,17 @@ def _train(
 
 def load_data(run: Run, splits: tuple[str, ...]) -> dict[str, SplitData]:
     """Load (and pack) the splits; the train split must have clips."""
-    data = {split: run.task.load(run.request(split)) for split in splits}
+    data = {split: load_split(run, split) for split in splits}
     if "train" in data and len(data["train"]) == 0:
         raise AvparseError(f"{run.root}: the train split has no clips")
+    return data
+
+
+def load_split(run: Run, split: str) -> SplitData:
+    """One split as the task loads it; the train split also gets the loss's derived targets."""
+    data = run.task.load(run.request(split))
+    if split == "train" and run.loss.derive is not None and len(data):
+        data.targets.update(run.loss.derive(data.targets, run.cfg))
     return data
 
 
@@ -267,11 +275,12 @@ def train_one_epoch(
         batches, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", enabled=run.progress
     )
     for step, (rows, host) in enumerate(
-        zip(steps, _prefetch(data, batches, run.loss.targets), strict=True), start=1
+        zip(steps, _prefetch(data, batches, run.loss.batch_keys), strict=True), start=1
     ):
         inputs = [torch.from_numpy(host[r]).to(run.device, non_blocking=True) for r in ROLES]
         targets = {
-            k: torch.from_numpy(host[k]).to(run.device, non_blocking=True) for k in run.loss.targets
+            k: torch.from_numpy(host[k]).to(run.device, non_blocking=True)
+            for k in run.loss.batch_keys
         }
         loss, parts = _step_loss(run, net, inputs, targets)
         values = {"loss": float(loss.detach()), **{k: float(v) for k, v in parts.items()}}

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -76,6 +77,15 @@ class Loss:
     targets: tuple[str, ...]
     fn: Callable[[HANOutput, dict[str, Tensor], Any], tuple[Tensor, dict[str, Tensor]]]
     about: str = ""
+    derive: Callable[[dict[str, np.ndarray], Any], dict[str, np.ndarray]] | None = None
+    """Targets computed once from the whole training split's ``targets`` (UWAV's class weights
+    from the split's harvests): row-aligned arrays named in ``derived``, batched like the rest."""
+    derived: tuple[str, ...] = ()
+
+    @property
+    def batch_keys(self) -> tuple[str, ...]:
+        """Keys of a training batch: the task's targets and the derived ones."""
+        return self.targets + self.derived
 
 
 LOSSES: dict[str, Loss] = {}
@@ -114,4 +124,23 @@ register_loss(Loss(
     "supervised", ("weak", "segments_av"),
     lambda out, b, cfg: valor_loss(out, b["weak"], b["segments_av"], b["segments_av"]),
     "true segment labels as both modalities' targets (fully supervised AVE, for comparison)",
+))  # fmt: skip
+
+
+def _uwav(out: HANOutput, b: dict[str, Tensor], cfg: Any) -> tuple[Tensor, dict[str, Tensor]]:
+    from avparse.train.uwav import batch_loss
+
+    return batch_loss(out, b, cfg)
+
+
+def _uwav_derive(targets: dict[str, np.ndarray], cfg: Any) -> dict[str, np.ndarray]:
+    from avparse.train.uwav import derive_targets
+
+    return derive_targets(targets, cfg)
+
+
+register_loss(Loss(
+    "uwav", (*_HARVESTS, "soft_audio", "soft_visual"), _uwav,
+    "soft, class-balanced segment targets plus feature mixup (UWAV; the uwav_* settings)",
+    derive=_uwav_derive, derived=("uwav_weights",),
 ))  # fmt: skip

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 DEFAULT_PRESET = "valor"
 
+UWAV_WEIGHTINGS = ("paper", "code", "fixed")
+"""Class-balanced weights of the ``uwav`` loss (:func:`avparse.train.uwav.class_weights`)."""
+
 
 @dataclass
 class TrainConfig:
@@ -33,7 +36,8 @@ class TrainConfig:
 
     task: str = "llp"
     loss: str = "valor"
-    """A key of ``avparse.train.losses.LOSSES`` (``han``, ``valor``, ``valor-video``, ...)."""
+    """A key of ``avparse.train.losses.LOSSES`` (``han``, ``valor``, ``valor-video``, ``uwav``,
+    ...)."""
     han_guided: bool = True
     """``han`` loss: add the original HAN's guided BCE on audio / (smoothed) visual video probs."""
     epochs: int = 60
@@ -52,6 +56,22 @@ class TrainConfig:
     accept_harvest_mismatch: bool = False
     """Train on harvests whose positives lie outside the clips' weak labels (refused otherwise:
     see :mod:`avparse.data.agreement`)."""
+    uwav_soft: bool = True
+    """``uwav`` loss: soft segment targets ``sigmoid(margin / T)`` (false: the hard harvest)."""
+    uwav_temperature: float = 2.0
+    """``uwav`` loss: ``T`` of the soft targets (1: the stored soft labels)."""
+    uwav_reweight: bool = True
+    """``uwav`` loss: class-balanced re-weighting of the segment loss."""
+    uwav_weights: str = "paper"
+    """``paper`` (``W (1 - f)``, ``f``), ``code`` (the published code's: C times those) or
+    ``fixed`` (7, 1); see :func:`avparse.train.uwav.class_weights`."""
+    uwav_w: float = 0.5
+    """``uwav`` loss: ``W`` of the ``paper`` and ``code`` weights."""
+    uwav_mixup: bool = True
+    """``uwav`` loss: feature mixup of random segment pairs, ``lam ~ Beta(alpha, alpha)``."""
+    uwav_alpha: float = 1.7
+    uwav_ceil: bool = False
+    """``uwav`` loss: ceil the mixup targets (the paper's AVE variant)."""
 
     def __post_init__(self) -> None:
         self.betas = (float(self.betas[0]), float(self.betas[1]))
@@ -70,6 +90,14 @@ class TrainConfig:
             raise AvparseError("weight_decay must be >= 0, eps and clip_grad positive")
         if not all(0 <= b < 1 for b in self.betas):
             raise AvparseError(f"betas must be in [0, 1), got {self.betas}")
+        if self.uwav_weights not in UWAV_WEIGHTINGS:
+            known = ", ".join(UWAV_WEIGHTINGS)
+            raise AvparseError(f"uwav_weights must be one of {known}, got {self.uwav_weights!r}")
+        if self.uwav_temperature <= 0 or self.uwav_w <= 0 or self.uwav_alpha < 0:
+            raise AvparseError(
+                "uwav_temperature and uwav_w must be positive and uwav_alpha >= 0 (got "
+                f"{self.uwav_temperature}, {self.uwav_w}, {self.uwav_alpha})"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -1,0 +1,203 @@
+"""UWAV's training objective (CVPR 2025; reference section 11), on the outputs of the HAN student.
+
+Three parts, each switchable for the ablation (the ``uwav_*`` fields of ``TrainConfig``):
+
+- **Soft targets.** Inside a clip's weak labels the segment target is ``sigmoid(margin / T)``,
+  ``margin = logit - threshold`` of the teacher; 0 outside. The harvest stores
+  ``sigmoid(margin)`` (``*/segment_soft_labels``), so the margin is recovered from it and any
+  temperature can be tried without harvesting again (``T = 2`` is UWAV's).
+- **Class-balanced re-weighting** of the segment BCE: terms of weak-positive classes times
+  ``w_pos``, the others times ``w_neg``, from the fraction ``f`` of positive entries in the
+  training split's hard harvest of that modality. ``paper``: ``w_pos = W (1 - f)``,
+  ``w_neg = f`` (UWAV eq. 18-19); ``code``: the published code's, ``C`` times those (it sums
+  per-class fractions); ``fixed``: 7 and 1.
+- **Feature mixup.** Two random segments of the batch (same modality) are mixed,
+  ``lam ~ Beta(alpha, alpha)``, and the mix goes through the segment classifier; the loss is
+  ``lam BCE(mix, y_i) + (1 - lam) BCE(mix, y_j)``. The classifier ``fc_prob`` is affine, so
+  ``fc_prob(lam f_i + (1 - lam) f_j) = lam z_i + (1 - lam) z_j``: the mix is taken on the
+  segment logits, which is the same function and gradient without exposing the features.
+
+Randomness (``lam`` and the pairing) comes from torch's global CPU generator, which the training
+loop seeds and saves in its checkpoints, so a resumed run draws the same mixes on any device.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from avparse.errors import AvparseError
+from avparse.model.han import HANOutput
+from avparse.train.losses import EPS
+from avparse.train.recipe import TrainConfig
+
+FIXED_WEIGHTS = (7.0, 1.0)
+"""``(w_pos, w_neg)`` of the published code's ``reweight_type=fixed`` defaults."""
+
+_SOFT_MAX = float(np.nextafter(np.float32(1), np.float32(0)))
+"""Largest float32 below 1: a stored soft label of exactly 1 is read as this (margin ~16.6)."""
+_SOFT_MIN = float(np.finfo(np.float32).tiny)
+"""Smallest normal float32: a soft label of exactly 0 inside the weak labels (margin ~ -87)."""
+
+
+def soft_targets(soft: Tensor, weak: Tensor, temperature: float = 2.0) -> Tensor:
+    """Segment targets ``sigmoid(margin / T)`` inside the weak labels, 0 outside.
+
+    Args:
+        soft: (B, T, C) stored soft labels ``sigmoid(margin)`` (0 outside the weak labels).
+        weak: (B, C) weak labels (0/1).
+        temperature: ``T``; 1 gives the stored soft labels back.
+
+    Saturated labels stay finite: a stored 1 (margin beyond float32's ~16.6) is read as the
+    largest float32 below 1, a stored 0 inside the weak labels as the smallest normal float32.
+    """
+    p = soft.double().clamp(_SOFT_MIN, _SOFT_MAX)
+    margin = torch.log(p) - torch.log1p(-p)
+    target = torch.sigmoid(margin / temperature).to(soft.dtype)
+    return torch.where(weak[:, None, :] > 0, target, torch.zeros_like(target))
+
+
+def positive_fraction(hard: np.ndarray, chunk: int = 4096) -> float:
+    """Fraction of positive entries of a (N, T, C) hard harvest (memory maps read in chunks)."""
+    if hard.size == 0:
+        raise AvparseError("cannot weigh classes from an empty harvest")
+    total = 0
+    for start in range(0, len(hard), chunk):
+        total += int(np.count_nonzero(np.asarray(hard[start : start + chunk])))
+    return total / hard.size
+
+
+def class_weights(fraction: float, num_classes: int, cfg: TrainConfig) -> tuple[float, float]:
+    """``(w_pos, w_neg)`` for a modality whose hard harvest has ``fraction`` positive entries."""
+    if cfg.uwav_weights == "fixed":
+        return FIXED_WEIGHTS
+    scale = float(num_classes) if cfg.uwav_weights == "code" else 1.0
+    return scale * cfg.uwav_w * (1.0 - fraction), scale * fraction
+
+
+def segment_loss(
+    logits: Tensor, target: Tensor, weak: Tensor, weights: tuple[float, float] | None
+) -> Tensor:
+    """Mean BCE-with-logits over (B, T, C); ``weights`` ``(w_pos, w_neg)`` by weak membership."""
+    loss = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    if weights is not None:
+        w_pos, w_neg = weights
+        inside = (weak > 0)[:, None, :]
+        loss = loss * torch.where(inside, w_pos, w_neg).to(loss.dtype)
+    return loss.mean()
+
+
+def draw_mixup(n: int, alpha: float) -> tuple[float, Tensor]:
+    """``lam ~ Beta(alpha, alpha)`` (1 when ``alpha`` is 0) and a random pairing of ``n`` rows.
+
+    Drawn from torch's global CPU generator (seeded and checkpointed by the loop).
+    """
+    if alpha > 0:
+        a = torch.tensor(float(alpha), dtype=torch.float64)
+        lam = float(torch.distributions.Beta(a, a).sample())
+    else:
+        lam = 1.0
+    return lam, torch.randperm(n)
+
+
+def mixup_loss(logits: Tensor, labels: Tensor, lam: float, perm: Tensor) -> Tensor:
+    """``lam BCE(mix, y) + (1 - lam) BCE(mix, y[perm])`` over the (B*T) segments of one modality.
+
+    ``mix = lam z + (1 - lam) z[perm]`` on the segment logits ``z`` (B, T, C), which equals the
+    classifier applied to the mixed encoder features (the classifier is affine).
+    """
+    c = logits.shape[-1]
+    z = logits.reshape(-1, c)
+    y = labels.reshape(-1, c)
+    perm = perm.to(z.device)
+    mixed = lam * z + (1.0 - lam) * z[perm]
+    first = F.binary_cross_entropy_with_logits(mixed, y)
+    second = F.binary_cross_entropy_with_logits(mixed, y[perm])
+    return lam * first + (1.0 - lam) * second
+
+
+def uwav_loss(
+    out: HANOutput,
+    weak: Tensor,
+    hard: dict[str, Tensor],
+    soft: dict[str, Tensor] | None,
+    weights: dict[str, tuple[float, float]] | None,
+    cfg: TrainConfig,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Video BCE + (re-weighted) segment loss + mixup loss, audio and visual summed.
+
+    Args:
+        out: a ``HANOutput`` (``video_prob`` (B, C), ``frame_logits`` (B, T, 2, C)).
+        weak: (B, C) weak labels.
+        hard: ``{"audio", "visual"}`` (B, T, C) hard harvests (targets when ``soft`` is off).
+        soft: the same for the stored soft labels (needed when ``cfg.uwav_soft``).
+        weights: ``(w_pos, w_neg)`` per modality (needed when ``cfg.uwav_reweight``).
+        cfg: the training config; its ``uwav_*`` fields are the switches.
+    """
+    frame_logits = out.frame_logits
+    video = F.binary_cross_entropy(out.video_prob.clamp(EPS, 1 - EPS), weak)
+    total = video
+    parts = {"video": video.detach()}
+    for i, m in enumerate(("audio", "visual")):
+        logits = frame_logits[:, :, i]
+        if cfg.uwav_soft:
+            if soft is None:
+                raise ValueError("soft targets asked for but no soft labels given")
+            target = soft_targets(soft[m], weak, cfg.uwav_temperature)
+        else:
+            target = hard[m]
+        w = None
+        if cfg.uwav_reweight:
+            if weights is None:
+                raise ValueError("re-weighting asked for but no class weights given")
+            w = weights[m]
+        seg = segment_loss(logits, target, weak, w)
+        total = total + seg
+        parts[m] = seg.detach()
+        if cfg.uwav_mixup:
+            lam, perm = draw_mixup(logits.shape[0] * logits.shape[1], cfg.uwav_alpha)
+            labels = torch.ceil(target) if cfg.uwav_ceil else target
+            mix = mixup_loss(logits, labels, lam, perm)
+            total = total + mix
+            parts[f"{m}_mixup"] = mix.detach()
+    return total, parts
+
+
+# ---------------------------------------------------------------- the registered loss
+
+
+TARGETS = ("weak", "harvest_audio", "harvest_visual", "soft_audio", "soft_visual")
+"""Training targets a task provides for the ``uwav`` loss (weak labels, hard and soft harvests)."""
+
+WEIGHTS_TARGET = "uwav_weights"
+"""Derived target: (rows, 2, 2) ``[[w_pos, w_neg] audio, [...] visual]``, the same for every row
+(a broadcast view), so batches carry the split's class weights like any other target."""
+
+
+def derive_targets(targets: dict[str, np.ndarray], cfg: TrainConfig) -> dict[str, np.ndarray]:
+    """:data:`WEIGHTS_TARGET` of a training split, from its (N, T, C) hard harvests."""
+    hard = targets["harvest_audio"]
+    rows, num_classes = len(hard), hard.shape[-1]
+    table = np.array(
+        [
+            class_weights(positive_fraction(targets[f"harvest_{m}"]), num_classes, cfg)
+            for m in ("audio", "visual")
+        ],
+        dtype=np.float32,
+    )
+    return {WEIGHTS_TARGET: np.broadcast_to(table, (rows, 2, 2))}
+
+
+def batch_loss(
+    out: HANOutput, batch: dict[str, Tensor], cfg: TrainConfig
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """:func:`uwav_loss` of a training batch (the keys of :data:`TARGETS` and the weights)."""
+    modalities = ("audio", "visual")
+    weak = batch["weak"]
+    hard = {m: batch[f"harvest_{m}"] for m in modalities}
+    soft = {m: batch[f"soft_{m}"] for m in modalities}  # soft_targets keeps the weak labels only
+    table = batch[WEIGHTS_TARGET][0].tolist()
+    weights = {m: (float(table[i][0]), float(table[i][1])) for i, m in enumerate(modalities)}
+    return uwav_loss(out, weak, hard, soft, weights, cfg)
