@@ -45,8 +45,9 @@ def _train_one(args: argparse.Namespace, data: Path, row: str, seed: int) -> dic
     import torch
 
     from avparse.model.config import model_config
-    from avparse.train.loop import read_run, train
+    from avparse.train.loop import train
     from avparse.train.recipe import recipe
+    from avparse.train.runfolder import read_run
 
     model_cfg = model_config(
         "valor",
