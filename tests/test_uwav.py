@@ -14,6 +14,7 @@ from avparse.errors import AvparseError
 from avparse.model.config import model_config
 from avparse.model.han import HAN, HANOutput
 from avparse.train import losses, uwav
+from avparse.train.losses import LOSSES
 from avparse.train.recipe import TrainConfig
 
 
@@ -160,35 +161,37 @@ def test_binary_uwav_is_valor_and_parts_add_up() -> None:
     out = _out()
     weak = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
     g = torch.Generator().manual_seed(3)
-    hard = {
-        m: (torch.rand(2, 10, 3, generator=g) > 0.5).float() * weak[:, None]
-        for m in ("audio", "visual")
-    }
-    soft = {m: torch.rand(2, 10, 3, generator=g) * weak[:, None] for m in ("audio", "visual")}
+    batch = {"weak": weak}
+    for m in ("audio", "visual"):
+        batch[f"harvest_{m}"] = (torch.rand(2, 10, 3, generator=g) > 0.5).float() * weak[:, None]
+        batch[f"soft_{m}"] = torch.rand(2, 10, 3, generator=g) * weak[:, None]
+    table = [[2.0, 0.5], [3.0, 0.1]]  # (w_pos, w_neg) of audio, visual
+    batch[uwav.WEIGHTS_TARGET] = torch.tensor([table, table])
+    assert set(batch) == {*uwav.TARGETS, uwav.WEIGHTS_TARGET} == set(LOSSES["uwav"].batch_keys)
+
     off = TrainConfig(loss="uwav", uwav_soft=False, uwav_reweight=False, uwav_mixup=False)
-    total, parts = uwav.uwav_loss(out, weak, hard, None, None, off)
-    valor, _ = losses.valor_loss(out, weak, hard["audio"], hard["visual"])
+    total, parts = losses.uwav_loss(out, batch, off)
+    valor, _ = losses.valor_loss(out, weak, batch["harvest_audio"], batch["harvest_visual"])
     assert float(total) == pytest.approx(float(valor), rel=1e-6)
 
-    weights = {"audio": (2.0, 0.5), "visual": (3.0, 0.1)}
     opts = TrainConfig(loss="uwav")
     assert (opts.uwav_temperature, opts.uwav_alpha) == (2.0, 1.7)
     torch.manual_seed(11)
-    total, parts = uwav.uwav_loss(out, weak, hard, soft, weights, opts)
+    total, parts = losses.uwav_loss(out, batch, opts)
     assert set(parts) == {"video", "audio", "visual", "audio_mixup", "visual_mixup"}
     assert float(total) == pytest.approx(sum(float(v) for v in parts.values()), rel=1e-6)
     torch.manual_seed(11)
     want = float(parts["video"])
     for i, m in enumerate(("audio", "visual")):
-        target = uwav.soft_targets(soft[m], weak, 2.0)
-        seg = uwav.segment_loss(out.frame_logits[:, :, i], target, weak, weights[m])
+        target = uwav.soft_targets(batch[f"soft_{m}"], weak, 2.0)
+        seg = uwav.segment_loss(out.frame_logits[:, :, i], target, weak, tuple(table[i]))
         lam, perm = uwav.draw_mixup(20, 1.7)
         want += float(seg) + float(uwav.mixup_loss(out.frame_logits[:, :, i], target, lam, perm))
     assert float(total) == pytest.approx(want, rel=1e-6)
 
     ceiled = TrainConfig(loss="uwav", uwav_reweight=False, uwav_ceil=True)
     torch.manual_seed(11)
-    _, parts = uwav.uwav_loss(out, weak, hard, soft, None, ceiled)
+    _, parts = losses.uwav_loss(out, batch, ceiled)
     torch.manual_seed(11)
     lam, perm = uwav.draw_mixup(20, 1.7)
     broadcast = weak[:, None, :].expand(2, 10, 3)  # ceil of a soft label is the weak label

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from avparse.errors import AvparseError
 from avparse.model.han import HANOutput
+from avparse.train import uwav
 
 EPS = 1e-7
 """Probabilities are clamped to [EPS, 1 - EPS] before BCE, as in the published code."""
@@ -127,20 +128,17 @@ register_loss(Loss(
 ))  # fmt: skip
 
 
-def _uwav(out: HANOutput, b: dict[str, Tensor], cfg: Any) -> tuple[Tensor, dict[str, Tensor]]:
-    from avparse.train.uwav import batch_loss
-
-    return batch_loss(out, b, cfg)
-
-
-def _uwav_derive(targets: dict[str, np.ndarray], cfg: Any) -> dict[str, np.ndarray]:
-    from avparse.train.uwav import derive_targets
-
-    return derive_targets(targets, cfg)
+def uwav_loss(
+    out: HANOutput, batch: dict[str, Tensor], cfg: Any
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Video BCE plus UWAV's segment and mixup terms (:mod:`avparse.train.uwav`)."""
+    video = _bce(out.video_prob, batch["weak"])
+    terms, parts = uwav.batch_terms(out, batch, cfg)
+    return video + terms, {"video": video.detach(), **parts}
 
 
 register_loss(Loss(
-    "uwav", (*_HARVESTS, "soft_audio", "soft_visual"), _uwav,
+    "uwav", uwav.TARGETS, uwav_loss,
     "soft, class-balanced segment targets plus feature mixup (UWAV; the uwav_* settings)",
-    derive=_uwav_derive, derived=("uwav_weights",),
+    derive=uwav.derive_targets, derived=(uwav.WEIGHTS_TARGET,),
 ))  # fmt: skip

@@ -30,7 +30,6 @@ from torch import Tensor
 
 from avparse.errors import AvparseError
 from avparse.model.han import HANOutput
-from avparse.train.losses import EPS
 from avparse.train.recipe import TrainConfig
 
 FIXED_WEIGHTS = (7.0, 1.0)
@@ -118,28 +117,29 @@ def mixup_loss(logits: Tensor, labels: Tensor, lam: float, perm: Tensor) -> Tens
     return lam * first + (1.0 - lam) * second
 
 
-def uwav_loss(
-    out: HANOutput,
+def segment_terms(
+    frame_logits: Tensor,
     weak: Tensor,
     hard: dict[str, Tensor],
     soft: dict[str, Tensor] | None,
     weights: dict[str, tuple[float, float]] | None,
     cfg: TrainConfig,
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """Video BCE + (re-weighted) segment loss + mixup loss, audio and visual summed.
+    """UWAV's segment terms: the (re-weighted) segment loss and the mixup loss of each modality.
+
+    ``avparse.train.losses.uwav_loss`` adds the video BCE.
 
     Args:
-        out: a ``HANOutput`` (``video_prob`` (B, C), ``frame_logits`` (B, T, 2, C)).
+        frame_logits: (B, T, 2, C) segment logits (modality 0 audio, 1 visual).
         weak: (B, C) weak labels.
-        hard: ``{"audio", "visual"}`` (B, T, C) hard harvests (targets when ``soft`` is off).
+        hard: ``{"audio", "visual"}`` (B, T, C) hard harvests (the targets when ``uwav_soft``
+            is off).
         soft: the same for the stored soft labels (needed when ``cfg.uwav_soft``).
         weights: ``(w_pos, w_neg)`` per modality (needed when ``cfg.uwav_reweight``).
         cfg: the training config; its ``uwav_*`` fields are the switches.
     """
-    frame_logits = out.frame_logits
-    video = F.binary_cross_entropy(out.video_prob.clamp(EPS, 1 - EPS), weak)
-    total = video
-    parts = {"video": video.detach()}
+    total = frame_logits.new_zeros(())
+    parts: dict[str, Tensor] = {}
     for i, m in enumerate(("audio", "visual")):
         logits = frame_logits[:, :, i]
         if cfg.uwav_soft:
@@ -169,7 +169,8 @@ def uwav_loss(
 
 
 TARGETS = ("weak", "harvest_audio", "harvest_visual", "soft_audio", "soft_visual")
-"""Training targets a task provides for the ``uwav`` loss (weak labels, hard and soft harvests)."""
+"""Training targets a task provides for the ``uwav`` loss: weak labels, hard and soft harvests
+(the soft ones, ``*/segment_soft_labels``, are needed even with ``uwav_soft=false``)."""
 
 WEIGHTS_TARGET = "uwav_weights"
 """Derived target: (rows, 2, 2) ``[[w_pos, w_neg] audio, [...] visual]``, the same for every row
@@ -190,14 +191,13 @@ def derive_targets(targets: dict[str, np.ndarray], cfg: TrainConfig) -> dict[str
     return {WEIGHTS_TARGET: np.broadcast_to(table, (rows, 2, 2))}
 
 
-def batch_loss(
+def batch_terms(
     out: HANOutput, batch: dict[str, Tensor], cfg: TrainConfig
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """:func:`uwav_loss` of a training batch (the keys of :data:`TARGETS` and the weights)."""
+    """:func:`segment_terms` of a training batch (keys :data:`TARGETS` and the weights)."""
     modalities = ("audio", "visual")
-    weak = batch["weak"]
     hard = {m: batch[f"harvest_{m}"] for m in modalities}
     soft = {m: batch[f"soft_{m}"] for m in modalities}  # soft_targets keeps the weak labels only
     table = batch[WEIGHTS_TARGET][0].tolist()
     weights = {m: (float(table[i][0]), float(table[i][1])) for i, m in enumerate(modalities)}
-    return uwav_loss(out, weak, hard, soft, weights, cfg)
+    return segment_terms(out.frame_logits, batch["weak"], hard, soft, weights, cfg)
