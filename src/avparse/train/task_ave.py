@@ -7,6 +7,8 @@ and harvest folders (harvests are (10, 28)). Losses:
 - ``han``: video-level labels only (the weak baseline);
 - ``valor``: plus the teachers' segment harvests of the clip's class (VALOR carried over);
 - ``valor-video``: harvests reduced to video level (ablation);
+- ``uwav``: soft, class-balanced harvests with feature mixup (:mod:`avparse.train.uwav`; the
+  paper's AVE variant ceils the mixup targets: ``--set uwav_ceil=true``);
 - ``supervised``: the true segment labels as both audio and visual segment targets (the fully
   supervised AVE setting, for comparison).
 
@@ -15,7 +17,8 @@ all segments (``accuracy``, the selection metric) and per-class accuracy (``acc/
 
 Features are packed by the one store builder (:func:`avparse.data.store.ensure_rows`, store
 default ``ROOT/packed_ave``), keyed by the split's rows: rows whose video id repeats (see
-:mod:`avparse.data.ave`) share the id's files; each row's harvest is restricted to its own class.
+:mod:`avparse.data.ave`) share the id's files; each row's harvest (hard and soft) is restricted
+to its own class.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ DEFAULT_STORE = "packed_ave"
 """Store folder inside the data root when none is given."""
 
 
-_STORE_TARGETS = ("harvest_audio", "harvest_visual")
+_STORE_TARGETS = ("harvest_audio", "harvest_visual", "soft_audio", "soft_visual")
 
 
 def _load(req: LoadRequest) -> SplitData:

@@ -140,7 +140,7 @@ def check_harvests(
 
 # ---------------------------------------------------------------- llp
 
-_LLP_STORE_TARGETS = ("harvest_audio", "harvest_visual")
+_LLP_STORE_TARGETS = ("harvest_audio", "harvest_visual", "soft_audio", "soft_visual")
 """Training targets that are arrays of the packed store (same names as its kinds)."""
 
 
