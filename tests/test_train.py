@@ -288,7 +288,8 @@ def test_default_run_folder_follows_the_config_preset(
 def test_tasks_declare_targets_and_splits(root: Path) -> None:
     """The loop asks the task, never its name: losses follow from the targets a task provides."""
     llp, ave = get_task("llp"), get_task("ave")
-    assert llp.losses == ("han", "valor", "valor-video")
+    assert llp.losses == ("han", "valor", "valor-video", "uwav")
+    assert "uwav" in ave.losses
     assert "supervised" in ave.losses
     assert llp.has_split(root, "test") and not llp.has_split(root / "nowhere", "test")
     with pytest.raises(AvparseError, match="task 'llp' has no loss 'supervised'"):
