@@ -91,3 +91,15 @@ def test_preset_with_a_model_folder_is_an_error(
         assert res.code == 2 and "a model folder brings its own config" in res.err, res.err
         assert res.err.count("\n") == 1
     assert not (tmp_path / "e").exists()
+
+
+def test_evaluate_checkpoint_mistakes_are_named(
+    root: Path, model_dir: Path, tmp_path: Path, cli, monkeypatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty hub cache
+    res = cli("evaluate", "--data", root, "--checkpoint", "nosuchdir/model", "--out",
+              tmp_path / "a")  # fmt: skip
+    assert res.code == 2 and res.err.count("\n") == 1
+    # 0.1 said only that the hub was offline, as if the user had meant a hub id
+    assert "nosuchdir/model: no such file or folder" in res.err

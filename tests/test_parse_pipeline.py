@@ -375,3 +375,97 @@ def test_damaged_later_window_keeps_the_windows_that_decoded(models, clips, monk
     result = parser.parse(clips["long"])
     assert result.windows == 2 and result.duration == pytest.approx(20.0)
     assert any("parsed up to 20 s only" in n for n in result.notes)
+
+
+def test_parse_many_skips_records_and_finishes(models, clips, tmp_path) -> None:
+    import avparse
+
+    out = tmp_path / "out"
+    seen = []
+    videos = [clips["short"], clips["corrupt"], tmp_path / "missing.mp4", clips["silent"]]
+    options = {"classes": ["dog"], "clip_model": models["clip"], "clap_model": models["clap"]}
+    report = avparse.parse_many(
+        videos, out, show_progress=False, on_video=lambda v: seen.append(v.status), **options
+    )
+    assert [v.status for v in report.videos] == ["parsed", "failed", "failed", "parsed"]
+    assert seen == ["parsed", "failed", "failed", "parsed"]
+    assert report.exit_status == 1 and len(report.failed) == 2
+    assert str(clips["corrupt"]) in (report.failed[0].error or "")
+    assert (out / "short.json").is_file() and (out / "silent.tsv").is_file()
+    again = avparse.parse_many(videos[:1] + videos[3:], out, show_progress=False, **options)
+    assert [v.status for v in again.videos] == ["skipped", "skipped"] and again.exit_status == 0
+
+
+def test_parse_progress_flags_and_bad_outputs(cli, models, clips, tmp_path) -> None:
+    zs = ["--zero-shot", "--classes", "dog", *_teachers(models)]
+    out = tmp_path / "out"
+    res = cli("parse", clips["short"], *zs, "--out", out, "--no-progress", "--quiet")
+    assert res.code == 0, res.err  # 0.1 printed the top-level usage for --no-progress
+    assert res.out == "" and (out / "short.json").is_file()
+    a_file = tmp_path / "taken"
+    a_file.write_text("x")
+    for bad in (a_file, a_file / "sub"):  # an existing file; a folder that cannot be created
+        res = cli("parse", clips["short"], *zs, "--out", bad, "--no-progress")
+        assert res.code == 2, res.err
+        assert res.err.count("\n") == 1 and str(bad) in res.err and "Traceback" not in res.err
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    res = cli("parse", empty, *zs, "--out", out, "--no-progress")
+    assert res.code == 1
+    assert "empty file (0 bytes)" in res.err and "Errno" not in res.err
+
+
+def test_open_errors_have_no_raw_errno(tmp_path) -> None:
+    from avparse.parsing.api import video_duration
+
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video at all" * 10)
+    with pytest.raises(AvparseError) as err:
+        video_duration(junk)
+    assert "Errno" not in str(err.value) and str(junk) in str(err.value)
+
+
+def test_published_pt_parses_and_converts_to_the_same_outputs(cli, clips, tmp_path) -> None:
+    """A VALOR++-preset state dict (the published checkpoint_best.pt format) parses through
+    ``--model X.pt --preset valor++``; ``avparse convert`` makes a folder that parses the same."""
+    from avparse.features.r2plus1d import R2Plus1D18
+    from avparse.model.config import model_config
+    from avparse.model.han import HAN
+    from avparse.teachers.tiny import save_tiny_teachers
+
+    clip_dir, clap_dir = save_tiny_teachers(tmp_path / "teachers", student_shapes=True)
+    torch.manual_seed(3)
+    model = HAN(model_config("valor++"))
+    with torch.no_grad():
+        model.fc_prob.bias.add_(3.0)  # some events to compare
+    pt = tmp_path / "checkpoint_best.pt"
+    torch.save(model.state_dict(), pt)
+    r21d = tmp_path / "r21d.pth"
+    torch.manual_seed(4)
+    torch.save(R2Plus1D18().state_dict(), r21d)
+    common = ["--clip-model", clip_dir, "--clap-model", clap_dir, "--r2plus1d", r21d, *FAST]
+    res = cli("parse", clips["short"], "--model", pt, "--out", tmp_path / "a", *common)
+    assert res.code == 2 and "pass --preset" in res.err
+    res = cli("parse", clips["short"], "--model", pt, "--preset", "valor++",
+              "--out", tmp_path / "a", *common)  # fmt: skip
+    assert res.code == 0, res.err
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text(json.dumps({f"{lvl}_{m}": 50.0 for lvl in ("seg", "evt")
+                                   for m in ("a", "v", "av", "type", "event")}))  # fmt: skip
+    folder = tmp_path / "valorpp"
+    res = cli("convert", pt, "--preset", "valor++", "--out", folder, "--metrics", metrics,
+              "--metrics-note", "made-up numbers for a test")  # fmt: skip
+    assert res.code == 0, res.err
+    card = (folder / "README.md").read_text()
+    assert "library_name: avparse" in card and "`valor++`" in card and "`clap`" in card
+    assert "`Speech`" in card and "checkpoint_best.pt" in card and "Type@AV" in card
+    res = cli("convert", pt, "--preset", "valor++", "--out", folder)
+    assert res.code == 2 and "--overwrite" in res.err
+    res = cli("parse", clips["short"], "--model", folder, "--out", tmp_path / "b", *common)
+    assert res.code == 0, res.err
+    a = json.loads((tmp_path / "a" / "short.json").read_text())
+    b = json.loads((tmp_path / "b" / "short.json").read_text())
+    assert a["events"] and a["events"] == b["events"]
+    res = cli("parse", clips["short"], "--model", folder, "--preset", "valor++",
+              "--out", tmp_path / "c", *common)  # fmt: skip
+    assert res.code == 2 and "brings its own config" in res.err

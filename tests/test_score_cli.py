@@ -125,6 +125,7 @@ def test_val_split_and_clip_without_rows(ann_root: Path, tmp_path: Path):
         (f"{CLIPS[0]}\t5\t3\tDog\n", "onset 5 is after offset 3", 3),
         (f"{CLIPS[0]}\t0\t11\tDog\n", "outside [0, 10]", 3),
         (f"{CLIPS[0]}\t-1\t3\tDog\n", "outside [0, 10]", 3),
+        (f"{CLIPS[0]}\t0\t1e308\tDog\n", "offset 1e308 is outside [0, 10]", 3),  # not 309 digits
         (f"../{CLIPS[0]}\t0\t3\tDog\n", "unsafe filename", 3),
         (f"{CLIPS[0]}\t0.5\t3\tDog\n", "whole second", 3),
     ],

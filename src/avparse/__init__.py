@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "parse"]
+__all__ = ["__version__", "parse", "parse_many"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from avparse.parsing.api import parse
+    from avparse.parsing.batch import parse_many
 
 
 def __getattr__(name: str) -> Any:
@@ -21,4 +22,8 @@ def __getattr__(name: str) -> Any:
         from avparse.parsing.api import parse
 
         return parse
+    if name == "parse_many":
+        from avparse.parsing.batch import parse_many
+
+        return parse_many
     raise AttributeError(f"module 'avparse' has no attribute {name!r}")

@@ -32,11 +32,18 @@ def require(module: str, extra: str):
 def first_line(exc: BaseException) -> str:
     """The first non-empty line of ``exc``'s message, or its type name when the message is empty.
 
-    Library errors (torch, FFmpeg, pickle) often span many lines; a user sees one. Never raises,
-    even for an exception whose ``__str__`` fails.
+    Library errors (torch, FFmpeg, pickle) often span many lines; a user sees one. An
+    ``OSError`` or PyAV ``FFmpegError`` loses its ``[Errno N]`` prefix. Never raises, even
+    for an exception whose ``__str__`` fails.
     """
     try:
         text = str(exc)
+        strerror = getattr(exc, "strerror", None)  # OSError and PyAV's FFmpegError
+        if isinstance(strerror, str) and strerror.strip():  # no "[Errno 1094995529]" for a user
+            text = strerror
+            filename = getattr(exc, "filename", None)
+            if filename is not None:
+                text += f": {filename!r}"
     except Exception:  # a broken __str__ must not hide the original error
         text = ""
     for line in text.splitlines():

@@ -1,7 +1,7 @@
 """``avparse parse VIDEO...``: events heard, seen, and both, with times, for any video file.
 
-Thin over :class:`avparse.parsing.api.Parser` and the writers in :mod:`avparse.parsing`; see
-``docs/parsing.md``.
+Thin over :func:`avparse.parsing.batch.parse_many` (which skips finished videos, records failed
+ones and finishes the rest); this module only parses arguments and prints. See ``docs/parsing.md``.
 """
 
 from __future__ import annotations
@@ -10,17 +10,22 @@ import argparse
 import sys
 from pathlib import Path
 
-from avparse.errors import AvparseError
 from avparse.features.sampling import SNIPPET_FPS, SNIPPET_SIZE
 from avparse.teachers.clap import DEFAULT_CLAP
 from avparse.teachers.clip import DEFAULT_CLIP
+from avparse.utils.progress import add_progress_flags, progress_enabled
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("videos", nargs="+", type=Path, metavar="VIDEO", help="video files")
     src = parser.add_argument_group("what parses")
     src.add_argument(
-        "--model", metavar="DIR", help="student model folder or hub id (VALOR++ family)"
+        "--model",
+        metavar="DIR|FILE",
+        help="student model folder or hub id (VALOR++ family), or a published .pt with --preset",
+    )
+    src.add_argument(
+        "--preset", help="preset of a published .pt checkpoint given as --model (e.g. valor++)"
     )
     src.add_argument(
         "--zero-shot", action="store_true", help="use the CLIP/CLAP teachers alone (no training)"
@@ -63,99 +68,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--truth-visual", type=Path, metavar="TSV", help="dense visual labels to overlay (TSV)"
     )
     out.add_argument("--overwrite", action="store_true", help="redo videos already parsed")
-
-
-def _stems(videos: list[Path]) -> list[str]:
-    """Output stems, made unique (``clip``, ``clip-2``) when two videos share a name."""
-    seen: dict[str, int] = {}
-    stems = []
-    for video in videos:
-        n = seen.get(video.stem, 0) + 1
-        seen[video.stem] = n
-        stems.append(video.stem if n == 1 else f"{video.stem}-{n}")
-    return stems
-
-
-def _one_line(video: Path, exc: AvparseError) -> str:
-    text = " ".join(str(exc).split())
-    return text if str(video) in text else f"{video}: {text}"
+    add_progress_flags(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from avparse.parsing.batch import ParsedVideo, parse_many
 
-    from avparse.parsing.api import Parser
-    from avparse.parsing.output import write_result
+    def note(text: str) -> None:
+        print(f"note: {text}", file=sys.stderr)
 
-    truth_files = (args.truth_audio, args.truth_visual)
-    for path in truth_files:
-        if path is not None and not path.is_file():
-            raise AvparseError(f"{path}: truth file not found")
-    todo = []
-    for video, stem in zip(args.videos, _stems(args.videos), strict=True):
-        if (args.out / f"{stem}.json").is_file() and not args.overwrite:
-            print(f"{video}: {args.out / stem}.json exists, skipped (--overwrite redoes it)")
-        else:
-            todo.append((video, stem))
-    if not todo:
-        return 0
-    parser = Parser(
-        args.model,
-        zero_shot=args.zero_shot,
-        classes=args.classes,
-        vocab=args.vocab,
-        thresholds=args.thresholds,
-        clip_model=args.clip_model,
-        clap_model=args.clap_model,
-        r2plus1d=args.r2plus1d,
-        device=args.device,
-        snippet_fps=args.snippet_fps,
-        snippet_size=args.snippet_size,
-    )
-    for note in parser.notes:
-        print(f"note: {note}", file=sys.stderr)
-    failed: list[Path] = []
-    pages = []
-    for video, stem in tqdm(todo, desc="parse", unit="video", disable=None):
-        try:
-            result = parser.parse(video)
-        except AvparseError as exc:
-            print(f"avparse parse: error: {_one_line(video, exc)}", file=sys.stderr)
-            failed.append(video)
-            continue
-        except Exception as exc:  # a decoder or model failure on one file must not end the batch
-            if args.debug:
-                raise
-            why = f"unexpected {type(exc).__name__}: {exc} (--debug shows the traceback)"
-            print(f"avparse parse: error: {_one_line(video, AvparseError(why))}", file=sys.stderr)
-            failed.append(video)
-            continue
-        for note in result.notes[len(parser.notes) :]:
-            print(f"note: {video}: {note}", file=sys.stderr)
-        truth = None
-        if any(truth_files):
-            from avparse.parsing.plot import truth_events
+    def show(item: ParsedVideo) -> None:
+        if item.status == "failed":
+            hint = " (rerun with --debug for details)" if item.unexpected else ""
+            print(f"avparse parse: error: {item.error}{hint}", file=sys.stderr)
+            return
+        if args.quiet:
+            return
+        if item.status == "skipped":
+            print(f"{item.video}: {item.json_path} exists, skipped (--overwrite redoes it)")
+            return
+        for text in item.notes:
+            note(f"{item.video}: {text}")
+        print(f"{item.video}: {item.counts()} events -> {item.json_path}")
 
-            truth = truth_events(video.stem, parser.vocab, *truth_files)
-        # the JSON is written last: its presence marks the video as done
-        if args.plot:
-            from avparse.parsing.plot import plot_timeline
-
-            plot_timeline(result, args.out / f"{stem}.png", truth=truth)
-        if args.html:
-            from avparse.parsing.html import write_page
-
-            pages.append((result, write_page(result, args.out / f"{stem}.html", truth=truth)))
-        write_result(result, args.out, stem)
-        counts = ", ".join(
-            f"{len(result.events_of(m))} {m}" for m in ("audio", "visual", "audio-visual")
+    report = parse_many(
+        args.videos, args.out, args.model, preset=args.preset, plot=args.plot, html=args.html,
+        truth_audio=args.truth_audio, truth_visual=args.truth_visual, overwrite=args.overwrite,
+        show_progress=progress_enabled(args), on_video=show, on_note=note,
+        raise_unexpected=args.debug, zero_shot=args.zero_shot, classes=args.classes,
+        vocab=args.vocab, thresholds=args.thresholds, clip_model=args.clip_model,
+        clap_model=args.clap_model, r2plus1d=args.r2plus1d, device=args.device,
+        snippet_fps=args.snippet_fps, snippet_size=args.snippet_size,
+    )  # fmt: skip
+    if report.failed:
+        print(
+            f"avparse parse: {len(report.failed)} of {len(report.videos)} videos failed",
+            file=sys.stderr,
         )
-        print(f"{video}: {counts} events -> {args.out / stem}.json")
-    if args.html and len(args.videos) > 1:
-        from avparse.parsing.html import write_index
-
-        write_index(pages, args.out / "index.html")
-    if failed:
-        print(f"avparse parse: {len(failed)} of {len(args.videos)} videos failed", file=sys.stderr)
-        return 1
-    return 0
+    return report.exit_status

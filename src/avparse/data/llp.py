@@ -171,10 +171,9 @@ def _seconds(text: str, column: str, where: str) -> int:
         raise AnnotationError(f"{where}: {column} {text!r} is not a number") from None
     if not math.isfinite(value) or value != int(value):
         raise AnnotationError(f"{where}: {column} {text!r} is not a whole second")
-    value = int(value)
-    if not 0 <= value <= SEGMENTS:
-        raise AnnotationError(f"{where}: {column} {value} is outside [0, {SEGMENTS}]")
-    return value
+    if not 0 <= value <= SEGMENTS:  # echo the text: int(1e308) would print 309 digits
+        raise AnnotationError(f"{where}: {column} {text.strip()} is outside [0, {SEGMENTS}]")
+    return int(value)
 
 
 @dataclass(frozen=True)

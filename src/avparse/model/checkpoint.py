@@ -130,7 +130,14 @@ def resolve_model_folder(path_or_hub_id: str | Path) -> Path:
     text = str(path_or_hub_id)
     if text.count("/") != 1 or text.startswith((".", "/")) or text.endswith((".pt", ".pth")):
         raise AvparseError(f"{text}: no such file or folder")
-    hub = require("huggingface_hub", "hub")
+    # ``org/name`` is a hub id or a mistyped local path: the message says both, folder first
+    missing = f"{text}: no such file or folder"
+    try:
+        hub = require("huggingface_hub", "hub")
+    except AvparseError:
+        raise AvparseError(
+            f"{missing} (a hub id needs huggingface_hub: pip install 'avparse[hub]')"
+        ) from None
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
     try:
         local = hub.snapshot_download(
@@ -138,11 +145,11 @@ def resolve_model_folder(path_or_hub_id: str | Path) -> Path:
         )
     except Exception as exc:
         why = (
-            "offline (HF_HUB_OFFLINE is set) and not in the local cache"
+            "offline (HF_HUB_OFFLINE is set) and not in the local hub cache"
             if offline
             else first_line(exc)
         )
-        raise AvparseError(f"{text}: cannot get model from the hub: {why}") from None
+        raise AvparseError(f"{missing}, nor a model on the hub ({why})") from None
     folder = Path(local)
     if not (folder / CONFIG_FILE).is_file():
         raise AvparseError(f"{text}: hub repository has no {CONFIG_FILE} (not an avparse model)")
@@ -161,6 +168,11 @@ def load_student(
     path = Path(path_or_hub_id)
     if path.is_file():
         model, config = load_published(path, preset, overrides)
-    else:
-        model, config = load_folder(resolve_model_folder(path_or_hub_id))
+        return model.eval(), config
+    if preset is not None or overrides:
+        raise AvparseError(
+            f"{path_or_hub_id}: --preset describes a published .pt checkpoint; a model folder "
+            "brings its own config (drop it)"
+        )
+    model, config = load_folder(resolve_model_folder(path_or_hub_id))
     return model.eval(), config

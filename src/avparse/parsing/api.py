@@ -30,6 +30,7 @@ from avparse.teachers.clip import DEFAULT_CLIP
 from avparse.vocab import Vocabulary
 
 __all__ = ["Event", "ParseResult", "Parser", "parse", "video_duration"]
+# batches of videos into a folder (skip / continue / report): avparse.parsing.batch.parse_many
 
 
 def video_duration(path: str | Path) -> float:
@@ -38,6 +39,8 @@ def video_duration(path: str | Path) -> float:
     path = Path(path)
     if not path.is_file():
         raise AvparseError(f"{path}: video file not found")
+    if path.stat().st_size == 0:
+        raise AvparseError(f"{path}: empty file (0 bytes), not a video")
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             if not container.streams.video:
@@ -52,7 +55,8 @@ def video_duration(path: str | Path) -> float:
                 if packet.pts is not None and packet.time_base is not None:
                     end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
     except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError) as exc:
-        raise AvparseError(f"{path}: cannot open as a video ({first_line(exc)})") from None
+        reason = getattr(exc, "strerror", None) or first_line(exc)  # the path is named already
+        raise AvparseError(f"{path}: cannot open as a video ({reason})") from None
     if end <= 0:
         raise AvparseError(f"{path}: video has no duration (no timed packets)")
     return end
@@ -62,7 +66,10 @@ class Parser:
     """Loads the models once and parses any number of videos.
 
     Args:
-        model: a student model folder or hub id (VALOR++ family); None for zero-shot.
+        model: a student model folder or hub id (VALOR++ family), or a published
+            ``checkpoint_best.pt`` (with ``preset``); None for zero-shot.
+        preset: the preset a published ``.pt`` was trained with (``valor++``); for a folder it
+            must match the folder's (or be None).
         zero_shot: parse with the teachers alone (needs ``classes`` or ``vocab``).
         classes: zero-shot class names (list or comma-separated string).
         vocab: zero-shot built-in vocabulary (``llp``, ``ave``).
@@ -79,6 +86,7 @@ class Parser:
         self,
         model: str | Path | None = None,
         *,
+        preset: str | None = None,
         zero_shot: bool = False,
         classes: Sequence[str] | str | None = None,
         vocab: str | Vocabulary | None = None,
@@ -100,6 +108,8 @@ class Parser:
             raise AvparseError("give a model (--model) or parse zero-shot (--zero-shot), not both")
         self.notes: list[str] = []
         self.device = device
+        if zero_shot and preset is not None:
+            raise AvparseError("--preset is for a published .pt student (--model), not zero-shot")
         if zero_shot:
             from avparse.parsing.zeroshot import zero_shot_vocabulary
 
@@ -112,7 +122,7 @@ class Parser:
                 raise AvparseError("--classes, --vocab and --thresholds are for --zero-shot only")
             from avparse.model.checkpoint import load_student
 
-            student, config = load_student(str(model))
+            student, config = load_student(str(model), preset)
             check_extractable(config.feature_kinds, f"{model} (preset {config.name!r})")
             self.student = student.to(device).eval()
             self.config = config
@@ -224,7 +234,8 @@ def parse(
 
     ``model`` is a student folder or hub id; for zero-shot parsing give ``classes=[...]`` or
     ``vocab="llp"`` instead (plus optional ``thresholds=``, ``clip_model=``, ``clap_model=``).
-    Other keywords are those of :class:`Parser`. Errors raise :class:`AvparseError`.
+    Other keywords are those of :class:`Parser`. Errors raise :class:`AvparseError`; for a
+    batch that skips finished videos and records failures, see :func:`avparse.parse_many`.
     """
     parser = Parser(model, **options)
     if isinstance(videos, str | Path):
