@@ -297,16 +297,6 @@ def test_counts_are_consistent_with_truth_and_predictions():
 # --- equality with the reference loop -------------------------------------------------------
 
 
-def test_run_table_and_direct_runs_agree(monkeypatch):
-    import avparse.eval.metrics as metrics
-
-    rng = np.random.default_rng(4)
-    arrays = [rng.random((40, 10, 25)) < d for d in (0.1, 0.4, 0.1, 0.4)]
-    with_table = llp_scores(*arrays)
-    monkeypatch.setattr(metrics, "_TABLE_SEGMENTS", 0)
-    assert llp_scores(*arrays) == with_table
-
-
 def test_matches_reference_on_random_inputs_of_several_densities():
     rng = np.random.default_rng(2)
     for density in (0.02, 0.2, 0.5, 0.9):

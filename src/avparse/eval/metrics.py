@@ -23,7 +23,6 @@ Numpy only: this module must never import torch.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -152,30 +151,6 @@ def _runs(rows: np.ndarray, empty: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     return start, end, rank[:, -1]
 
 
-_TABLE_SEGMENTS = 12
-"""Rows of up to this many segments find their runs in a table indexed by the row's bits."""
-
-
-@functools.cache
-def _run_table(t: int, empty: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_runs` of every possible row of ``t`` segments, indexed by the row as a number."""
-    codes = np.arange(2**t)
-    rows = ((codes[:, None] >> np.arange(t)) & 1).astype(bool)
-    return _runs(rows, empty)
-
-
-def _codes(x: np.ndarray) -> np.ndarray:
-    """(clips, segments <= 16, classes) bool -> (clips, classes) rows as numbers.
-
-    Bit i of a row's number is segment i.
-    """
-    out = np.zeros((x.shape[0], x.shape[2]), dtype=np.uint16)
-    bits = x.view(np.uint8)
-    for i in range(x.shape[1]):
-        out += bits[:, i, :] * np.uint16(1 << i)
-    return out
-
-
 def event_counts(
     pred: np.ndarray, true: np.ndarray, segments: Counts | None = None
 ) -> tuple[Counts, np.ndarray]:
@@ -199,20 +174,9 @@ def event_counts(
     if segments is None:
         segments = segment_counts(pred, true)
     clip, cls = np.nonzero((segments.tp + segments.fp + segments.fn) > 0)
-    if t <= _TABLE_SEGMENTS:
-        # rows repeat a lot (490 distinct (pred, true) pairs among 4,797 active rows of a noisy
-        # test-split prediction): match each distinct pair of rows once
-        pcode, gcode = _codes(pred)[clip, cls], _codes(true)[clip, cls]
-        key, inverse = np.unique((pcode.astype(np.uint32) << 16) | gcode, return_inverse=True)
-        p_runs, g_runs = _run_table(t, 0), _run_table(t, t + 1)
-        pairs = _matching_pairs(
-            *(x[key >> 16] for x in p_runs[:2]), *(x[key & 0xFFFF] for x in g_runs[:2])
-        )[inverse]
-        n_pred, n_true_active = p_runs[2][pcode], g_runs[2][gcode]
-    else:
-        ps, pe, n_pred = _runs(pred[clip, :, cls], 0)
-        gs, ge, n_true_active = _runs(true[clip, :, cls], t + 1)
-        pairs = _matching_pairs(ps, pe, gs, ge)
+    ps, pe, n_pred = _runs(pred[clip, :, cls], 0)
+    gs, ge, n_true_active = _runs(true[clip, :, cls], t + 1)
+    pairs = _matching_pairs(ps, pe, gs, ge)
     out = np.zeros((4, n, c), dtype=np.int64)
     out[:, clip, cls] = (pairs, n_pred - pairs, n_true_active - pairs, n_true_active)
     return Counts(out[0], out[1], out[2]), out[3]
