@@ -469,3 +469,13 @@ def test_published_pt_parses_and_converts_to_the_same_outputs(cli, clips, tmp_pa
     res = cli("parse", clips["short"], "--model", folder, "--preset", "valor++",
               "--out", tmp_path / "c", *common)  # fmt: skip
     assert res.code == 2 and "brings its own config" in res.err
+
+
+@pytest.mark.parametrize(
+    "flags", [["--snippet-fps", "1e308"], ["--snippet-fps", "nan"], ["--snippet-size", "0"]]
+)
+def test_snippet_settings_are_checked_before_any_model(cli, tmp_path, flags) -> None:
+    res = cli("parse", tmp_path / "v.mp4", "--zero-shot", "--classes", "dog", *flags,
+              "--out", tmp_path / "out")  # fmt: skip
+    assert res.code == 2 and res.err.count("\n") == 1 and flags[0] in res.err
+    assert len(res.err) < 200  # 1e308 is not spelled out in 309 digits

@@ -33,6 +33,12 @@ __all__ = ["Event", "ParseResult", "Parser", "parse", "video_duration"]
 # batches of videos into a folder (skip / continue / report): avparse.parsing.batch.parse_many
 
 
+MAX_SNIPPET_FPS = 120
+"""Highest R(2+1)D-18 sampling rate accepted (the published features use 8 fps)."""
+MAX_SNIPPET_SIZE = 1024
+"""Largest R(2+1)D-18 frame side accepted, in pixels (the published features use 112)."""
+
+
 def video_duration(path: str | Path) -> float:
     """Length of a video in seconds (container, then stream, then last packet); one-line errors."""
     av = require("av", "media")
@@ -68,8 +74,8 @@ class Parser:
     Args:
         model: a student model folder or hub id (VALOR++ family), or a published
             ``checkpoint_best.pt`` (with ``preset``); None for zero-shot.
-        preset: the preset a published ``.pt`` was trained with (``valor++``); for a folder it
-            must match the folder's (or be None).
+        preset: the preset a published ``.pt`` was trained with (``valor++``); not for a
+            model folder, which brings its own config.
         zero_shot: parse with the teachers alone (needs ``classes`` or ``vocab``).
         classes: zero-shot class names (list or comma-separated string).
         vocab: zero-shot built-in vocabulary (``llp``, ``ave``).
@@ -102,6 +108,14 @@ class Parser:
         from avparse.teachers.clap import AudioTeacher
         from avparse.teachers.clip import VisualTeacher
 
+        if not (isinstance(snippet_fps, int | float) and 0 < snippet_fps <= MAX_SNIPPET_FPS):
+            raise AvparseError(
+                f"--snippet-fps must lie in (0, {MAX_SNIPPET_FPS}], got {snippet_fps}"
+            )
+        if not (isinstance(snippet_size, int) and 8 <= snippet_size <= MAX_SNIPPET_SIZE):
+            raise AvparseError(
+                f"--snippet-size must lie in [8, {MAX_SNIPPET_SIZE}] pixels, got {snippet_size}"
+            )
         if model is None and not zero_shot and (classes is not None or vocab is not None):
             zero_shot = True
         if zero_shot == (model is not None):

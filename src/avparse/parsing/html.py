@@ -4,8 +4,9 @@ One page per video, no network resources: the events travel as JSON inside the p
 script draws the SVG timeline, moves a cursor with playback and seeks the video to an event's
 onset when the event is clicked. Every user-supplied string (class names, file names) is escaped:
 HTML text through :func:`html.escape`, JSON inside ``<script>`` through :func:`script_json`, and
-the script only ever inserts text with ``textContent``. ``page.html?selftest=1`` clicks the first
-event and writes what happened into ``#selftest-result`` (used by the browser test).
+the script only ever inserts text with ``textContent``. The style and script are package data
+files (``viewer.css``, ``viewer.js`` beside this module), inlined into each page so that a page
+works from disk with no other file.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import html
 import json
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -78,146 +80,12 @@ def page_data(result: ParseResult, truth: list[Event] | None = None) -> dict[str
     }
 
 
-_STYLE = """
-body { font: 14px system-ui, sans-serif; margin: 1.5em; color: #222; }
-h1 { font-size: 1.2em; word-break: break-all; }
-video { max-width: 100%; max-height: 50vh; background: #000; display: block; }
-#timeline { width: 100%; margin-top: 1em; user-select: none; }
-#timeline rect.event { cursor: pointer; }
-#timeline rect.event:hover { stroke: #000; stroke-width: 1; }
-table { border-collapse: collapse; margin-top: 1em; }
-td, th { padding: 2px 10px; text-align: left; border-bottom: 1px solid #eee; }
-tr.clickable { cursor: pointer; }
-tr.clickable:hover { background: #f4f4f4; }
-.meta { color: #666; }
-#selftest-result { white-space: pre-wrap; word-break: break-all; color: #666; }
-.swatch { display: inline-block; width: 0.9em; height: 0.9em; margin: 0 0.3em 0 1em; }
-"""
-
-# Inline script: reads the JSON, builds the SVG with DOM calls, text only via textContent.
-_SCRIPT = r"""
-(function () {
-  "use strict";
-  var data = JSON.parse(document.getElementById("avparse-data").textContent);
-  var video = document.getElementById("video");
-  var svgNS = "http://www.w3.org/2000/svg";
-  var left = 190, width = 800, lane = 9, rowGap = 6, top = 24;
-  var duration = data.duration > 0 ? data.duration : 1;
-  var used = Object.create(null);
-  data.events.concat(data.truth).forEach(function (e) { used[e.label] = true; });
-  var rows = data.classes.filter(function (c) { return used[c]; });
-  var display = Object.create(null);
-  data.classes.forEach(function (c, i) { display[c] = data.display[i]; });
-  var rowHeight = lane * data.modalities.length + rowGap;
-  var height = top + Math.max(rows.length, 1) * rowHeight + 10;
-  var svg = document.createElementNS(svgNS, "svg");
-  svg.setAttribute("viewBox", "0 0 " + (left + width + 10) + " " + height);
-  svg.setAttribute("id", "timeline-svg");
-  function el(name, attrs, parent) {
-    var node = document.createElementNS(svgNS, name);
-    Object.keys(attrs).forEach(function (k) { node.setAttribute(k, attrs[k]); });
-    (parent || svg).appendChild(node);
-    return node;
-  }
-  function x(t) { return left + (t / duration) * width; }
-  var step = duration > 60 ? 10 : duration > 20 ? 5 : 1;
-  for (var t = 0; t <= duration + 1e-9; t += step) {
-    el("line", {x1: x(t), x2: x(t), y1: top - 4, y2: height - 10, stroke: "#eee"});
-    el("text", {x: x(t), y: top - 8, "font-size": 10, "text-anchor": "middle",
-                fill: "#888"}).textContent = String(t);
-  }
-  rows.forEach(function (c, i) {
-    var y = top + i * rowHeight;
-    var label = el("text", {x: left - 8, y: y + rowHeight / 2 + 1, "font-size": 11,
-                            "text-anchor": "end", "dominant-baseline": "middle",
-                            "class": "row-label"});
-    label.textContent = display[c];
-    el("line", {x1: left, x2: left + width, y1: y + rowHeight - rowGap / 2,
-                y2: y + rowHeight - rowGap / 2, stroke: "#ddd"});
-  });
-  if (!rows.length) {
-    el("text", {x: left + width / 2, y: top + 10, "text-anchor": "middle", fill: "#888",
-                "font-size": 12}).textContent = "no events";
-  }
-  function place(e, isTruth) {
-    var i = rows.indexOf(e.label), k = data.modalities.indexOf(e.modality);
-    var y = top + i * rowHeight + k * lane;
-    var attrs = {x: x(e.onset), y: y + 1, width: Math.max(x(e.offset) - x(e.onset), 1),
-                 height: lane - 2};
-    if (isTruth) {
-      attrs.fill = "none"; attrs.stroke = data.colours[e.modality];
-      attrs["stroke-dasharray"] = "3 2"; attrs["class"] = "truth";
-      el("rect", attrs);
-      return;
-    }
-    attrs.fill = data.colours[e.modality];
-    attrs["fill-opacity"] = 0.35 + 0.65 * Math.min(Math.max(e.confidence, 0), 1);
-    attrs["class"] = "event";
-    attrs["data-onset"] = e.onset;
-    var r = el("rect", attrs);
-    el("title", {}, r).textContent = e.modality + " " + display[e.label] + " " +
-      e.onset.toFixed(2) + "-" + e.offset.toFixed(2) + " s (" + e.confidence.toFixed(2) + ")";
-    r.addEventListener("click", function () { seek(e.onset); });
-  }
-  data.truth.forEach(function (e) { place(e, true); });
-  data.events.forEach(function (e) { place(e, false); });
-  var cursor = el("line", {x1: left, x2: left, y1: top - 4, y2: height - 10, stroke: "#d00",
-                           "stroke-width": 1.5, id: "cursor"});
-  document.getElementById("timeline").appendChild(svg);
-
-  function moveCursor() {
-    var t = Math.min(Math.max(video.currentTime || 0, 0), duration);
-    cursor.setAttribute("x1", x(t));
-    cursor.setAttribute("x2", x(t));
-  }
-  function seek(t) {
-    video.currentTime = t;
-    moveCursor();
-  }
-  video.addEventListener("timeupdate", moveCursor);
-  video.addEventListener("seeked", moveCursor);
-  function frame() { moveCursor(); if (!video.paused) { requestAnimationFrame(frame); } }
-  video.addEventListener("play", function () { requestAnimationFrame(frame); });
-  svg.addEventListener("click", function (ev) {
-    if (ev.target.getAttribute("class") === "event") { return; }
-    var box = svg.getBoundingClientRect();
-    var sx = (ev.clientX - box.left) / box.width * (left + width + 10);
-    if (sx >= left && sx <= left + width) { seek((sx - left) / width * duration); }
-  });
-
-  var body = document.getElementById("event-rows");
-  data.events.forEach(function (e) {
-    var tr = document.createElement("tr");
-    tr.className = "clickable";
-    [e.modality, display[e.label], e.onset.toFixed(2), e.offset.toFixed(2),
-     e.confidence.toFixed(3)].forEach(function (v) {
-      var td = document.createElement("td");
-      td.textContent = v;
-      tr.appendChild(td);
-    });
-    tr.addEventListener("click", function () { seek(e.onset); });
-    body.appendChild(tr);
-  });
-
-  if (new URLSearchParams(window.location.search).get("selftest") === "1") {
-    var first = svg.querySelector("rect.event");
-    var report = {rendered: svg.querySelectorAll("rect.event").length,
-                  rows: Array.prototype.map.call(svg.querySelectorAll("text.row-label"),
-                                                 function (n) { return n.textContent; }),
-                  scripts: document.scripts.length};
-    if (first) {
-      first.dispatchEvent(new MouseEvent("click", {bubbles: true}));
-      report.onset = parseFloat(first.getAttribute("data-onset"));
-      report.currentTime = video.currentTime;
-      report.cursorX = parseFloat(cursor.getAttribute("x1"));
-      report.expectedX = x(report.onset);
-    }
-    var out = document.getElementById("selftest-result");
-    out.textContent = JSON.stringify(report);
-    out.setAttribute("data-done", "1");
-  }
-})();
-"""
+def _asset(name: str) -> str:
+    """A viewer file shipped as package data (``viewer.css``, ``viewer.js``)."""
+    text = resources.files("avparse.parsing").joinpath(name).read_text(encoding="utf-8")
+    if "</" in text:  # inlined into <style>/<script>: must not be able to close the element
+        raise RuntimeError(f"avparse/parsing/{name} contains '</'")
+    return text
 
 
 def render_page(result: ParseResult, video_src: str, truth: list[Event] | None = None) -> str:
@@ -236,7 +104,7 @@ def render_page(result: ParseResult, video_src: str, truth: list[Event] | None =
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{name} - avparse</title>
-<style>{_STYLE}</style>
+<style>{_asset("viewer.css")}</style>
 </head>
 <body>
 <h1>{name}</h1>
@@ -246,9 +114,8 @@ def render_page(result: ParseResult, video_src: str, truth: list[Event] | None =
 <div id="timeline"></div>
 <table><thead><tr><th>modality</th><th>class</th><th>onset</th><th>offset</th><th>confidence</th></tr></thead>
 <tbody id="event-rows"></tbody></table>
-<pre id="selftest-result"></pre>
 <script type="application/json" id="avparse-data">{script_json(data)}</script>
-<script>{_SCRIPT}</script>
+<script>{_asset("viewer.js")}</script>
 </body>
 </html>
 """
@@ -283,7 +150,7 @@ def write_index(pages: list[tuple[ParseResult, Path]], path: str | Path) -> Path
         path,
         f"""<!DOCTYPE html>
 <html lang="en">
-<head><meta charset="utf-8"><title>avparse results</title><style>{_STYLE}</style></head>
+<head><meta charset="utf-8"><title>avparse results</title><style>{_asset("viewer.css")}</style></head>
 <body>
 <h1>avparse results ({len(pages)} videos)</h1>
 <ul>
