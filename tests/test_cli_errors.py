@@ -72,6 +72,11 @@ def fake_command(monkeypatch):
             "avparse score: error: out/scores.json: Is a directory",
         ),
         (PermissionError(13, "Permission denied"), 2, "avparse score: error: Permission denied"),
+        (  # a failed rename names the destination the user gave, not our temporary file
+            IsADirectoryError(21, "Is a directory", "/x/.tmp.abc.tmp", None, "/x/out"),
+            2,
+            "avparse score: error: /x/out: Is a directory",
+        ),
         (
             ZeroDivisionError("division by zero"),
             1,

@@ -132,9 +132,8 @@ def describe(exc: BaseException) -> tuple[str, int]:
         return " ".join(str(exc).split()), 2
     if isinstance(exc, OSError):  # a path the user gave: missing, unwritable, a folder, disk full
         reason = exc.strerror or first_line(exc)
-        where = exc.filename if exc.filename is not None else None
-        if exc.filename2 is not None:
-            where = f"{exc.filename} -> {exc.filename2}"
+        # a rename's destination (filename2) is the path the user gave; the source is our temp
+        where = exc.filename2 if exc.filename2 is not None else exc.filename
         return (f"{where}: {reason}" if where is not None else reason), 2
     return f"unexpected {type(exc).__name__}: {first_line(exc)} (rerun with --debug for details)", 1
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from avparse.errors import AvparseError
 from avparse.eval.metrics import format_scores
 from avparse.eval.score import EVAL_SPLITS, format_per_class, score_files
 
@@ -43,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.json is not None and args.json.is_dir():  # before the work, not after it
+        raise AvparseError(f"{args.json}: is a folder; --json takes a file name (scores.json)")
     report = score_files(args.annotations, args.split, args.audio, args.visual)
     for note in report.notes:
         print(f"avparse score: note: {note}", file=sys.stderr)
