@@ -111,7 +111,7 @@ def load_folder(folder: str | Path) -> tuple[HAN, ModelConfig]:
     try:
         state = load_file(str(weights))
     except (SafetensorError, OSError) as exc:
-        raise AvparseError(f"{weights}: cannot read weights ({exc})") from None
+        raise AvparseError(f"{weights}: cannot read weights ({first_line(exc)})") from None
     model = HAN(config)
     load_state(model, state, str(weights))
     return model, config
