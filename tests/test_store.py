@@ -269,3 +269,23 @@ def test_pooled_rows_give_the_model_the_same_outputs(root: Path, tmp_path: Path)
         full = model(audio, torch.from_numpy(frames), motion)
     for a, b in zip(pooled, full, strict=True):
         assert torch.equal(a, b)
+
+
+def test_data_pack_on_an_ave_root_builds_what_the_ave_task_reads(tmp_path: Path, cli) -> None:
+    pytest.importorskip("h5py")
+    from avparse.data.ave import AVEAnnotations
+    from avparse.data.synthetic import generate_ave
+
+    root = generate_ave(tmp_path / "ave", n_train=8, n_val=3, n_test=3, seed=2)
+    time.sleep(store.RACY_NS / 1e9)
+    result = cli("data", "pack", root, "--no-progress")
+    assert result.code == 0, result.err
+    assert result.out.startswith(f"{root / 'packed_ave'}: ")
+    train = open_split(root / "packed_ave", "train")
+    clips = AVEAnnotations(root).split("train")
+    assert train.filenames == clips.ids and train["harvest_audio"].shape == (8, 10, 28)
+    np.testing.assert_array_equal(
+        train["vggish"][5], np.load(root / "feats/vggish" / f"{clips.ids[5]}.npy")
+    )
+    again = pack(root)
+    assert again.files_read == 0 and again.written == []

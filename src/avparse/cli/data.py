@@ -86,8 +86,10 @@ def _run_check(args: argparse.Namespace) -> int:
 
 
 def _add_pack(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("root", type=Path, metavar="ROOT", help="data root to pack")
-    parser.add_argument("--out", type=Path, default=None, help="store folder (default ROOT/packed)")
+    parser.add_argument("root", type=Path, metavar="ROOT", help="LLP or AVE data root to pack")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="store folder (default ROOT/packed, AVE: packed_ave)"
+    )
     add_progress_flags(parser)
 
 

@@ -40,10 +40,12 @@ from typing import Any
 
 import numpy as np
 
+from avparse.data.ave import AVEAnnotations, is_ave_root
 from avparse.data.files import read_feature_file
 from avparse.data.layout import (
     FEATURE_KINDS,
     HARVEST_KINDS,
+    LLP_FILES,
     PER_CLASS_KINDS,
     SEGMENTS,
     SPLITS,
@@ -55,14 +57,16 @@ from avparse.data.llp import LLPAnnotations, clip_id
 from avparse.errors import AvparseError
 from avparse.utils.atomic import atomic_path, write_json
 from avparse.utils.progress import progress as show_progress
-from avparse.vocab import LLP, Vocabulary
+from avparse.vocab import AVE, LLP, Vocabulary
 
 FORMAT = 2
 """Store format; a store of another format is rebuilt, never read. 2: pooled ResNet-152 rows,
 ctime/inode stamps, row-id keyed arrays (1: avparse 0.1)."""
 MANIFEST = "manifest.json"
 DEFAULT_STORE = "packed"
-"""Default store folder inside the data root (``--out`` puts it elsewhere)."""
+"""Default store folder inside an LLP data root (``--out`` puts it elsewhere)."""
+AVE_STORE = "packed_ave"
+"""Default store folder inside an AVE data root (its rows are AVE's annotation rows)."""
 
 RACY_NS = 100_000_000
 """A file changed less than this before it was stat-ed may change again with the same ctime
@@ -135,8 +139,24 @@ class PackReport:
         self.files_read += other.files_read
 
 
+def _is_ave(root: str | Path) -> bool:
+    return is_ave_root(root) and not (Path(root) / LLP_FILES["train"]).is_file()
+
+
 def default_store(root: str | Path) -> Path:
-    return Path(root) / DEFAULT_STORE
+    """``ROOT/packed`` for an LLP root, ``ROOT/packed_ave`` for an AVE root."""
+    return Path(root) / (AVE_STORE if _is_ave(root) else DEFAULT_STORE)
+
+
+def _root_rows(
+    root: Path, splits: Sequence[str], vocab: Vocabulary
+) -> tuple[dict[str, tuple[list[str], list[str]]], int]:
+    """Per split, the row names and file ids of an LLP or AVE root; and its class count."""
+    if _is_ave(root):
+        ave = AVEAnnotations(root, AVE)
+        return {s: (ave.split(s).ids, ave.split(s).ids) for s in splits}, len(AVE)
+    llp = LLPAnnotations(root, vocab)
+    return {s: (llp.weak(s).filenames, llp.weak(s).ids) for s in splits}, len(vocab)
 
 
 def _read_json(path: Path) -> Any:
@@ -482,29 +502,28 @@ def pack(
     vocab: Vocabulary = LLP,
     progress: bool = False,
 ) -> PackReport:
-    """Pack ``splits`` of the LLP data root ``root`` into ``out`` (default ``root/packed``).
+    """Pack ``splits`` of the LLP or AVE data root ``root`` into ``out`` (:func:`default_store`).
 
-    ``kinds`` limits the arrays (feature kinds and per-class kinds: ``harvest_*``, ``soft_*``,
+    An AVE root's rows are its annotation rows (``vocab`` is then AVE's). ``kinds`` limits the arrays (feature kinds and per-class kinds: ``harvest_*``, ``soft_*``,
     ``scores_*``); by default see :func:`llp_kinds`. Per-class kinds are packed for the train
     split only. Raises :class:`PackError` listing every problem of every split.
     """
     out = Path(out) if out is not None else default_store(root)
-    annotations = LLPAnnotations(Path(root), vocab)
     for kind in kinds or []:
         kind_folder(kind)  # an unknown kind is one line before anything is read
+    rows, num_classes = _root_rows(Path(root), splits, vocab)
     report = PackReport()
     problems: list[str] = []
     for split in splits:
         wanted = llp_kinds(root, split) if kinds is None else list(kinds)
         if split != "train":
             wanted = [k for k in wanted if k not in PER_CLASS_KINDS]
-        names = annotations.weak(split).filenames
+        names, ids = rows[split]
         try:
             report.add(
-                pack_rows(
-                    root, out, split, names, wanted, num_classes=len(vocab), progress=progress
-                )
-            )
+                pack_rows(root, out, split, names, wanted, num_classes=num_classes, ids=ids,
+                          progress=progress)
+            )  # fmt: skip
         except PackError as exc:
             problems += exc.problems
     if problems:

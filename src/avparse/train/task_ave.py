@@ -30,16 +30,12 @@ import numpy as np
 from avparse.errors import AvparseError
 from avparse.train.tasks import LoadRequest, SplitData, Task, check_harvests, register_task
 
-DEFAULT_STORE = "packed_ave"
-"""Store folder inside the data root when none is given."""
-
-
 _STORE_TARGETS = ("harvest_audio", "harvest_visual", "soft_audio", "soft_visual")
 
 
 def _load(req: LoadRequest) -> SplitData:
     from avparse.data.ave import AVEAnnotations
-    from avparse.data.store import ensure_rows
+    from avparse.data.store import AVE_STORE, ensure_rows
     from avparse.vocab import AVE
 
     if list(req.model.class_names) != AVE.names:
@@ -51,7 +47,7 @@ def _load(req: LoadRequest) -> SplitData:
     clips = AVEAnnotations(req.root, AVE).split(req.split)
     kinds = list(dict.fromkeys(req.model.feature_kinds.values()))
     harvests = [t for t in req.targets if t in _STORE_TARGETS]
-    store = req.store if req.store is not None else req.root / DEFAULT_STORE
+    store = req.store if req.store is not None else req.root / AVE_STORE
     arrays = ensure_rows(
         req.root, store, req.split, clips.ids, kinds + harvests,
         num_classes=len(clips.vocab), ids=clips.ids, progress=req.progress,
