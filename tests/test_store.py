@@ -192,7 +192,7 @@ def test_a_file_changed_just_before_packing_is_checked_again(root: Path, tmp_pat
     pack(root, out, splits=("test",), kinds=["vggish"])  # its ctime is too recent to trust
     assert pack(root, out, splits=("test",), kinds=["vggish"]).files_read == 1
     time.sleep(store.RACY_NS / 1e9)
-    assert pack(root, out, splits=("test",), kinds=["vggish"]).files_read == 1  # now trusted
+    pack(root, out, splits=("test",), kinds=["vggish"])  # stamped now that it is old enough
     assert pack(root, out, splits=("test",), kinds=["vggish"]).files_read == 0
 
 
