@@ -22,7 +22,6 @@ import numpy as np
 
 from avparse.data.layout import CLIP_ID_LENGTH, LLP_FILES, SEGMENTS, SPLITS
 from avparse.errors import AvparseError
-from avparse.utils.atomic import atomic_open
 from avparse.vocab import LLP, Vocabulary
 
 WEAK_COLUMNS = ("filename", "event_labels")
@@ -439,6 +438,8 @@ def write_dense_tsv(
     """
     rows = runs(matrix)
     names = vocab.names
+    from avparse.utils.atomic import atomic_open  # writers only: `score` never loads it
+
     with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
         fh.write("\t".join(DENSE_COLUMNS) + "\n")
         for clip, cls, onset, offset in rows.tolist():
@@ -461,6 +462,8 @@ def write_weak_tsv(
     if untagged.size:
         raise ValueError(f"clip {filenames[int(untagged[0])]!r} has no tag")
     names = vocab.names
+    from avparse.utils.atomic import atomic_open  # writers only: `score` never loads it
+
     with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
         fh.write("\t".join(WEAK_COLUMNS) + "\n")
         for name, row in zip(filenames, labels, strict=True):
