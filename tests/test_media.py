@@ -166,3 +166,18 @@ def test_damage_inside_the_stream_is_skipped(videos, tmp_path):
         assert str(path) in str(exc)
     else:
         assert clip.frames.shape[0] == 10 and clip.num_frames > 0
+
+
+def test_teacher_frames_from_8_fps_frames_as_published(videos):
+    """The published harvest takes round(linspace(0, n-1, 10)) of ffmpeg's 8 fps frames."""
+    clip = decode_clip(videos["tone"], frame_size=None, teacher_fps=8)
+    assert clip.frames.shape == (10, 64, 64, 3)
+    assert clip.frame_indices.tolist() == teacher_frame_indices(80).tolist()
+    times = teacher_frame_indices(80) / 8  # the 8 fps frame times the teacher sees
+    got = np.array([frame_time(f) for f in clip.frames])
+    assert np.abs(got - np.floor(times * FPS) / FPS).max() < 0.2
+    # the same frames as picking from all frames at 8 fps
+    rate = decode_clip(videos["tone"], frame_size=None, fps=8, teacher_frames=False).rate_frames
+    assert np.array_equal(clip.frames, rate[teacher_frame_indices(80)])
+    # differs from 0.1's pick over all 250 frames
+    assert not np.array_equal(clip.frames, decode_clip(videos["tone"], frame_size=None).frames)

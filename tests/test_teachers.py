@@ -139,7 +139,7 @@ def test_offline_hub_id_fails_fast_in_one_line(monkeypatch):
 def test_tiled_spectrogram_equals_the_extractor(tiny, length):
     from avparse.teachers.clap import AudioTeacher
 
-    teacher = AudioTeacher(tiny[1], vocab=LLP, device="cpu")
+    teacher = AudioTeacher(tiny[1], vocab=LLP, device="cpu", inputs="0.1")
     wave = np.random.default_rng(length).normal(0, 0.1, length)
     reference = teacher.extractor(wave, sampling_rate=48_000, return_tensors="np")
     fast = teacher._tiled_input(wave)
@@ -151,3 +151,38 @@ def test_tiled_spectrogram_equals_the_extractor(tiny, length):
     state = np.random.get_state()[1].copy()
     assert np.array_equal(teacher.prepare([wave]).features, reference["input_features"])
     assert np.array_equal(np.random.get_state()[1], state)  # the caller's random state is kept
+
+
+def test_published_audio_inputs_round_trip_int16(tiny):
+    from avparse.teachers.clap import AudioInputBuilder, int16_round_trip
+
+    wave = np.random.default_rng(3).normal(0, 0.4, 48_000)  # some samples beyond [-1, 1]
+    quantised = int16_round_trip(wave)
+    expected = (np.clip(wave, -1, 1) * 32767).astype(np.int16) / 32767
+    assert np.array_equal(quantised, expected.astype(np.float32))
+    published = AudioInputBuilder(tiny[1])  # the default
+    old = AudioInputBuilder(tiny[1], inputs="0.1")
+    assert published.inputs == "published"
+    assert np.array_equal(published.prepare([wave]).features, old.prepare([quantised]).features)
+    assert not np.array_equal(published.prepare([wave]).features, old.prepare([wave]).features)
+
+
+def test_published_frames_resize_bilinear_without_antialiasing(tiny):
+    import torch
+
+    from avparse.teachers.clip import VisualTeacher, frame_decoding
+
+    frames = np.random.default_rng(1).integers(0, 256, (2, 48, 64, 3), dtype=np.uint8)
+    teacher = VisualTeacher(tiny[0], vocab=LLP, device="cpu")
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255
+    resized = torch.nn.functional.interpolate(
+        x, size=(32, 32), mode="bilinear", antialias=False, align_corners=False
+    )
+    expected = (resized - teacher.mean) / teacher.std
+    assert torch.allclose(teacher.preprocess(frames), expected, atol=1e-6)
+    old = VisualTeacher(tiny[0], vocab=LLP, device="cpu", inputs="0.1")
+    assert not torch.allclose(old.preprocess(frames), expected, atol=1e-3)
+    assert frame_decoding("published", 224) == {"frame_size": None, "teacher_fps": 8}
+    assert frame_decoding("0.1", 224) == {"frame_size": (224, 224), "teacher_fps": None}
+    with pytest.raises(AvparseError, match="unknown teacher inputs"):
+        VisualTeacher(tiny[0], vocab=LLP, device="cpu", inputs="new")

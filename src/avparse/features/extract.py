@@ -95,11 +95,10 @@ class FeatureExtractor:
         """Decode window ``window`` (10 s, the last one shorter) and compute its inputs."""
         from avparse.media import decode_clip
 
-        size = self.visual.image_size
         clip = decode_clip(
             path,
             window=window,
-            frame_size=(size, size),
+            **self.visual.decoding(),
             fps=self.snippet_fps if self.student else None,
             fps_size=(self.snippet_size, self.snippet_size) if self.student else None,
         )

@@ -11,7 +11,10 @@ Rules (reference section 4; see also ``docs/harvest.md``):
   a 4 s clip gives 0.4 s segments. Nothing is padded with invented content.
 * **Teacher frames.** From the ``n`` frames of the window, indices ``round(linspace(0, n-1, 10))``
   (:func:`teacher_frame_indices`), converted to RGB (and resized with swscale, bicubic) only for
-  those frames; every other frame is decoded but never converted.
+  those frames; every other frame is decoded but never converted. With ``teacher_fps`` (the
+  published harvest: 8) the ``n`` frames are those at that rate (below), as ffmpeg's ``-r 8``
+  JPEG frames are, and ``frame_size=None`` keeps them at the video's size for the teacher's
+  own resize (:mod:`avparse.teachers.clip`).
 * **Frames at a rate** (``fps``, e.g. 8 for ResNet frame features or R(2+1)D snippets): for
   times ``j / fps`` of the window, the frame nearest in time, ``round(seconds * fps)`` frames.
 * **Audio.** Channels are averaged (not FFmpeg's louder downmix), resampled with soxr to 48 kHz,
@@ -75,7 +78,7 @@ class DecodedClip:
     frames: np.ndarray | None = None
     """(10, H, W, 3) uint8 RGB teacher frames, or None when not asked for."""
     frame_indices: np.ndarray | None = None
-    """Indices (within the window's frames) of the teacher frames."""
+    """Indices of the teacher frames within the window's frames (at ``teacher_fps`` when given)."""
     rate_frames: np.ndarray | None = None
     """(round(seconds * fps), h, w, 3) uint8 RGB frames at ``fps``, or None."""
     fps: float | None = None
@@ -106,10 +109,10 @@ def _reason(exc: BaseException) -> str:
 
 
 class _RatePicker:
-    """Picks, for target times ``j / fps``, the nearest decoded frame, converting only those."""
+    """Picks, for each target time (ascending), the nearest decoded frame, converting only those."""
 
-    def __init__(self, fps: float, count: int, size: tuple[int, int] | None) -> None:
-        self.targets = np.arange(count) / fps
+    def __init__(self, targets: np.ndarray, size: tuple[int, int] | None) -> None:
+        self.targets = np.asarray(targets, np.float64)
         self.size = size
         self.out: list[np.ndarray] = []
         self.prev: tuple[Any, float] | None = None
@@ -167,12 +170,15 @@ def decode_clip(
     audio: bool = True,
     fps: float | None = None,
     fps_size: tuple[int, int] | None = None,
+    teacher_fps: float | None = None,
 ) -> DecodedClip:
     """Decode window ``window`` of ``path`` (see the module docstring for the rules).
 
     Args:
         frame_size: (height, width) of the teacher frames; None keeps the video's size.
         teacher_frames: decode the 10 teacher frames.
+        teacher_fps: pick the teacher frames among the window's frames at this rate (the
+            published 8 fps) instead of among all its frames.
         audio: decode the audio (48 kHz mono).
         fps: also return frames at this rate (``rate_frames``), resized to ``fps_size``.
     """
@@ -182,7 +188,16 @@ def decode_clip(
     container = _open(path)
     try:
         return _decode(
-            container, path, window, seconds, frame_size, teacher_frames, audio, fps, fps_size
+            container,
+            path,
+            window,
+            seconds,
+            frame_size,
+            teacher_frames,
+            audio,
+            fps,
+            fps_size,
+            teacher_fps,
         )
     except require("av", "media").FFmpegError as exc:  # seeking or probing a damaged file
         raise VideoDecodeError(f"{path}: cannot decode ({_reason(exc)})") from None
@@ -226,6 +241,7 @@ def _decode(
     want_audio: bool,
     fps: float | None,
     fps_size: tuple[int, int] | None,
+    teacher_fps: float | None = None,
 ) -> DecodedClip:
     if not container.streams.video:
         raise VideoDecodeError(f"{path}: no video stream")
@@ -254,23 +270,35 @@ def _decode(
     n_guess = n_guess or max(1, round(length * rate))
 
     scan = _Scan(container, vstream, astream, start, length, rate)
-    picks = teacher_frame_indices(n_guess) if want_teacher else None
+    by_rate = want_teacher and teacher_fps is not None
+    picks = teacher_frame_indices(n_guess) if want_teacher and not by_rate else None
     rate_picker = (
-        _RatePicker(fps, max(1, round(length * fps)), fps_size) if fps is not None else None
+        _RatePicker(np.arange(max(1, round(length * fps))) / fps, fps_size)
+        if fps is not None
+        else None
     )
-    chosen = scan.run(picks, frame_size, rate_picker)
+    teacher_picker = None
+    if by_rate:
+        assert teacher_fps is not None
+        rate_picks = teacher_frame_indices(max(1, round(length * teacher_fps)))
+        teacher_picker = _RatePicker(rate_picks / teacher_fps, frame_size)
+    pickers = [p for p in (rate_picker, teacher_picker) if p is not None]
+    chosen = scan.run(picks, frame_size, pickers)
     n = scan.count
     if n == 0:
         raise VideoDecodeError(f"{path}: no decodable video frames in window {window}")
     clip = DecodedClip(path, window, start, length, n, damaged_packets=scan.damaged, fps=fps)
-    if want_teacher:
+    if teacher_picker is not None:
+        clip.frames = teacher_picker.finish()
+        clip.frame_indices = rate_picks
+    elif want_teacher:
         picks = teacher_frame_indices(n)
         if any(int(i) not in chosen for i in picks):
             # The container's frame count was wrong (or packets were damaged): decode again
             # with the true count, video only. Rare; the common path is one pass.
             container.seek(_seek_target(start + scan.origin, vstream), stream=vstream)
             rescan = _Scan(container, vstream, None, start, length, rate)
-            chosen = rescan.run(picks, frame_size, None)
+            chosen = rescan.run(picks, frame_size, [])
             if any(int(i) not in chosen for i in picks):
                 raise VideoDecodeError(f"{path}: frames changed between two decodes")
         clip.frames = np.stack([chosen[int(i)] for i in picks])
@@ -323,7 +351,7 @@ class _Scan:
         self,
         picks: np.ndarray | None,
         size: tuple[int, int] | None,
-        rate_picker: _RatePicker | None,
+        rate_pickers: list[_RatePicker],
     ) -> dict[int, np.ndarray]:
         av = require("av", "media")
         wanted = set(int(i) for i in picks) if picks is not None else set()
@@ -365,8 +393,8 @@ class _Scan:
                         if first_size is None:
                             first_size = (frame.height, frame.width)
                         chosen[index] = _rgb(frame, first_size)
-                    if rate_picker is not None:
-                        rate_picker.feed(frame, t)
+                    for picker in rate_pickers:
+                        picker.feed(frame, t)
                 else:
                     if t >= self.end - self.start:
                         audio_done = True

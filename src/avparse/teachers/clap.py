@@ -17,6 +17,11 @@ the order or the global random state, and the global state is left untouched. Ch
 extractor would repeat-pad are computed from three periods instead of ten, bit for bit equal
 (see :meth:`AudioTeacher._tiled_input`).
 
+Teacher inputs (``inputs``): ``"published"`` (default) rounds every wave to 16-bit integers and
+back (``trunc(clip(x, -1, 1) * 32767) / 32767``) before the mel front end, as LAION's
+``laion_clap`` does for numpy input and VALOR's token-map extraction does explicitly (reference
+section 10); ``"0.1"`` passes the float wave as avparse 0.1 did.
+
 Token maps: the audio encoder's final layer after its norm, before pooling, which transformers
 returns as (B, 768, 2, 32) (frequency groups x time for a 10 s input). We flatten it to
 (B, 64, 768) with token ``j`` = ``map[:, j // 32, j % 32]``; ``features.T.reshape(768, 2, 32)``
@@ -33,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from avparse.errors import require
+from avparse.teachers.clip import TEACHER_INPUTS, check_inputs
 from avparse.teachers.loading import embedding, load, pick_device
 from avparse.teachers.prompted import PromptedTeacher
 from avparse.vocab import LLP, Vocabulary
@@ -60,6 +66,12 @@ class AudioInputs:
         )
 
 
+def int16_round_trip(wave: np.ndarray) -> np.ndarray:
+    """The wave as 16-bit audio would hold it: clipped, scaled by 32767, truncated, scaled back."""
+    wave = np.clip(np.asarray(wave, np.float64), -1.0, 1.0)
+    return ((wave * 32767.0).astype(np.int16) / 32767.0).astype(np.float32)
+
+
 class AudioInputBuilder:
     """CLAP's feature extractor alone: builds model inputs without loading the model.
 
@@ -67,7 +79,10 @@ class AudioInputBuilder:
     loads in milliseconds, so clips that fail to decode never cost a model load.
     """
 
-    def __init__(self, source: str | Path = DEFAULT_CLAP) -> None:
+    def __init__(
+        self, source: str | Path = DEFAULT_CLAP, *, inputs: str = TEACHER_INPUTS[0]
+    ) -> None:
+        self.inputs = check_inputs(inputs)
         self.source = str(source)
         self.extractor = load("ClapFeatureExtractor", source, "audio teacher (CLAP) extractor")
         self.sampling_rate = int(self.extractor.sampling_rate)
@@ -77,6 +92,8 @@ class AudioInputBuilder:
         """Mel inputs of 48 kHz mono waves, deterministic (see the module docstring)."""
         feats, longer = [], []
         for wave in waves:
+            if self.inputs == "published":
+                wave = int16_round_trip(wave)
             wave = np.asarray(wave, dtype=np.float64)
             is_longer = len(wave) > self.max_samples
             fast = None if is_longer else self._tiled_input(wave)
@@ -152,11 +169,15 @@ class AudioTeacher(PromptedTeacher):
         vocab: Vocabulary = LLP,
         device: str | None = "cpu",
         batch_waves: int = 32,
-        inputs: AudioInputBuilder | None = None,
+        inputs: AudioInputBuilder | str = TEACHER_INPUTS[0],
     ) -> None:
         self.source = str(source)
         self.device = pick_device(device)
-        self.inputs = inputs if inputs is not None else AudioInputBuilder(source)
+        self.inputs = (
+            inputs
+            if isinstance(inputs, AudioInputBuilder)
+            else AudioInputBuilder(source, inputs=inputs)
+        )
         self.extractor = self.inputs.extractor
         self.sampling_rate = self.inputs.sampling_rate
         self.max_samples = self.inputs.max_samples

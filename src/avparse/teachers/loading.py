@@ -42,6 +42,16 @@ def check_source(source: str | Path, what: str) -> str:
     return text
 
 
+def resolve_source(source: str | Path) -> str:
+    """A model source as a harvest records it: a local folder's absolute path, else the hub id.
+
+    Raises like :func:`check_source` for a missing local path.
+    """
+    text = check_source(source, "teacher")
+    path = Path(text)
+    return str(path.resolve()) if path.is_dir() else text
+
+
 def load(kind: str, source: str | Path, what: str) -> Any:
     """``transformers.<kind>.from_pretrained(source)`` or an :class:`AvparseError` in one line.
 
@@ -65,11 +75,25 @@ def load(kind: str, source: str | Path, what: str) -> Any:
 
 
 def pick_device(device: str | None) -> str:
-    """``cuda`` when asked for and available (``cpu`` otherwise asked for); one line if not."""
+    """``cuda`` when asked for and available (``cpu`` otherwise asked for); one line if not.
+
+    Accepts ``cpu``, ``cuda``, ``cuda:N`` and ``mps``; anything else (``tpu``, ``cuda:x``) and a
+    device that is not there are refused in one line.
+    """
     torch = require("torch", "teachers")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise AvparseError(f"--device {device}: no CUDA device is available")
+    kind, _, index = device.partition(":")
+    if kind not in ("cpu", "cuda", "mps") or (index and (kind != "cuda" or not index.isdigit())):
+        raise AvparseError(f"--device {device}: expected cpu, cuda, cuda:N or mps")
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise AvparseError(f"--device {device}: no CUDA device is available")
+        if index and int(index) >= torch.cuda.device_count():
+            raise AvparseError(
+                f"--device {device}: only {torch.cuda.device_count()} CUDA devices are present"
+            )
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise AvparseError(f"--device {device}: no MPS device is available")
     return device
 
 
