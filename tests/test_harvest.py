@@ -13,7 +13,7 @@ pytest.importorskip("av")
 pytest.importorskip("transformers")
 
 from avparse.data.layout import HARVEST_FOLDERS, SCORE_FOLDERS, SOFT_HARVEST_FOLDERS
-from avparse.harvest.job import plan
+from avparse.harvest.plan import plan
 from avparse.media.synthetic import write_test_video
 from avparse.vocab import LLP
 
@@ -180,7 +180,7 @@ def test_missing_model_is_one_line(cli, dataset, tmp_path):
 
 
 def test_ranks_share_clips_without_overlap(dataset):
-    from avparse.harvest.job import index_videos, read_labels, shard
+    from avparse.harvest.plan import index_videos, read_labels, shard
 
     filenames, ids, weak = read_labels(dataset / "labels.csv", "llp", LLP)
     jobs, failures = plan(filenames, ids, weak, index_videos(dataset / "videos"))

@@ -1,52 +1,49 @@
 """The harvest job: videos + weak labels -> teacher features, logits and segment labels.
 
-Pipeline: worker threads decode clips (PyAV) and build CLAP's mel inputs ahead of the model, the
-main thread runs CLIP and CLAP on batches of clips, applies the VALOR rule and writes each clip's
-files atomically; with ``r2plus1d`` set, R(2+1)D-18 snippet features (the student's 3D input)
-are computed in the same pass from frames decoded at 8 fps. A clip is skipped when all the files
-asked for exist; a clip whose teacher files exist but whose R(2+1)D features do not gets only
-those; a clip whose features and logits exist but whose labels do not (new thresholds,
-``--overwrite`` of labels) is relabelled from the saved logits without a model pass. Failures
-(missing or undecodable videos) are recorded and the other clips finish. Under ``torchrun``
-rank ``r`` of ``w`` takes the clips at sorted positions ``i % w == r``.
+:func:`run_harvest` validates the settings, compares them with the root's manifest
+(:mod:`avparse.harvest.manifest`), plans the clips (:mod:`avparse.harvest.plan`), relabels what
+saved logits allow, and runs the models on the rest: worker threads decode clips ahead
+(:mod:`avparse.harvest.prefetch`), the main thread runs CLIP, CLAP (and with ``r2plus1d``
+R(2+1)D-18) on batches of clips, labels them (:mod:`avparse.harvest.labels`) and writes each
+clip's files atomically. The manifest and the removal of files that new settings replace happen
+once, just before the first write, after the models needed have loaded, so a run that fails on a
+model or device leaves the root as it was. Under ``torchrun`` rank ``r`` of ``w`` takes the clips
+at sorted positions ``i % w == r``.
 """
 
 from __future__ import annotations
 
-import collections
 import os
 import time
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from avparse import __version__
-from avparse.data.llp import clip_id, read_weak
-from avparse.errors import AvparseError, first_line
+from avparse.data.layout import SEGMENTS
+from avparse.errors import AvparseError
 from avparse.features.sampling import SNIPPET_FPS, SNIPPET_SIZE
-from avparse.harvest.outputs import (
-    FAILURES,
-    MANIFEST,
-    NO_AUDIO_FOLDER,
-    NO_AUDIO_REPORT,
-    ClipOutputs,
-)
-from avparse.media.decode import WINDOW_SECONDS, VideoDecodeError, chunk_bounds, decode_clip
+from avparse.harvest import manifest
+from avparse.harvest.failures import write_reports
+from avparse.harvest.labels import TEACHER_MODES, Thresholds, label_clip, thresholds_of
+from avparse.harvest.models import DOWNLOAD, HarvestModels, ModelSources
+from avparse.harvest.outputs import MANIFEST, ClipOutputs
+from avparse.harvest.plan import ClipJob, Failure, assign, index_videos, plan, read_labels, shard
+from avparse.harvest.progress import progress
+from avparse.media.decode import TEACHER_SIZE
 from avparse.teachers.clap import DEFAULT_CLAP
-from avparse.teachers.clip import DEFAULT_CLIP
-from avparse.teachers.rule import elaborate, fused_scores
-from avparse.utils.atomic import write_json, write_text
+from avparse.teachers.clip import DEFAULT_CLIP, TEACHER_INPUTS, check_inputs, frame_decoding
+from avparse.utils import distributed
+from avparse.utils.atomic import write_json
 from avparse.utils.jsonio import read_json_object
 from avparse.vocab import Vocabulary, get_vocabulary, load_thresholds
 
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".flv", ".mpg", ".mpeg")
-TEACHER_MODES = ("modality", "fused")
-DOWNLOAD = "download"
-"""``--r2plus1d download``: torchvision's published R(2+1)D-18 weights through torch.hub."""
+if TYPE_CHECKING:
+    from avparse.harvest.prefetch import Prepared
+
+__all__ = ["DOWNLOAD", "TEACHER_MODES", "HarvestConfig", "HarvestResult", "run_harvest"]
 
 
 @dataclass
@@ -63,6 +60,8 @@ class HarvestConfig:
     task: str = "llp"
     thresholds: Path | None = None
     teacher: str = "modality"
+    teacher_inputs: str = TEACHER_INPUTS[0]
+    """``published`` (VALOR's frame sampling, resize and int16 audio) or ``0.1``."""
     workers: int = 2
     overwrite: bool = False
     progress: bool = True
@@ -72,17 +71,38 @@ class HarvestConfig:
     snippet_fps: float = float(SNIPPET_FPS)
     snippet_size: int = SNIPPET_SIZE
 
+    def validate(self) -> None:
+        """Refuse bad settings in one line, before anything is read or written."""
+        if self.teacher not in TEACHER_MODES:
+            raise AvparseError(f"unknown teacher {self.teacher!r} (expected modality or fused)")
+        check_inputs(self.teacher_inputs)
+        if self.batch_size < 1:
+            raise AvparseError("--batch-size must be at least 1")
+        if self.workers < 1:
+            raise AvparseError(f"--workers {self.workers}: must be at least 1")
+        if not (np.isfinite(self.snippet_fps) and self.snippet_fps > 0) or self.snippet_size < 1:
+            raise AvparseError("--snippet-fps and --snippet-size must be positive")
 
-@dataclass
-class ClipJob:
-    clip: str
-    filename: str
-    weak: np.ndarray
-    video: Path | None = None
-    teachers: bool = True
-    """Run the teachers (False: their files exist and only R(2+1)D features are missing)."""
-    motion: bool = False
-    """Compute R(2+1)D-18 features."""
+    def sources(self) -> ModelSources:
+        return ModelSources(
+            clip_model=str(self.clip_model),
+            clap_model=str(self.clap_model),
+            teacher_inputs=self.teacher_inputs,
+            r2plus1d=self.r2plus1d,
+            device=self.device,
+            clips_per_call=self.batch_size,
+        )
+
+    def motion_settings(self) -> dict | None:
+        """What decides the R(2+1)D-18 features (None: not asked for in this run)."""
+        if self.r2plus1d is None:
+            return None
+        weights = self.r2plus1d
+        return {
+            "weights": weights if weights == DOWNLOAD else str(Path(weights).resolve()),
+            "snippet_fps": float(self.snippet_fps),
+            "snippet_size": int(self.snippet_size),
+        }
 
 
 @dataclass
@@ -96,8 +116,8 @@ class HarvestResult:
     """Clips whose R(2+1)D-18 features were computed."""
     relabelled: int = 0
     skipped: int = 0
-    failures: list[tuple[str, str, str]] = field(default_factory=list)
-    no_audio: list[tuple[str, str, str]] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    no_audio: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
     """Wall time of the whole run (model loading included)."""
     model_seconds: float = 0.0
@@ -112,354 +132,190 @@ class HarvestResult:
         return self.harvested / self.model_seconds if self.model_seconds > 0 else 0.0
 
 
-# --- inputs ------------------------------------------------------------------------------------
-
-
-def read_labels(
-    path: Path, task: str, vocab: Vocabulary
-) -> tuple[list[str], list[str], np.ndarray]:
-    """(filenames, clip ids, weak (N, C) bool) from an LLP weak CSV or AVE ``Annotations.txt``."""
-    if task == "ave":
-        from avparse.data.ave import read_ave_annotations
-
-        ids, labels = read_ave_annotations(path, vocab).id_labels()
-        return list(ids), list(ids), np.asarray(labels, bool)
-    weak = read_weak(path, vocab)
-    return list(weak.filenames), weak.ids, np.asarray(weak.labels, bool)
-
-
-def index_videos(folder: Path) -> dict[str, Path]:
-    """Video files under ``folder`` (recursively) by file stem."""
-    if not folder.is_dir():
-        raise AvparseError(f"{folder}: video folder not found")
-    found: dict[str, Path] = {}
-    for path in sorted(folder.rglob("*")):
-        if path.suffix.lower() in VIDEO_EXTENSIONS and path.is_file():
-            found.setdefault(path.stem, path)
-    return found
-
-
-def find_video(videos: dict[str, Path], filename: str) -> Path | None:
-    """A clip's video by its full filename (with or without extension) or its 11-character id."""
-    stem = Path(filename).stem if Path(filename).suffix.lower() in VIDEO_EXTENSIONS else filename
-    return videos.get(filename) or videos.get(stem) or videos.get(clip_id(filename))
-
-
-def distributed_rank() -> tuple[int, int]:
-    """(rank, world size) from torchrun's environment; (0, 1) outside it."""
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-
-
-def shard(jobs: list[ClipJob], rank: int, world: int) -> list[ClipJob]:
-    """The jobs of ``rank``: sorted positions ``i % world == rank`` (no clip done twice)."""
-    return [j for i, j in enumerate(jobs) if i % world == rank]
-
-
-def plan(
-    filenames: list[str], ids: list[str], weak: np.ndarray, videos: dict[str, Path]
-) -> tuple[list[ClipJob], list[tuple[str, str, str]]]:
-    """Jobs sorted by clip id, and failures for clips without a video or with a repeated id."""
-    jobs: dict[str, ClipJob] = {}
-    failures = []
-    for name, cid, row in zip(filenames, ids, weak, strict=True):
-        if cid in jobs:
-            failures.append((cid, name, f"clip id repeats {jobs[cid].filename!r}; harvested once"))
-            continue
-        jobs[cid] = ClipJob(cid, name, row, find_video(videos, name))
-    ordered = [jobs[c] for c in sorted(jobs)]
-    return ordered, failures
-
-
-# --- the run -----------------------------------------------------------------------------------
-
-
-@dataclass
-class _Prepared:
-    job: ClipJob
-    frames: np.ndarray | None = None
-    chunks: Any = None
-    whole: Any = None
-    silent: bool = False
-    audio_note: str = ""
-    rate_frames: np.ndarray | None = None
-    error: str = ""
-
-
-class _Teachers:
-    """The two teachers, loaded on first use: clips that fail to decode never cost a model load."""
-
-    def __init__(self, config: HarvestConfig, vocab: Vocabulary) -> None:
-        from avparse.teachers.clap import AudioInputBuilder
-        from avparse.teachers.loading import check_source
-
-        check_source(config.clip_model, "visual teacher (CLIP)")
-        check_source(config.clap_model, "audio teacher (CLAP)")
-        weights = config.r2plus1d
-        if weights not in (None, DOWNLOAD) and not Path(weights).is_file():
-            raise AvparseError(f"{weights}: R(2+1)D-18 weights file not found")
-        self.config = config
-        self.vocab = vocab
-        self.inputs = AudioInputBuilder(config.clap_model)
-        self._models: tuple[Any, Any] | None = None
-        self._motion: Any = None
-        self.load_seconds = 0.0
-
-    @property
-    def motion(self) -> Any:
-        """R(2+1)D-18, loaded on first use."""
-        if self._motion is None:
-            began = time.perf_counter()
-            from avparse.features.r2plus1d import load_r2plus1d18
-            from avparse.teachers.loading import pick_device
-
-            weights = self.config.r2plus1d
-            device = pick_device(_rank_device(self.config.device))
-            self._motion = load_r2plus1d18(None if weights == DOWNLOAD else weights, device=device)
-            self.load_seconds += time.perf_counter() - began
-        return self._motion
-
-    def _load(self) -> tuple[Any, Any]:
-        if self._models is None:
-            began = time.perf_counter()
-            from avparse.teachers.clap import AudioTeacher
-            from avparse.teachers.clip import VisualTeacher
-
-            config = self.config
-            device = _rank_device(config.device)
-            per_call = 10 * config.batch_size  # one model call per batch of clips
-            visual = VisualTeacher(
-                config.clip_model, vocab=self.vocab, device=device, batch_frames=per_call
-            )
-            audio = AudioTeacher(
-                config.clap_model,
-                vocab=self.vocab,
-                device=device,
-                batch_waves=per_call,
-                inputs=self.inputs,
-            )
-            self._models = (visual, audio)
-            self.load_seconds += time.perf_counter() - began
-        return self._models
-
-    @property
-    def visual(self) -> Any:
-        return self._load()[0]
-
-    @property
-    def audio(self) -> Any:
-        return self._load()[1]
-
-
-def _rank_device(device: str | None) -> str | None:
-    """Under torchrun, a bare ``cuda`` (or the default) means this process's ``cuda:LOCAL_RANK``."""
-    if int(os.environ.get("WORLD_SIZE", 1)) <= 1 or device not in (None, "cuda"):
-        return device
-    import torch
-
-    if not torch.cuda.is_available():
-        return device
-    return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-
-
-def _thresholds(vocab: Vocabulary) -> dict[str, np.ndarray] | None:
+def check_out(root: Path) -> None:
+    """Create the output folder, or refuse an unusable one in one line."""
+    if root.exists() and not root.is_dir():
+        raise AvparseError(f"{root}: --out must be a folder, not a file")
     try:
-        return {m: np.asarray(vocab.thresholds(m), np.float32) for m in ("visual", "audio")}
-    except AvparseError:
-        return None
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AvparseError(
+            f"{root}: cannot create the output folder ({exc.strerror or type(exc).__name__})"
+        ) from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise AvparseError(f"{root}: the output folder is not writable")
 
 
-def manifest(config: HarvestConfig, vocab: Vocabulary, thresholds: dict | None) -> dict:
-    """The settings that decide a harvest's content (stored as ``harvest.json``)."""
-    return {
-        "avparse": __version__,
-        "task": config.task,
-        "vocabulary": vocab.name,
-        "classes": vocab.names,
-        "clip_model": str(config.clip_model),
-        "clap_model": str(config.clap_model),
-        "teacher": config.teacher,
-        "window_seconds": WINDOW_SECONDS,
-        "thresholds": None
+class _Commit:
+    """Removes the files the new settings replace and writes the manifest, once, when needed."""
+
+    def __init__(self, root: Path, change: manifest.Change, jobs: list[ClipJob]) -> None:
+        self.root = root
+        self.change = change
+        self.jobs = jobs
+        self.done = False
+
+    def __call__(self) -> None:
+        if self.done:
+            return
+        # Forget what the new settings replace *before* writing the new manifest, so an
+        # interrupted run resumes correctly instead of mixing old and new files.
+        self._forget()
+        write_json(self.root / MANIFEST, self.change.record)
+        self.done = True
+
+    def settle(self) -> None:
+        """A rank that wrote nothing still forgets its replaced files once another rank has
+        recorded the new settings (its clips must not pass for harvests of the new ones)."""
+        if self.done or (self.change.teachers == "same" and not self.change.redo_motion):
+            return
+        path = self.root / MANIFEST
+        if path.is_file() and read_json_object(path, "harvest manifest") == self.change.record:
+            self.done = True  # written by another rank
+            self._forget()
+
+    def _forget(self) -> None:
+        for job in self.jobs:
+            out = ClipOutputs(self.root, job.clip)
+            if self.change.teachers == "models":
+                out.remove_all()
+            elif self.change.teachers == "labels":
+                out.remove_labels()
+            if self.change.redo_motion:
+                out.motion.unlink(missing_ok=True)
+
+
+def run_harvest(config: HarvestConfig) -> HarvestResult:
+    """Harvest every clip of ``config.labels`` found in ``config.videos`` into ``config.out``."""
+    config.validate()
+    start = time.perf_counter()
+    vocab = get_vocabulary(config.task)
+    if config.thresholds is not None:
+        vocab = load_thresholds(config.thresholds, vocab)
+    thresholds = thresholds_of(vocab)
+    HarvestModels.check(config.sources())
+    root = Path(config.out)
+    check_out(root)
+    record = manifest.settings(
+        task=config.task,
+        vocabulary=vocab.name,
+        classes=vocab.names,
+        clip_model=config.clip_model,
+        clap_model=config.clap_model,
+        teacher_inputs=config.teacher_inputs,
+        teacher=config.teacher,
+        thresholds=None
         if thresholds is None
         else {m: [float(v) for v in t] for m, t in thresholds.items()},
-        "motion": _motion_settings(config),
-    }
-
-
-def _motion_settings(config: HarvestConfig) -> dict | None:
-    """What decides the R(2+1)D-18 features (None: not asked for in this run)."""
-    if config.r2plus1d is None:
-        return None
-    weights = (
-        config.r2plus1d if config.r2plus1d == DOWNLOAD else str(Path(config.r2plus1d).resolve())
+        motion=config.motion_settings(),
     )
-    return {
-        "weights": weights,
-        "snippet_fps": float(config.snippet_fps),
-        "snippet_size": int(config.snippet_size),
-    }
+    change = manifest.compare(root, record, config.overwrite)
+    filenames, ids, weak = read_labels(Path(config.labels), config.task, vocab)
+    jobs, repeated = plan(filenames, ids, weak, index_videos(Path(config.videos)))
+    group = distributed.setup("cpu")  # gloo: the ranks only wait for each other
+    mine = shard(jobs, group.rank, group.world)
+    result = HarvestResult(
+        total=len(mine), rank=group.rank, world=group.world, labelled=thresholds is not None
+    )
+    result.failures += shard(repeated, group.rank, group.world)
+    distributed.barrier(group)  # every rank has compared with the old manifest before any rank writes
+
+    commit = _Commit(root, change, mine)
+    # --overwrite with the same settings redoes everything; with new R(2+1)D settings only those.
+    redo_models = config.overwrite and change.teachers == "same" and not change.redo_motion
+    work = assign(
+        mine,
+        root,
+        redo_models=redo_models,
+        motion=config.r2plus1d is not None,
+        labelled=thresholds is not None,
+        replaced=change.teachers,
+        redo_motion=change.redo_motion,
+    )
+    result.failures += work.failures
+    result.skipped = work.skipped
+    if work.relabel:
+        commit()  # relabelling needs no model: the recorded models are the root's
+        assert thresholds is not None
+        for job in work.relabel:
+            out = ClipOutputs(root, job.clip)
+            label_clip(out, job.weak, out.load_scores(), thresholds, config.teacher, out.silent)
+            result.relabelled += 1
+    if work.todo:
+        _run_models(work.todo, config, vocab, root, thresholds, result, commit)
+    result.seconds = time.perf_counter() - start
+    write_reports(
+        root, result.failures, group.rank, group.world, lambda: distributed.barrier(group)
+    )
+    commit.settle()  # after the reports' barrier: every rank that writes has committed
+    distributed.teardown(group)
+    return result
 
 
-def _check_motion(root: Path, current: dict, overwrite: bool) -> bool:
-    """Compare the R(2+1)D-18 settings with the root's; True when its files must be redone.
-
-    A run that asks for no R(2+1)D features keeps the recorded settings (``current`` is updated);
-    a first request adds features to finished clips; other settings are refused unless
-    ``--overwrite``, which recomputes the R(2+1)D features only.
-    """
-    import json
-
-    path = root / MANIFEST
-    old = None
-    if path.is_file():
-        try:
-            old = json.loads(path.read_text()).get("motion")
-        except (OSError, json.JSONDecodeError, AttributeError):
-            old = None  # _check_manifest has already refused an unreadable manifest
-    if current.get("motion") is None:
-        current["motion"] = old
-        return False
-    if old is None or old == current["motion"]:
-        return False
-    if not overwrite:
-        changed = [k for k in current["motion"] if old.get(k) != current["motion"][k]]
-        raise AvparseError(
-            f"{path}: {root} has R(2+1)D-18 features made with other settings "
-            f"({', '.join(changed)}); use another --out, or --overwrite to redo them"
-        )
-    return True
-
-
-def _check_manifest(root: Path, current: dict, overwrite: bool) -> str:
-    """Compare with the harvest already in ``root``: ``"same"``, ``"labels"`` or ``"models"``.
-
-    Other models or classes are refused (use another ``--out``, or ``--overwrite`` to redo all).
-    Other thresholds or teacher mode are refused unless ``--overwrite``, which then relabels from
-    the saved logits without a model pass; a root harvested without thresholds (logits only) is
-    labelled without ``--overwrite``.
-    """
-    path = root / MANIFEST
-    if not path.is_file():
-        return "same"
-    old = read_json_object(path, "harvest manifest")
-    model_keys = ("task", "classes", "clip_model", "clap_model")
-    changed = [k for k in (*model_keys, "teacher", "thresholds") if old.get(k) != current.get(k)]
-    if not changed:
-        return "same"
-    if old.get("thresholds") is None and not any(k in model_keys for k in changed):
-        return "labels"  # logits only so far (no thresholds): labelling overwrites nothing
-    if not overwrite:
-        raise AvparseError(
-            f"{path}: {root} was harvested with other settings ({', '.join(changed)}); "
-            "use another --out, or --overwrite to redo it"
-        )
-    return "models" if any(k in model_keys for k in changed) else "labels"
-
-
-def _decode(job: ClipJob, inputs: Any, config: HarvestConfig) -> _Prepared:
-    """Decode one clip and build CLAP inputs with ``inputs`` (runs in a worker thread).
-
-    A clip without audio is heard as silence: CLAP's inputs are built from zeros of the
-    window's length. With ``job.motion`` the frames at the snippet rate are decoded too.
-    """
-    prepared = _Prepared(job)
-    if job.video is None:
-        prepared.error = "video not found"
-        return prepared
-    try:
-        size = int(config.snippet_size)
-        clip = decode_clip(
-            job.video,
-            teacher_frames=job.teachers,
-            audio=job.teachers,
-            fps=config.snippet_fps if job.motion else None,
-            fps_size=(size, size) if job.motion else None,
-        )
-        if job.motion:
-            if clip.rate_frames is None or len(clip.rate_frames) == 0:
-                raise VideoDecodeError(f"{job.video}: no frames decoded for R(2+1)D-18 snippets")
-            prepared.rate_frames = clip.rate_frames
-        if job.teachers:
-            prepared.frames = clip.frames
-            wave = clip.audio
-            if wave is None:
-                from avparse.features.extract import silence
-
-                prepared.silent = True
-                prepared.audio_note = clip.audio_note or "no audio"
-                wave = silence(clip.seconds)
-            chunks = [wave[s : s + n] for s, n in chunk_bounds(len(wave))]
-            prepared.chunks = inputs.prepare(chunks)
-            prepared.whole = inputs.prepare([wave])
-    except VideoDecodeError as exc:
-        prepared.error = str(exc).removeprefix(f"{job.video}: ")
-    except Exception as exc:  # one bad clip must not stop a batch job; the reason is recorded
-        prepared.error = f"unexpected {type(exc).__name__}: {first_line(exc)}"
-    return prepared
-
-
-def _ahead(
-    pool: ThreadPoolExecutor, jobs: list[ClipJob], inputs: Any, config: HarvestConfig, depth: int
-) -> Iterator[_Prepared]:
-    """Decoded clips in job order, with up to ``depth`` clips decoding ahead."""
-    queue: collections.deque[Future] = collections.deque()
-    it = iter(jobs)
-    for job in it:
-        queue.append(pool.submit(_decode, job, inputs, config))
-        if len(queue) >= depth:
-            break
-    while queue:
-        yield queue.popleft().result()
-        following = next(it, None)
-        if following is not None:
-            queue.append(pool.submit(_decode, following, inputs, config))
-
-
-def _label(
-    out: ClipOutputs,
-    weak: np.ndarray,
-    scores: dict[str, np.ndarray],
-    thresholds: dict[str, np.ndarray],
-    teacher: str,
-    silent: bool = False,
+def _run_models(
+    todo: list[ClipJob],
+    config: HarvestConfig,
+    vocab: Vocabulary,
+    root: Path,
+    thresholds: Thresholds | None,
+    result: HarvestResult,
+    commit: _Commit,
 ) -> None:
-    """Apply the rule; a silent clip hears nothing (all-zero audio labels, visual rule alone)."""
-    if silent:
-        hard, soft = elaborate(scores["visual"], thresholds["visual"], weak)
-        zeros = np.zeros_like(soft)
-        out.write_labels("audio", zeros, zeros)
-        out.write_labels("visual", hard, soft)
-        return
-    if teacher == "fused":
-        fused = fused_scores(
-            scores["visual"], scores["audio"], thresholds["visual"], thresholds["audio"]
+    """Decode ahead in threads and run the models on batches of clips."""
+    from avparse.harvest.prefetch import DecodeSettings, ahead
+
+    models = HarvestModels(config.sources(), vocab)
+    settings = DecodeSettings(
+        # "0.1" frames are decoded at 224x224 whatever the model's size, as avparse 0.1 did
+        frames=frame_decoding(config.teacher_inputs, TEACHER_SIZE[0]),
+        snippet_fps=config.snippet_fps,
+        snippet_size=config.snippet_size,
+    )
+    began = time.perf_counter()
+    batch: list[Prepared] = []
+    depth = max(2 * config.batch_size, config.workers)
+
+    def flush() -> None:
+        models.load(
+            teachers=any(p.job.teachers for p in batch), motion=any(p.job.motion for p in batch)
         )
-        hard, soft = elaborate(fused, np.zeros_like(thresholds["visual"]), weak)
-        for m in scores:
-            out.write_labels(m, hard, soft)
-        return
-    for m, s in scores.items():
-        hard, soft = elaborate(s, thresholds[m], weak)
-        out.write_labels(m, hard, soft)
+        commit()
+        _run_batch(batch, models, root, thresholds, config, result)
+        batch.clear()
+
+    with ThreadPoolExecutor(max_workers=config.workers) as pool:
+        decoded = ahead(pool, todo, models.inputs, settings, depth)
+        for prepared in progress(
+            decoded, desc="harvest", total=len(todo), unit="clip", enabled=config.progress
+        ):
+            if prepared.error:
+                job = prepared.job
+                result.failures.append((job.clip, str(job.video or job.filename), prepared.error))
+                continue
+            batch.append(prepared)
+            if len(batch) == config.batch_size:
+                flush()
+        if batch:
+            flush()
+    result.model_seconds = time.perf_counter() - began - models.load_seconds
 
 
 def _run_batch(
-    batch: list[_Prepared],
-    teachers: _Teachers,
+    batch: list[Prepared],
+    models: HarvestModels,
     root: Path,
-    thresholds: dict[str, np.ndarray] | None,
-    teacher: str,
+    thresholds: Thresholds | None,
+    config: HarvestConfig,
     result: HarvestResult,
-    snippet_size: int = SNIPPET_SIZE,
 ) -> None:
+    """Run the models on a batch of decoded clips and write each clip's files."""
     moving = [p for p in batch if p.job.motion]
     if moving:
         from avparse.features.extract import motion_features
 
-        snippets = cast(
-            list[np.ndarray], [p.rate_frames for p in moving]
-        )  # decoded for motion jobs
-        feats = motion_features(teachers.motion, snippets, size=snippet_size)
+        frames = [p.rate_frames for p in moving if p.rate_frames is not None]
+        assert len(frames) == len(moving)  # prepare() fails a motion clip without frames
+        feats = motion_features(models.motion, frames, size=config.snippet_size)
         for p, f in zip(moving, feats, strict=True):
             ClipOutputs(root, p.job.clip).write_motion(f)
             result.motion += 1
@@ -468,15 +324,14 @@ def _run_batch(
         return
     from avparse.teachers.clap import AudioInputs
 
-    frames = np.concatenate([p.frames for p in taught])
-    emb = teachers.visual.embed_frames(frames)
-    vis_scores = teachers.visual.scores(emb)
-    chunk_emb = teachers.audio.embed(AudioInputs.concat([p.chunks for p in taught]))
-    aud_scores = teachers.audio.scores(chunk_emb)
-    maps = teachers.audio.token_maps(AudioInputs.concat([p.whole for p in taught]))
+    emb = models.visual.embed_frames([p.frames for p in taught if p.frames is not None])
+    vis_scores = models.visual.scores(emb)
+    chunk_emb = models.audio.embed(AudioInputs.concat([p.chunks for p in taught if p.chunks]))
+    aud_scores = models.audio.scores(chunk_emb)
+    maps = models.audio.token_maps(AudioInputs.concat([p.whole for p in taught if p.whole]))
     for i, p in enumerate(taught):
         out = ClipOutputs(root, p.job.clip)
-        seg = slice(i * 10, (i + 1) * 10)
+        seg = slice(i * SEGMENTS, (i + 1) * SEGMENTS)
         if p.silent:  # the marker first: CLAP files without it would be taken for heard audio
             out.mark_no_audio(str(p.job.video), p.audio_note)
             result.no_audio.append((p.job.clip, str(p.job.video), p.audio_note))
@@ -486,173 +341,8 @@ def _run_batch(
         out.write_model("visual", emb[seg], scores["visual"])
         out.write_model("audio", maps[i], scores["audio"])
         if thresholds is not None:
-            _label(out, p.job.weak, scores, thresholds, teacher, p.silent)
+            label_clip(out, p.job.weak, scores, thresholds, config.teacher, p.silent)
         result.harvested += 1
-
-
-def run_harvest(config: HarvestConfig) -> HarvestResult:
-    """Harvest every clip of ``config.labels`` found in ``config.videos`` into ``config.out``."""
-    if config.teacher not in TEACHER_MODES:
-        raise AvparseError(f"unknown teacher {config.teacher!r} (expected modality or fused)")
-    if config.batch_size < 1:
-        raise AvparseError("--batch-size must be at least 1")
-    if config.snippet_fps <= 0 or config.snippet_size < 1:
-        raise AvparseError("--snippet-fps and --snippet-size must be positive")
-    start = time.perf_counter()
-    vocab = get_vocabulary(config.task)
-    if config.thresholds is not None:
-        vocab = load_thresholds(config.thresholds, vocab)
-    thresholds = _thresholds(vocab)
-    root = Path(config.out)
-    info = manifest(config, vocab, thresholds)
-    change = _check_manifest(root, info, config.overwrite)
-    redo_motion = _check_motion(root, info, config.overwrite)
-    filenames, ids, weak = read_labels(Path(config.labels), config.task, vocab)
-    jobs, failures = plan(filenames, ids, weak, index_videos(Path(config.videos)))
-    rank, world = distributed_rank()
-    mine = shard(jobs, rank, world)
-    result = HarvestResult(total=len(mine), rank=rank, world=world, labelled=thresholds is not None)
-    result.failures += [f for i, f in enumerate(failures) if i % world == rank]
-
-    if world > 1:
-        _barrier()  # every rank has compared with the old manifest before any rank writes
-    # Forget what the new settings replace *before* writing the new manifest, so an interrupted
-    # run resumes correctly instead of mixing old and new files under one manifest.
-    for job in mine:
-        if change == "models":
-            ClipOutputs(root, job.clip).remove_all()
-        elif change == "labels":
-            ClipOutputs(root, job.clip).remove_labels()
-        if redo_motion:
-            ClipOutputs(root, job.clip).motion.unlink(missing_ok=True)
-    write_json(root / MANIFEST, info)
-    # --overwrite with the same settings redoes everything; with new R(2+1)D settings only those.
-    redo_models = config.overwrite and change == "same" and not redo_motion
-    todo, relabel = [], []
-    for job in mine:
-        out = ClipOutputs(root, job.clip)
-        if job.video is None:
-            result.failures.append((job.clip, job.filename, "video not found"))
-            continue
-        job.teachers = redo_models or not out.model_done()
-        job.motion = config.r2plus1d is not None and (redo_models or not out.motion.is_file())
-        if job.teachers or job.motion:
-            todo.append(job)
-        if not job.teachers and thresholds is not None and not out.labels_done():
-            relabel.append(job)
-        elif not (job.teachers or job.motion):
-            result.skipped += 1
-    for job in relabel:
-        out = ClipOutputs(root, job.clip)
-        _label(out, job.weak, out.load_scores(), thresholds or {}, config.teacher, out.silent)
-        result.relabelled += 1
-    if todo:
-        _harvest(todo, config, vocab, root, thresholds, result)
-    result.seconds = time.perf_counter() - start
-    _write_reports(root, result)
-    return result
-
-
-def _harvest(
-    todo: list[ClipJob],
-    config: HarvestConfig,
-    vocab: Vocabulary,
-    root: Path,
-    thresholds: dict[str, np.ndarray] | None,
-    result: HarvestResult,
-) -> None:
-    from tqdm import tqdm
-
-    teachers = _Teachers(config, vocab)
-    began = time.perf_counter()
-    bar = tqdm(total=len(todo), unit="clip", desc="harvest", disable=not config.progress)
-    batch: list[_Prepared] = []
-    depth = max(2 * config.batch_size, config.workers)
-    with ThreadPoolExecutor(max_workers=max(1, config.workers)) as pool:
-        for prepared in _ahead(pool, todo, teachers.inputs, config, depth):
-            if prepared.error:
-                result.failures.append(
-                    (
-                        prepared.job.clip,
-                        str(prepared.job.video or prepared.job.filename),
-                        prepared.error,
-                    )
-                )
-                bar.update(1)
-                continue
-            batch.append(prepared)
-            if len(batch) == config.batch_size:
-                _run_batch(
-                    batch, teachers, root, thresholds, config.teacher, result, config.snippet_size
-                )
-                bar.update(len(batch))
-                batch = []
-        if batch:
-            _run_batch(
-                batch, teachers, root, thresholds, config.teacher, result, config.snippet_size
-            )
-            bar.update(len(batch))
-    bar.close()
-    result.model_seconds = time.perf_counter() - began - teachers.load_seconds
-
-
-# --- reports -----------------------------------------------------------------------------------
-
-
-def _tsv(rows: list[tuple[str, str, str]]) -> str:
-    lines = ["clip\tfile\treason"] + ["\t".join(r) for r in sorted(rows)]
-    return "\n".join(lines) + "\n"
-
-
-def _write_reports(root: Path, result: HarvestResult) -> None:
-    """Failures of this run (merged over ranks) and all clips recorded without audio."""
-    if result.world == 1:
-        write_text(root / FAILURES, _tsv(result.failures))
-        _write_no_audio(root)
-        return
-    write_text(root / f"{FAILURES}.rank{result.rank}", _tsv(result.failures))
-    if not _barrier():
-        return
-    if result.rank == 0:
-        rows: list[tuple[str, str, str]] = []
-        for r in range(result.world):
-            part = root / f"{FAILURES}.rank{r}"
-            if part.is_file():
-                for line in part.read_text().splitlines()[1:]:
-                    if line:
-                        clip, file, reason = line.split("\t", 2)
-                        rows.append((clip, file, reason))
-                part.unlink()
-        write_text(root / FAILURES, _tsv(rows))
-        _write_no_audio(root)
-    _barrier()  # rank 0 has merged; then leave the process group cleanly
-    import torch.distributed as dist
-
-    dist.destroy_process_group()
-
-
-def _write_no_audio(root: Path) -> None:
-    folder = root / NO_AUDIO_FOLDER
-    rows = []
-    for p in sorted(folder.glob("*.txt")):
-        if not p.name.startswith("."):
-            video, _, reason = p.read_text().strip().partition("\t")
-            rows.append((p.stem, video, reason))
-    if rows or (root / NO_AUDIO_REPORT).exists():
-        write_text(root / NO_AUDIO_REPORT, _tsv(rows))
-
-
-def _barrier() -> bool:
-    """Wait for every rank (gloo process group from torchrun's environment); False if none."""
-    try:
-        import torch.distributed as dist
-
-        if not dist.is_initialized():
-            dist.init_process_group("gloo")
-        dist.barrier()
-        return True
-    except (ImportError, RuntimeError, ValueError):
-        return False
 
 
 def result_summary(result: HarvestResult) -> dict:

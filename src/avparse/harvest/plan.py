@@ -1,0 +1,141 @@
+"""Planning a harvest: label rows and video files in, one work item per clip out.
+
+Pure steps, no model and no write: :func:`plan` pairs the label rows with video files (sorted by
+clip id; repeated ids and rows without a video are recorded), :func:`shard` gives a torchrun
+rank its clips, and :func:`assign` decides from the files already in the root what each clip
+still needs (teachers, R(2+1)D-18 features, labels from saved logits, or nothing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from avparse.data.llp import clip_id, read_weak
+from avparse.errors import AvparseError
+from avparse.harvest.outputs import ClipOutputs
+from avparse.vocab import Vocabulary
+
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".flv", ".mpg", ".mpeg")
+
+Failure = tuple[str, str, str]
+"""``(clip, file, reason)`` of a clip that could not be harvested."""
+
+
+@dataclass
+class ClipJob:
+    """One clip of the harvest and what it still needs."""
+
+    clip: str
+    filename: str
+    weak: np.ndarray
+    video: Path | None = None
+    teachers: bool = True
+    """Run the teachers (False: their files exist and only R(2+1)D features are missing)."""
+    motion: bool = False
+    """Compute R(2+1)D-18 features."""
+
+
+@dataclass
+class Work:
+    """What a run has to do with its clips (see :func:`assign`)."""
+
+    todo: list[ClipJob] = field(default_factory=list)
+    """Clips that need a model pass (teachers, R(2+1)D-18 or both)."""
+    relabel: list[ClipJob] = field(default_factory=list)
+    """Clips labelled from their saved logits, without a model pass."""
+    skipped: int = 0
+    failures: list[Failure] = field(default_factory=list)
+
+
+def read_labels(
+    path: Path, task: str, vocab: Vocabulary
+) -> tuple[list[str], list[str], np.ndarray]:
+    """(filenames, clip ids, weak (N, C) bool) from an LLP weak CSV or AVE ``Annotations.txt``."""
+    if task == "ave":
+        from avparse.data.ave import read_ave_annotations
+
+        ids, labels = read_ave_annotations(path, vocab).id_labels()
+        return list(ids), list(ids), np.asarray(labels, bool)
+    weak = read_weak(path, vocab)
+    return list(weak.filenames), weak.ids, np.asarray(weak.labels, bool)
+
+
+def index_videos(folder: Path) -> dict[str, Path]:
+    """Video files under ``folder`` (recursively) by file stem."""
+    if not folder.is_dir():
+        raise AvparseError(f"{folder}: video folder not found")
+    found: dict[str, Path] = {}
+    for path in sorted(folder.rglob("*")):
+        if path.suffix.lower() in VIDEO_EXTENSIONS and path.is_file():
+            found.setdefault(path.stem, path)
+    return found
+
+
+def find_video(videos: dict[str, Path], filename: str) -> Path | None:
+    """A clip's video by its full filename (with or without extension) or its 11-character id."""
+    stem = Path(filename).stem if Path(filename).suffix.lower() in VIDEO_EXTENSIONS else filename
+    return videos.get(filename) or videos.get(stem) or videos.get(clip_id(filename))
+
+
+def plan(
+    filenames: list[str], ids: list[str], weak: np.ndarray, videos: dict[str, Path]
+) -> tuple[list[ClipJob], list[Failure]]:
+    """Jobs sorted by clip id, and failures for clips with a repeated id."""
+    jobs: dict[str, ClipJob] = {}
+    failures = []
+    for name, cid, row in zip(filenames, ids, weak, strict=True):
+        if cid in jobs:
+            failures.append((cid, name, f"clip id repeats {jobs[cid].filename!r}; harvested once"))
+            continue
+        jobs[cid] = ClipJob(cid, name, row, find_video(videos, name))
+    ordered = [jobs[c] for c in sorted(jobs)]
+    return ordered, failures
+
+
+def shard(items: list, rank: int, world: int) -> list:
+    """The items of ``rank``: sorted positions ``i % world == rank`` (no clip done twice)."""
+    return [j for i, j in enumerate(items) if i % world == rank]
+
+
+def assign(
+    jobs: list[ClipJob],
+    root: Path,
+    *,
+    redo_models: bool,
+    motion: bool,
+    labelled: bool,
+    replaced: str = "same",
+    redo_motion: bool = False,
+) -> Work:
+    """Decide what each clip needs from the files already in ``root``.
+
+    Args:
+        redo_models: run the models even on finished clips (``--overwrite`` with the same
+            settings).
+        motion: R(2+1)D-18 features are asked for.
+        labelled: thresholds are known, so labels are written.
+        replaced: what new settings replace (``"same"``, ``"labels"``, ``"models"``: see
+            :class:`avparse.harvest.manifest.Change`); those files count as missing.
+        redo_motion: the R(2+1)D-18 features count as missing.
+    """
+    work = Work()
+    for job in jobs:
+        out = ClipOutputs(root, job.clip)
+        if job.video is None:
+            work.failures.append((job.clip, job.filename, "video not found"))
+            continue
+        model_done = replaced != "models" and out.model_done()
+        labels_done = replaced == "same" and out.labels_done()
+        motion_done = not redo_motion and out.motion.is_file()
+        job.teachers = redo_models or not model_done
+        job.motion = motion and (redo_models or not motion_done)
+        if job.teachers or job.motion:
+            work.todo.append(job)
+        if not job.teachers and labelled and not labels_done:
+            work.relabel.append(job)
+        elif not (job.teachers or job.motion):
+            work.skipped += 1
+    return work

@@ -1,0 +1,111 @@
+"""Decoding clips ahead of the models, in worker threads.
+
+Each worker decodes one clip (PyAV) and builds CLAP's mel inputs with the thread-safe
+:class:`avparse.teachers.clap.AudioInputBuilder`, so the main thread only runs models. A clip that
+fails to decode comes back with its reason; one bad clip never stops the batch.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from avparse.harvest.plan import ClipJob
+from avparse.media.decode import VideoDecodeError, chunk_bounds, decode_clip
+from avparse.teachers.clap import AudioInputBuilder, AudioInputs
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    """How the clips are decoded (the teachers' frames and the R(2+1)D-18 snippets)."""
+
+    frames: dict
+    """Keyword arguments of :func:`decode_clip` for the teacher frames."""
+    snippet_fps: float
+    snippet_size: int
+
+
+@dataclass
+class Prepared:
+    """One decoded clip, ready for the models (or its decoding error)."""
+
+    job: ClipJob
+    frames: np.ndarray | None = None
+    """(10, H, W, 3) uint8 teacher frames."""
+    chunks: AudioInputs | None = None
+    """CLAP inputs of the 10 one-second chunks."""
+    whole: AudioInputs | None = None
+    """CLAP input of the whole window (for the token map)."""
+    silent: bool = False
+    audio_note: str = ""
+    rate_frames: np.ndarray | None = None
+    """Frames at the snippet rate for R(2+1)D-18."""
+    error: str = ""
+
+
+def prepare(job: ClipJob, inputs: AudioInputBuilder, settings: DecodeSettings) -> Prepared:
+    """Decode one clip and build its CLAP inputs (runs in a worker thread).
+
+    A clip without audio is heard as silence: CLAP's inputs are built from zeros of the
+    window's length. With ``job.motion`` the frames at the snippet rate are decoded too.
+    """
+    prepared = Prepared(job)
+    if job.video is None:
+        prepared.error = "video not found"
+        return prepared
+    try:
+        size = int(settings.snippet_size)
+        clip = decode_clip(
+            job.video,
+            teacher_frames=job.teachers,
+            audio=job.teachers,
+            fps=settings.snippet_fps if job.motion else None,
+            fps_size=(size, size) if job.motion else None,
+            **settings.frames,
+        )
+        if job.motion:
+            if clip.rate_frames is None or len(clip.rate_frames) == 0:
+                raise VideoDecodeError(f"{job.video}: no frames decoded for R(2+1)D-18 snippets")
+            prepared.rate_frames = clip.rate_frames
+        if job.teachers:
+            prepared.frames = clip.frames
+            wave = clip.audio
+            if wave is None:
+                from avparse.features.extract import silence
+
+                prepared.silent = True
+                prepared.audio_note = clip.audio_note or "no audio"
+                wave = silence(clip.seconds)
+            prepared.chunks = inputs.prepare([wave[s : s + n] for s, n in chunk_bounds(len(wave))])
+            prepared.whole = inputs.prepare([wave])
+    except VideoDecodeError as exc:
+        prepared.error = str(exc).removeprefix(f"{job.video}: ")
+    except Exception as exc:  # one bad clip must not stop a batch job; the reason is recorded
+        text = str(exc).strip()
+        prepared.error = f"unexpected {type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+    return prepared
+
+
+def ahead(
+    pool: ThreadPoolExecutor,
+    jobs: list[ClipJob],
+    inputs: AudioInputBuilder,
+    settings: DecodeSettings,
+    depth: int,
+) -> Iterator[Prepared]:
+    """Decoded clips in job order, with up to ``depth`` clips decoding ahead."""
+    queue: collections.deque[Future[Prepared]] = collections.deque()
+    it = iter(jobs)
+    for job in it:
+        queue.append(pool.submit(prepare, job, inputs, settings))
+        if len(queue) >= depth:
+            break
+    while queue:
+        yield queue.popleft().result()
+        following = next(it, None)
+        if following is not None:
+            queue.append(pool.submit(prepare, following, inputs, settings))
