@@ -9,7 +9,7 @@ from pathlib import Path
 from avparse.data.layout import SPLITS
 from avparse.features.sampling import SNIPPET_FPS, SNIPPET_SIZE
 from avparse.teachers.clap import DEFAULT_CLAP
-from avparse.teachers.clip import DEFAULT_CLIP
+from avparse.teachers.clip import DEFAULT_CLIP, TEACHER_INPUTS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("modality", "fused"),
         default="modality",
         help="one teacher per modality (VALOR) or one fused teacher for both (ablation)",
+    )
+    parser.add_argument(
+        "--teacher-inputs",
+        choices=TEACHER_INPUTS,
+        default=TEACHER_INPUTS[0],
+        help="published: VALOR's frame sampling and resize and int16 audio, which the published "
+        "thresholds were tuned on; 0.1: avparse 0.1's (to continue a root it harvested)",
     )
     parser.add_argument(
         "--overwrite",
@@ -99,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         task=args.task,
         thresholds=args.thresholds,
         teacher=args.teacher,
+        teacher_inputs=args.teacher_inputs,
         workers=args.workers,
         overwrite=args.overwrite,
         progress=not args.no_progress,
