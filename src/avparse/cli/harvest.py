@@ -10,6 +10,7 @@ from avparse.data.layout import SPLITS
 from avparse.features.sampling import SNIPPET_FPS, SNIPPET_SIZE
 from avparse.teachers.clap import DEFAULT_CLAP
 from avparse.teachers.clip import DEFAULT_CLIP, TEACHER_INPUTS
+from avparse.teachers.loading import PRECISIONS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,6 +62,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "thresholds were tuned on; 0.1: avparse 0.1's (to continue a root it harvested)",
     )
     parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=PRECISIONS[0],
+        help="teachers' and R(2+1)D-18's arithmetic; bfloat16 is faster on CPUs with AMX/AVX512-BF16 "
+        "and on GPUs but changes logits by more than 1e-3 (docs/performance.md)",
+    )
+    parser.add_argument(
         "--overwrite",
         action="store_true",
         help="redo finished clips (with only new thresholds/teacher: relabel from saved logits)",
@@ -107,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         thresholds=args.thresholds,
         teacher=args.teacher,
         teacher_inputs=args.teacher_inputs,
+        precision=args.precision,
         workers=args.workers,
         overwrite=args.overwrite,
         progress=not args.no_progress,

@@ -70,6 +70,7 @@ class FeatureExtractor:
         student: compute the student's inputs (token maps, motion) rather than chunk logits.
         snippet_fps, snippet_size: R(2+1)D-18 sampling; the defaults (8 fps, 112 px) reproduce
             the published features, smaller values are for quick tests.
+        precision: R(2+1)D-18's arithmetic (:data:`avparse.teachers.loading.PRECISIONS`).
     """
 
     def __init__(
@@ -81,6 +82,7 @@ class FeatureExtractor:
         student: bool = True,
         snippet_fps: float = SNIPPET_FPS,
         snippet_size: int = SNIPPET_SIZE,
+        precision: str = "float32",
     ) -> None:
         if student and motion is None:
             raise ValueError("student features need the R(2+1)D-18 network")
@@ -90,6 +92,7 @@ class FeatureExtractor:
         self.student = student
         self.snippet_fps = snippet_fps
         self.snippet_size = snippet_size
+        self.precision = precision
 
     def window(self, path: str | Path, window: int) -> WindowInputs:
         """Decode window ``window`` (10 s, the last one shorter) and compute its inputs."""
@@ -127,11 +130,18 @@ class FeatureExtractor:
     def _motion(self, frames: np.ndarray | None) -> np.ndarray:
         if frames is None or len(frames) == 0:
             raise AvparseError("no frames decoded for the R(2+1)D-18 snippets")
-        return motion_features(self.motion, [frames], size=self.snippet_size)[0]
+        return motion_features(
+            self.motion, [frames], size=self.snippet_size, precision=self.precision
+        )[0]
 
 
 def motion_features(
-    model: Any, clips: list[np.ndarray], *, size: int = SNIPPET_SIZE, batch_snippets: int = 80
+    model: Any,
+    clips: list[np.ndarray],
+    *,
+    size: int = SNIPPET_SIZE,
+    batch_snippets: int = 80,
+    precision: str = "float32",
 ) -> list[np.ndarray]:
     """(10, 512) R(2+1)D-18 snippet features of each clip's frames, in batched model calls.
 
@@ -139,7 +149,7 @@ def motion_features(
     of :func:`avparse.media.decode_clip` with ``fps=SNIPPET_FPS``); its snippets are made by
     :func:`avparse.features.r2plus1d.snippets`, so ``avparse parse`` and ``avparse harvest``
     sample them identically. Snippets of several clips share model calls of up to
-    ``batch_snippets`` snippets.
+    ``batch_snippets`` snippets; ``precision`` as in :data:`avparse.teachers.loading.PRECISIONS`.
     """
     import torch
 
@@ -149,9 +159,11 @@ def motion_features(
         return []
     parts = [snippets(torch.from_numpy(np.ascontiguousarray(f)), size=size) for f in clips]
     lengths = {p.shape[2] for p in parts}
+    from avparse.teachers.loading import autocast
+
     device = next(model.parameters()).device
     feats = []
-    with torch.no_grad():
+    with torch.inference_mode(), autocast(str(device), precision):
         if len(lengths) == 1:  # one stacked tensor, cut into calls of batch_snippets snippets
             x = torch.cat(parts)
             for s in range(0, len(x), batch_snippets):

@@ -35,6 +35,7 @@ from avparse.harvest.progress import progress
 from avparse.media.decode import TEACHER_SIZE
 from avparse.teachers.clap import DEFAULT_CLAP
 from avparse.teachers.clip import DEFAULT_CLIP, TEACHER_INPUTS, check_inputs, frame_decoding
+from avparse.teachers.loading import check_precision
 from avparse.utils import distributed
 from avparse.utils.atomic import write_json
 from avparse.utils.jsonio import read_json_object
@@ -62,6 +63,8 @@ class HarvestConfig:
     teacher: str = "modality"
     teacher_inputs: str = TEACHER_INPUTS[0]
     """``published`` (VALOR's frame sampling, resize and int16 audio) or ``0.1``."""
+    precision: str = "float32"
+    """Teachers' and R(2+1)D-18's arithmetic: ``float32`` or ``bfloat16`` (autocast)."""
     workers: int = 2
     overwrite: bool = False
     progress: bool = True
@@ -76,6 +79,7 @@ class HarvestConfig:
         if self.teacher not in TEACHER_MODES:
             raise AvparseError(f"unknown teacher {self.teacher!r} (expected modality or fused)")
         check_inputs(self.teacher_inputs)
+        check_precision(self.precision)
         if self.batch_size < 1:
             raise AvparseError("--batch-size must be at least 1")
         if self.workers < 1:
@@ -88,6 +92,7 @@ class HarvestConfig:
             clip_model=str(self.clip_model),
             clap_model=str(self.clap_model),
             teacher_inputs=self.teacher_inputs,
+            precision=self.precision,
             r2plus1d=self.r2plus1d,
             device=self.device,
             clips_per_call=self.batch_size,
@@ -203,6 +208,7 @@ def run_harvest(config: HarvestConfig) -> HarvestResult:
         clip_model=config.clip_model,
         clap_model=config.clap_model,
         teacher_inputs=config.teacher_inputs,
+        precision=config.precision,
         teacher=config.teacher,
         thresholds=None
         if thresholds is None
@@ -317,7 +323,9 @@ def _run_batch(
 
         frames = [p.rate_frames for p in moving if p.rate_frames is not None]
         assert len(frames) == len(moving)  # prepare() fails a motion clip without frames
-        feats = motion_features(models.motion, frames, size=config.snippet_size)
+        feats = motion_features(
+            models.motion, frames, size=config.snippet_size, precision=config.precision
+        )
         for p, f in zip(moving, feats, strict=True):
             ClipOutputs(root, p.job.clip).write_motion(f)
             result.motion += 1

@@ -24,12 +24,12 @@ from avparse.media.decode import WINDOW_SECONDS
 from avparse.teachers.loading import resolve_source
 from avparse.utils.jsonio import read_json_object
 
-MODEL_KEYS = ("task", "classes", "clip_model", "clap_model", "teacher_inputs")
+MODEL_KEYS = ("task", "classes", "clip_model", "clap_model", "teacher_inputs", "precision")
 """Settings that change the teachers' features and logits (a change redoes every clip)."""
 LABEL_KEYS = ("teacher", "thresholds")
 """Settings that change only the labels (a change relabels from the saved logits)."""
-OLD_TEACHER_INPUTS = "0.1"
-"""What a record without ``teacher_inputs`` (written by avparse 0.1) was harvested with."""
+OLD_DEFAULTS = {"teacher_inputs": "0.1", "precision": "float32"}
+"""What a record without these keys (written by avparse 0.1) was harvested with."""
 
 
 @dataclass
@@ -52,6 +52,7 @@ def settings(
     clip_model: str,
     clap_model: str,
     teacher_inputs: str,
+    precision: str,
     teacher: str,
     thresholds: dict[str, list[float]] | None,
     motion: dict[str, Any] | None,
@@ -65,6 +66,7 @@ def settings(
         "clip_model": resolve_source(clip_model),
         "clap_model": resolve_source(clap_model),
         "teacher_inputs": teacher_inputs,
+        "precision": precision,
         "teacher": teacher,
         "window_seconds": WINDOW_SECONDS,
         "thresholds": thresholds,
@@ -75,7 +77,8 @@ def settings(
 def _comparable(record: dict[str, Any]) -> dict[str, Any]:
     """A stored record with what older records leave out or spell differently made explicit."""
     out = dict(record)
-    out.setdefault("teacher_inputs", OLD_TEACHER_INPUTS)
+    for key, value in OLD_DEFAULTS.items():
+        out.setdefault(key, value)
     for key in ("clip_model", "clap_model"):
         if isinstance(out.get(key), str):
             with contextlib.suppress(AvparseError):  # a folder that has gone: as written
@@ -106,8 +109,9 @@ def compare(root: Path, current: dict[str, Any], overwrite: bool) -> Change:
         teachers = "labels"  # logits only so far (no thresholds): labelling overwrites nothing
     elif not overwrite:
         hint = ""
-        if "teacher_inputs" in changed:
-            hint = f" (to continue it as it was made, add --teacher-inputs {old['teacher_inputs']})"
+        flags = [f"--{k.replace('_', '-')} {old[k]}" for k in OLD_DEFAULTS if k in changed]
+        if flags:
+            hint = f" (to continue it as it was made, add {' '.join(flags)})"
         raise AvparseError(
             f"{path}: {root} was harvested with other settings ({', '.join(changed)}){hint}; "
             "use another --out, or --overwrite to redo it"

@@ -34,6 +34,7 @@ class ModelSources:
     clip_model: str
     clap_model: str
     teacher_inputs: str
+    precision: str
     r2plus1d: str | None
     """A ``.pth`` file, :data:`DOWNLOAD`, or None (no R(2+1)D-18 features)."""
     device: str | None
@@ -92,6 +93,7 @@ class HarvestModels:
                 device=self.device,
                 batch_frames=10 * self.sources.clips_per_call,
                 inputs=self.sources.teacher_inputs,
+                precision=self.sources.precision,
             )
             self.load_seconds += time.perf_counter() - began
         return self._visual
@@ -108,6 +110,7 @@ class HarvestModels:
                 device=self.device,
                 batch_waves=10 * self.sources.clips_per_call,
                 inputs=self.inputs,
+                precision=self.sources.precision,
             )
             self.load_seconds += time.perf_counter() - began
         return self._audio

@@ -86,6 +86,10 @@ class Parser:
         device: ``cpu`` or ``cuda``.
         snippet_fps, snippet_size: R(2+1)D-18 sampling (8 fps, 112 px reproduce the published
             features; smaller values only for quick tests).
+        teacher_inputs: ``published`` (VALOR's frame sampling, resize and int16 audio, which the
+            published checkpoints were trained on) or ``0.1`` (see :mod:`avparse.teachers.clip`).
+        precision: ``float32`` or ``bfloat16`` for the teachers and R(2+1)D-18
+            (:data:`avparse.teachers.loading.PRECISIONS`).
     """
 
     def __init__(
@@ -103,6 +107,8 @@ class Parser:
         device: str = "cpu",
         snippet_fps: float = SNIPPET_FPS,
         snippet_size: int = SNIPPET_SIZE,
+        teacher_inputs: str = "published",
+        precision: str = "float32",
     ) -> None:
         from avparse.features.extract import FeatureExtractor, check_extractable
         from avparse.teachers.clap import AudioTeacher
@@ -143,8 +149,12 @@ class Parser:
             self.vocab = config.vocab
             self.mode = "student"
             self.model_name = str(model)
-        visual = VisualTeacher(clip_model, vocab=self.vocab, device=device)
-        audio = AudioTeacher(clap_model, vocab=self.vocab, device=device)
+        visual = VisualTeacher(
+            clip_model, vocab=self.vocab, device=device, inputs=teacher_inputs, precision=precision
+        )
+        audio = AudioTeacher(
+            clap_model, vocab=self.vocab, device=device, inputs=teacher_inputs, precision=precision
+        )
         motion = None
         if self.student is not None:
             from avparse.features.r2plus1d import load_r2plus1d18
@@ -158,6 +168,7 @@ class Parser:
             student=self.student is not None,
             snippet_fps=snippet_fps,
             snippet_size=snippet_size,
+            precision=precision,
         )
 
     def _check_dims(self, visual, audio, clip_model, clap_model) -> None:

@@ -39,7 +39,14 @@ import numpy as np
 
 from avparse.errors import require
 from avparse.teachers.clip import TEACHER_INPUTS, check_inputs
-from avparse.teachers.loading import embedding, load, pick_device
+from avparse.teachers.loading import (
+    PRECISIONS,
+    autocast,
+    check_precision,
+    embedding,
+    load,
+    pick_device,
+)
 from avparse.teachers.prompted import PromptedTeacher
 from avparse.vocab import LLP, Vocabulary
 
@@ -170,7 +177,9 @@ class AudioTeacher(PromptedTeacher):
         device: str | None = "cpu",
         batch_waves: int = 32,
         inputs: AudioInputBuilder | str = TEACHER_INPUTS[0],
+        precision: str = PRECISIONS[0],
     ) -> None:
+        self.precision = check_precision(precision)
         self.source = str(source)
         self.device = pick_device(device)
         self.inputs = (
@@ -209,7 +218,7 @@ class AudioTeacher(PromptedTeacher):
         """(B, D) float32 audio embeddings after projection, L2-normalised."""
         torch = require("torch", "teachers")
         out = []
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.device, self.precision):
             for feats, longer in self._batches(inputs):
                 emb = embedding(
                     self.model.get_audio_features(input_features=feats, is_longer=longer)
@@ -223,7 +232,7 @@ class AudioTeacher(PromptedTeacher):
         """(B, tokens, width) final-layer token maps, (B, 64, 768) for the HTS-AT fused model."""
         torch = require("torch", "teachers")
         out = []
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.device, self.precision):
             for feats, longer in self._batches(inputs):
                 hidden = self.model.audio_model(input_features=feats, is_longer=longer)
                 grid = hidden.last_hidden_state.float()  # (B, width, freq groups, time)

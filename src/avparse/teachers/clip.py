@@ -28,7 +28,14 @@ from pathlib import Path
 import numpy as np
 
 from avparse.errors import AvparseError, require
-from avparse.teachers.loading import embedding, load, pick_device
+from avparse.teachers.loading import (
+    PRECISIONS,
+    autocast,
+    check_precision,
+    embedding,
+    load,
+    pick_device,
+)
 from avparse.teachers.prompted import PromptedTeacher
 from avparse.vocab import LLP, Vocabulary
 
@@ -68,9 +75,11 @@ class VisualTeacher(PromptedTeacher):
         device: str | None = "cpu",
         batch_frames: int = 64,
         inputs: str = TEACHER_INPUTS[0],
+        precision: str = PRECISIONS[0],
     ) -> None:
         torch = require("torch", "teachers")
         self.inputs = check_inputs(inputs)
+        self.precision = check_precision(precision)
         self.source = str(source)
         self.device = pick_device(device)
         self.model = load("CLIPModel", source, "visual teacher (CLIP)").eval().to(self.device)
@@ -119,7 +128,7 @@ class VisualTeacher(PromptedTeacher):
         if not parts or sum(len(p) for p in parts) == 0:
             return np.zeros((0, self.dim), np.float32)
         out = []
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.device, self.precision):
             pixels = torch.cat([self.preprocess(p) for p in parts])
             for s in range(0, len(pixels), self.batch_frames):
                 batch = pixels[s : s + self.batch_frames]

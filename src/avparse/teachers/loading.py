@@ -97,6 +97,31 @@ def pick_device(device: str | None) -> str:
     return device
 
 
+PRECISIONS = ("float32", "bfloat16")
+"""Arithmetic of the teachers' and R(2+1)D-18's forward passes; the first is the default.
+
+``bfloat16`` runs matrix products under ``torch.autocast`` (fast on CPUs with AMX or AVX512-BF16
+and on GPUs); it changes logits by more than 1e-3 (see docs/performance.md), so float32 stays the
+default.
+"""
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise AvparseError(f"unknown precision {precision!r} (expected {' or '.join(PRECISIONS)})")
+    return precision
+
+
+def autocast(device: str, precision: str) -> Any:
+    """A context running forward passes at ``precision`` (a no-op for float32)."""
+    torch = require("torch", "teachers")
+    if check_precision(precision) == "float32":
+        import contextlib
+
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
+
+
 def embedding(output: Any) -> Any:
     """The embedding tensor of a ``get_*_features`` result (a tensor in 4.x, an output object in 5.x)."""
     return output if hasattr(output, "dim") else output.pooler_output

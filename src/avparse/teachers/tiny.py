@@ -177,3 +177,51 @@ def save_tiny_teachers(
     if not (clap_dir / "config.json").is_file():
         save_tiny_clap(clap_dir, tokens=tokens, width=width)
     return clip_dir, clap_dir
+
+
+def save_full_size_teachers(folder: str | Path) -> tuple[Path, Path]:
+    """Random CLIP ViT-L/14 and CLAP HTS-AT (fused) image/audio towers at their real sizes.
+
+    For benchmarks and input-path comparisons without a download: the vision tower of
+    ``openai/clip-vit-large-patch14`` (24 layers of 1024, 14 px patches, 224 px, projection 768,
+    logit scale 100) and the audio tower of ``laion/clap-htsat-fused`` (HTS-AT depths 2-2-6-2,
+    64 mels, fusion ``aff_2d``, its feature extractor), so frames and sound cost what they cost
+    with the published checkpoints. The text towers are small (prompts are embedded once per
+    run, so they do not change the per-clip cost). Folders are reused when already saved.
+    """
+    torch = require("torch", "teachers")
+    transformers = require("transformers", "teachers")
+    folder = Path(folder)
+    clip_dir, clap_dir = folder / "full-clip-vit-l14", folder / "full-clap-htsat-fused"
+    transformers.utils.logging.disable_progress_bar()
+    if not (clip_dir / "config.json").is_file():
+        torch.manual_seed(0)
+        vocab, merges = _train_bpe(["<|startoftext|>", "<|endoftext|>"], "</w>")
+        tokenizer = transformers.CLIPTokenizer(vocab, merges)
+        text = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2}
+        text |= {"num_attention_heads": 2, "max_position_embeddings": 77}
+        text |= {"vocab_size": len(tokenizer), "bos_token_id": tokenizer.bos_token_id}
+        text |= {"eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id}
+        vision = {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24}
+        vision |= {"num_attention_heads": 16, "image_size": 224, "patch_size": 14}
+        config = transformers.CLIPConfig(
+            text_config=text,
+            vision_config=vision,
+            projection_dim=768,
+            logit_scale_init_value=4.6052,
+        )
+        transformers.CLIPModel(config).eval().save_pretrained(clip_dir)
+        tokenizer.save_pretrained(clip_dir)
+    if not (clap_dir / "config.json").is_file():
+        torch.manual_seed(0)
+        vocab, merges = _train_bpe(["<s>", "<pad>", "</s>", "<unk>", "<mask>"], "")
+        tokenizer = transformers.RobertaTokenizer(vocab, merges)
+        text = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2}
+        text |= {"num_attention_heads": 2, "vocab_size": len(tokenizer)}
+        text |= {"max_position_embeddings": 80, "pad_token_id": tokenizer.pad_token_id}
+        audio = {"enable_fusion": True, "fusion_type": "aff_2d"}  # HTS-AT defaults otherwise
+        config = transformers.ClapConfig(text_config=text, audio_config=audio, projection_dim=512)
+        transformers.ClapModel(config).eval().save_pretrained(clap_dir)
+        tokenizer.save_pretrained(clap_dir)
+        transformers.ClapFeatureExtractor().save_pretrained(clap_dir)
+    return clip_dir, clap_dir

@@ -1,0 +1,269 @@
+"""Per-clip throughput of ``avparse harvest`` and ``avparse parse`` against the published path.
+
+Real-size random-weight models (same compute as the checkpoints, no download): CLIP ViT-L/14 and
+CLAP HTS-AT fused (:func:`avparse.teachers.tiny.save_full_size_teachers`), R(2+1)D-18, and a
+``valor++`` student. Clips: the real LLP clip (when ``../shared`` is present) and synthetic
+320x240 30 fps clips with sound, 10 s each.
+
+* **harvest** (teachers + R(2+1)D-18, a complete ``valor++`` root): ``run_harvest`` (one decode per
+  clip in worker threads, clips batched per model call, ``inference_mode``) against the published
+  scripts' path: per clip, frames, audio and 8 fps snippets decoded separately, CLIP run twice
+  (``model(pixels, prompts)`` for the labels, ``get_image_features`` for the features), CLAP's
+  feature extractor on each chunk and on the whole clip, float32, ``no_grad``.
+* **parse** (student mode, VALOR++ inputs): ``Parser.parse`` against the published feature path
+  (CLIP features, CLAP token map and R(2+1)D-18 features, each from its own decode) plus the
+  student's forward pass.
+
+Each of ours runs in float32 (the default) and, where the CPU has AMX or AVX512-BF16, in bfloat16;
+the largest logit change against float32 is printed. Ratios are measured in the same run; run
+by hand (about 10 minutes on 2 cores with 2 clips)::
+
+    .venv/bin/python benchmarks/parse.py [--clips 2] [--precisions float32,bfloat16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+REAL = REPO.parent / "shared" / "data" / "llp" / "video" / "BjCEufrlXm4.mp4"
+
+
+def make_inputs(folder: Path, clips: int) -> tuple[Path, Path, Path, Path]:
+    """Videos, a weak-label CSV, R(2+1)D-18 weights and a valor++ student folder."""
+    import shutil
+
+    import torch
+
+    from avparse.features.r2plus1d import R2Plus1D18
+    from avparse.media.synthetic import write_test_video
+    from avparse.model.checkpoint import save_student
+    from avparse.model.config import model_config
+    from avparse.model.han import HAN
+
+    videos = folder / "videos"
+    videos.mkdir(parents=True, exist_ok=True)
+    names = []
+    if REAL.is_file():
+        shutil.copy(REAL, videos / REAL.name)
+        names.append(REAL.stem)
+    i = 0
+    while len(names) < clips:
+        name = f"synthclip{i:02d}"
+        write_test_video(videos / f"{name}.mp4", size=(240, 320), fps=30, tone_hz=330.0 + 40 * i)
+        names.append(name)
+        i += 1
+    labels = folder / "labels.csv"
+    labels.write_text(
+        "filename\tevent_labels\n" + "".join(f"{n}_0_10\tSpeech,Dog\n" for n in names[:clips])
+    )
+    torch.manual_seed(0)
+    weights = folder / "r2plus1d_18.pth"
+    torch.save(R2Plus1D18().state_dict(), weights)
+    config = model_config("valor++")
+    student = folder / "student"
+    save_student(HAN(config), config, student)
+    return videos, labels, weights, student
+
+
+def naive_harvest(video: Path, r2p, prompts) -> np.ndarray:
+    """One clip the published scripts' way (see the module docstring)."""
+    import torch
+
+    from avparse.features.r2plus1d import snippets
+    from avparse.media import decode_clip, teacher_frame_indices
+    from avparse.media.decode import chunk_bounds
+    from avparse.teachers.clip import CLIP_MEAN, CLIP_STD
+
+    clip_model, clip_tok, clap_model, clap_tok, extractor = prompts["models"]
+    with torch.no_grad():
+        # CLIP: 8 fps frames, 10 of them, ToTensor + Resize + Normalize, two passes
+        frames = decode_clip(video, teacher_frames=False, audio=False, fps=8).rate_frames
+        assert frames is not None
+        picked = frames[teacher_frame_indices(len(frames))]
+        x = torch.from_numpy(picked).permute(0, 3, 1, 2).float() / 255
+        x = torch.nn.functional.interpolate(x, size=(224, 224), mode="bilinear")
+        x = (x - torch.tensor(CLIP_MEAN)[:, None, None]) / torch.tensor(CLIP_STD)[:, None, None]
+        text = clip_tok(prompts["clip"], padding=True, return_tensors="pt")
+        visual = clip_model(pixel_values=x, **text).logits_per_image
+        clip_model.get_image_features(pixel_values=x)
+        # CLAP: audio decoded on its own, the extractor per chunk, then on the whole clip
+        wave = decode_clip(video, teacher_frames=False, audio=True).audio
+        assert wave is not None
+        wave = (np.clip(wave, -1, 1) * 32767).astype(np.int16) / 32767
+        chunks = [wave[s : s + n] for s, n in chunk_bounds(len(wave))]
+        feats = extractor(chunks, sampling_rate=48_000, return_tensors="pt")
+        text = clap_tok(prompts["clap"], padding=True, return_tensors="pt")
+        audio = clap_model(
+            input_features=feats["input_features"], is_longer=feats["is_longer"], **text
+        ).logits_per_audio
+        whole = extractor([wave], sampling_rate=48_000, return_tensors="pt")
+        clap_model.audio_model(input_features=whole["input_features"], is_longer=whole["is_longer"])
+        # R(2+1)D-18: 8 fps frames at 112 px, decoded once more
+        small = decode_clip(
+            video, teacher_frames=False, audio=False, fps=8, fps_size=(112, 112)
+        ).rate_frames
+        assert small is not None
+        r2p.features(snippets(torch.from_numpy(small)))
+    return np.stack([visual.numpy(), audio.numpy()])
+
+
+def naive_parse(video: Path, models, r2p, student) -> None:
+    """One clip's student inputs the published feature scripts' way, then the student."""
+    import torch
+
+    from avparse.features.r2plus1d import snippets
+    from avparse.media import decode_clip, teacher_frame_indices
+    from avparse.teachers.clip import CLIP_MEAN, CLIP_STD
+
+    clip_model, _, clap_model, _, extractor = models
+    with torch.no_grad():
+        frames = decode_clip(video, teacher_frames=False, audio=False, fps=8).rate_frames
+        assert frames is not None
+        picked = frames[teacher_frame_indices(len(frames))]
+        x = torch.from_numpy(picked).permute(0, 3, 1, 2).float() / 255
+        x = torch.nn.functional.interpolate(x, size=(224, 224), mode="bilinear")
+        x = (x - torch.tensor(CLIP_MEAN)[:, None, None]) / torch.tensor(CLIP_STD)[:, None, None]
+        emb = clip_model.get_image_features(pixel_values=x)
+        emb = getattr(emb, "pooler_output", emb)
+        emb = emb / emb.norm(dim=-1, keepdim=True)
+        wave = decode_clip(video, teacher_frames=False, audio=True).audio
+        assert wave is not None
+        wave = (np.clip(wave, -1, 1) * 32767).astype(np.int16) / 32767
+        whole = extractor([wave], sampling_rate=48_000, return_tensors="pt")
+        grid = clap_model.audio_model(
+            input_features=whole["input_features"], is_longer=whole["is_longer"]
+        ).last_hidden_state
+        audio = grid.flatten(2).transpose(1, 2)
+        small = decode_clip(
+            video, teacher_frames=False, audio=False, fps=8, fps_size=(112, 112)
+        ).rate_frames
+        assert small is not None
+        motion = r2p.features(snippets(torch.from_numpy(small)))
+        student(audio.float(), emb[None].float(), motion[None].float())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=2)
+    parser.add_argument("--precisions", default="float32,bfloat16")
+    parser.add_argument("--models", type=Path, default=Path(tempfile.gettempdir()) / "avparse-full")
+    args = parser.parse_args()
+
+    import torch
+    import transformers
+
+    from avparse.features.r2plus1d import load_r2plus1d18
+    from avparse.harvest.job import HarvestConfig, run_harvest
+    from avparse.harvest.outputs import ClipOutputs
+    from avparse.model.checkpoint import load_student
+    from avparse.parsing.api import Parser
+    from avparse.teachers.tiny import save_full_size_teachers
+    from avparse.vocab import LLP
+
+    transformers.utils.logging.set_verbosity_error()
+    capability = torch.backends.cpu.get_cpu_capability()
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    bf16 = "amx_bf16" in flags or "avx512_bf16" in flags
+    precisions = [p for p in args.precisions.split(",") if p == "float32" or bf16]
+    print(
+        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+        f"{capability}, bf16 {'yes' if bf16 else 'no'}; torch {torch.__version__}"
+    )
+    clip_dir, clap_dir = save_full_size_teachers(args.models)
+    work = Path(tempfile.mkdtemp(prefix="avparse-bench-parse-"))
+    videos, labels, weights, student_dir = make_inputs(work, args.clips)
+    paths = sorted(videos.iterdir())
+    n = len(paths)
+
+    # --- the published path: models loaded once, then clip by clip -----------------------------
+    models = (
+        transformers.CLIPModel.from_pretrained(clip_dir).eval(),
+        transformers.AutoTokenizer.from_pretrained(clip_dir),
+        transformers.ClapModel.from_pretrained(clap_dir).eval(),
+        transformers.AutoTokenizer.from_pretrained(clap_dir),
+        transformers.ClapFeatureExtractor.from_pretrained(clap_dir),
+    )
+    r2p = load_r2plus1d18(weights)
+    student, _ = load_student(str(student_dir))
+    student.eval()
+    prompts = {"models": models, "clip": LLP.clip_prompts(), "clap": LLP.clap_prompts()}
+    began = time.perf_counter()
+    naive_scores = np.concatenate([naive_harvest(video, r2p, prompts) for video in paths])
+    naive_h = (time.perf_counter() - began) / n
+    began = time.perf_counter()
+    for video in paths:
+        naive_parse(video, models, r2p, student)
+    naive_p = (time.perf_counter() - began) / n
+    del models, prompts
+
+    # --- ours ------------------------------------------------------------------------------------
+    rows = [
+        ("harvest", "published path", naive_h, None),
+        ("parse", "published path", naive_p, None),
+    ]
+    scores: dict[str, np.ndarray] = {}
+    for precision in precisions:
+        out = work / f"root-{precision}"
+        config = HarvestConfig(
+            videos=videos,
+            labels=labels,
+            out=out,
+            clip_model=str(clip_dir),
+            clap_model=str(clap_dir),
+            device="cpu",
+            batch_size=n,
+            r2plus1d=str(weights),
+            precision=precision,
+            progress=False,
+        )
+        result = run_harvest(config)
+        assert result.harvested == n, result.failures
+        per_clip = result.model_seconds / n
+        ids = sorted(p.stem[:11] for p in paths)
+        scores[precision] = np.stack(
+            [np.load(ClipOutputs(out, c).scores(m)) for c in ids for m in ("visual", "audio")]
+        )
+        change = None
+        if precision != "float32" and "float32" in scores:
+            change = float(np.abs(scores[precision] - scores["float32"]).max())
+        rows.append(("harvest", f"avparse, {precision}", per_clip, change))
+        if precision == "float32":  # both paths compute the same thing
+            same = float(np.abs(scores[precision] - naive_scores).max())
+            print(f"harvest logits, avparse float32 vs the published path: max |diff| {same:.2e}")
+        p = Parser(
+            str(student_dir),
+            clip_model=str(clip_dir),
+            clap_model=str(clap_dir),
+            r2plus1d=str(weights),
+            precision=precision,
+        )
+        began = time.perf_counter()
+        for video in paths:
+            p.parse(video)
+        rows.append(("parse", f"avparse, {precision}", (time.perf_counter() - began) / n, None))
+        del p
+
+    print(f"{n} clips of 10 s; seconds per clip (lower is better), ratio = published / avparse")
+    for work_name in ("harvest", "parse"):
+        base = next(
+            r[2] for r in rows if r[0] == work_name and r[3] is None and "published" in r[1]
+        )
+        for name, path, seconds, change in rows:
+            if name != work_name:
+                continue
+            note = f"  max |logit change| vs float32 {change:.4f}" if change is not None else ""
+            print(f"{name:8s} {path:24s} {seconds:8.2f} s  {base / seconds:5.2f}x{note}")
+
+
+if __name__ == "__main__":
+    main()
