@@ -133,3 +133,6 @@ def test_progress_is_plain_lines_off_a_terminal(cli, setup, tmp_path):
     args += ["--clip-model", setup["clip"], "--clap-model", setup["clap"]]
     result = cli(*args, "--out", tmp_path / "root")
     assert result.code == 0 and "\r" not in result.err
+    assert "harvest: 1/1 clip" in result.err  # one plain line per step
+    quiet = cli(*args, "--out", tmp_path / "other", "--quiet")
+    assert quiet.code == 0 and quiet.err == ""

@@ -11,6 +11,7 @@ from avparse.features.sampling import SNIPPET_FPS, SNIPPET_SIZE
 from avparse.teachers.clap import DEFAULT_CLAP
 from avparse.teachers.clip import DEFAULT_CLIP, TEACHER_INPUTS
 from avparse.teachers.loading import PRECISIONS
+from avparse.utils.progress import add_progress_flags, progress_enabled
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,7 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--annotations", type=Path, metavar="DIR", help="LLP annotation folder for --report"
     )
     parser.add_argument("--split", choices=SPLITS[1:], default="val", help="split for --report")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_progress_flags(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -118,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         precision=args.precision,
         workers=args.workers,
         overwrite=args.overwrite,
-        progress=not args.no_progress,
+        progress=progress_enabled(args),
         r2plus1d=args.r2plus1d,
         snippet_fps=args.snippet_fps,
         snippet_size=args.snippet_size,
@@ -146,7 +147,6 @@ def run(args: argparse.Namespace) -> int:
         from avparse.utils.atomic import write_json
 
         score = score_harvest(args.out, args.annotations, args.split)
-
         print(
             format_scores(
                 score.scores,

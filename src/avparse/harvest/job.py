@@ -31,7 +31,6 @@ from avparse.harvest.labels import TEACHER_MODES, Thresholds, label_clip, thresh
 from avparse.harvest.models import DOWNLOAD, HarvestModels, ModelSources
 from avparse.harvest.outputs import MANIFEST, ClipOutputs
 from avparse.harvest.plan import ClipJob, Failure, assign, index_videos, plan, read_labels, shard
-from avparse.harvest.progress import progress
 from avparse.media.decode import TEACHER_SIZE
 from avparse.teachers.clap import DEFAULT_CLAP
 from avparse.teachers.clip import DEFAULT_CLIP, TEACHER_INPUTS, check_inputs, frame_decoding
@@ -39,6 +38,7 @@ from avparse.teachers.loading import check_precision
 from avparse.utils import distributed
 from avparse.utils.atomic import write_json
 from avparse.utils.jsonio import read_json_object
+from avparse.utils.progress import progress
 from avparse.vocab import Vocabulary, get_vocabulary, load_thresholds
 
 if TYPE_CHECKING:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from avparse.errors import first_line
 from avparse.harvest.plan import ClipJob
 from avparse.media.decode import VideoDecodeError, chunk_bounds, decode_clip
 from avparse.teachers.clap import AudioInputBuilder, AudioInputs
@@ -85,8 +86,7 @@ def prepare(job: ClipJob, inputs: AudioInputBuilder, settings: DecodeSettings) -
     except VideoDecodeError as exc:
         prepared.error = str(exc).removeprefix(f"{job.video}: ")
     except Exception as exc:  # one bad clip must not stop a batch job; the reason is recorded
-        text = str(exc).strip()
-        prepared.error = f"unexpected {type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+        prepared.error = f"unexpected {type(exc).__name__}: {first_line(exc)}"
     return prepared
 
 
