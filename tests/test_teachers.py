@@ -186,3 +186,16 @@ def test_published_frames_resize_bilinear_without_antialiasing(tiny):
     assert frame_decoding("0.1", 224) == {"frame_size": (224, 224), "teacher_fps": None}
     with pytest.raises(AvparseError, match="unknown teacher inputs"):
         VisualTeacher(tiny[0], vocab=LLP, device="cpu", inputs="new")
+
+
+def test_bfloat16_precision_is_close_to_float32(tiny):
+    from avparse.teachers.clip import VisualTeacher
+
+    frames = np.random.default_rng(2).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    full = VisualTeacher(tiny[0], vocab=LLP, device="cpu")
+    half = VisualTeacher(tiny[0], vocab=LLP, device="cpu", precision="bfloat16")
+    assert full.precision == "float32"
+    a, b = full.scores(full.embed_frames(frames)), half.scores(half.embed_frames(frames))
+    assert b.dtype == np.float32 and np.abs(a - b).max() < 0.1
+    with pytest.raises(AvparseError, match="unknown precision"):
+        VisualTeacher(tiny[0], vocab=LLP, device="cpu", precision="fp8")
