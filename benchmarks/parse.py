@@ -19,6 +19,7 @@ the largest logit change against float32 is printed. Ratios are measured in the 
 by hand (about 10 minutes on 2 cores with 2 clips)::
 
     .venv/bin/python benchmarks/parse.py [--clips 2] [--precisions float32,bfloat16]
+    .venv/bin/python benchmarks/parse.py --profile    # seconds of each part of one clip
 """
 
 from __future__ import annotations
@@ -152,11 +153,67 @@ def naive_parse(video: Path, models, r2p, student) -> None:
         student(audio.float(), emb[None].float(), motion[None].float())
 
 
+def profile(video: Path, clip_dir: Path, clap_dir: Path, weights: Path, student_dir: Path) -> None:
+    """Seconds of each part of one clip on our path, per precision: what bounds the throughput."""
+    import torch
+
+    from avparse.features.extract import motion_features
+    from avparse.features.r2plus1d import load_r2plus1d18
+    from avparse.media import decode_clip
+    from avparse.media.decode import chunk_bounds
+    from avparse.model.checkpoint import load_student
+    from avparse.teachers.clap import AudioTeacher
+    from avparse.teachers.clip import VisualTeacher
+    from avparse.vocab import LLP
+
+    student, _ = load_student(str(student_dir))
+    r2p = load_r2plus1d18(weights)
+    for precision in ("float32", "bfloat16"):
+        visual = VisualTeacher(clip_dir, vocab=LLP, device="cpu", precision=precision)
+        audio = AudioTeacher(clap_dir, vocab=LLP, device="cpu", precision=precision)
+        parts: dict[str, float] = {}
+
+        def timed(name, fn, *a, parts=parts, **k):
+            began = time.perf_counter()
+            out = fn(*a, **k)
+            parts[name] = time.perf_counter() - began
+            return out
+
+        clip = timed(
+            "decode once", decode_clip, video, **visual.decoding(), fps=8, fps_size=(112, 112)
+        )
+        wave = clip.audio
+        chunks = [wave[s : s + n] for s, n in chunk_bounds(len(wave))]
+        emb = timed("CLIP ViT-L/14, 10 frames", visual.embed_frames, clip.frames)
+        timed("CLAP mel inputs, 10 chunks + clip", audio.prepare, [*chunks, wave])
+        inputs = audio.prepare(chunks)
+        timed("CLAP HTS-AT, 10 chunks (harvest)", audio.embed, inputs)
+        maps = timed("CLAP HTS-AT, token map", audio.token_maps, audio.prepare([wave]))
+        motion = timed(
+            "R(2+1)D-18, 10 snippets", motion_features, r2p, [clip.rate_frames], precision=precision
+        )[0]
+        with torch.inference_mode():
+            timed(
+                "student (valor++)",
+                student,
+                torch.from_numpy(maps),
+                torch.from_numpy(emb[None]),
+                torch.from_numpy(motion[None]),
+            )
+        total = sum(parts.values())
+        print(f"profile of one clip, {precision}: {total:.1f} s")
+        for name, seconds in parts.items():
+            print(f"  {name:36s} {seconds:7.2f} s  {100 * seconds / total:5.1f} %")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=2)
     parser.add_argument("--precisions", default="float32,bfloat16")
     parser.add_argument("--models", type=Path, default=Path(tempfile.gettempdir()) / "avparse-full")
+    parser.add_argument(
+        "--profile", action="store_true", help="only time the parts of one clip on our path"
+    )
     args = parser.parse_args()
 
     import torch
@@ -184,6 +241,9 @@ def main() -> None:
     videos, labels, weights, student_dir = make_inputs(work, args.clips)
     paths = sorted(videos.iterdir())
     n = len(paths)
+    if args.profile:
+        profile(paths[0], clip_dir, clap_dir, weights, student_dir)
+        return
 
     # --- the published path: models loaded once, then clip by clip -----------------------------
     models = (

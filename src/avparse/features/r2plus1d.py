@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from avparse.data.layout import SEGMENTS
 from avparse.errors import AvparseError, first_line
 from avparse.features.sampling import SNIPPET_SIZE
 
@@ -182,7 +183,9 @@ def load_r2plus1d18(weights: str | Path | None = None, *, device: str = "cpu") -
     return model.eval().to(device)
 
 
-def snippets(frames: torch.Tensor, *, segments: int = 10, size: int = SNIPPET_SIZE) -> torch.Tensor:
+def snippets(
+    frames: torch.Tensor, *, segments: int = SEGMENTS, size: int = SNIPPET_SIZE
+) -> torch.Tensor:
     """Turn decoded frames into normalised network input, one snippet per segment.
 
     Args:
@@ -212,7 +215,7 @@ def snippets(frames: torch.Tensor, *, segments: int = 10, size: int = SNIPPET_SI
 
 @torch.no_grad()
 def snippet_features(
-    model: R2Plus1D18, frames: torch.Tensor, *, segments: int = 10, size: int = SNIPPET_SIZE
+    model: R2Plus1D18, frames: torch.Tensor, *, segments: int = SEGMENTS, size: int = SNIPPET_SIZE
 ) -> torch.Tensor:
     """(segments, 512) features of ``frames`` (N, H, W, 3) uint8 at 8 fps; see :func:`snippets`."""
     device = next(model.parameters()).device

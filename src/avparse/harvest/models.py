@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from avparse.data.layout import SEGMENTS
 from avparse.errors import AvparseError
 from avparse.teachers.loading import check_source, pick_device
 from avparse.utils.distributed import local_device
@@ -91,7 +92,7 @@ class HarvestModels:
                 self.sources.clip_model,
                 vocab=self.vocab,
                 device=self.device,
-                batch_frames=10 * self.sources.clips_per_call,
+                batch_frames=SEGMENTS * self.sources.clips_per_call,
                 inputs=self.sources.teacher_inputs,
                 precision=self.sources.precision,
             )
@@ -108,7 +109,7 @@ class HarvestModels:
                 self.sources.clap_model,
                 vocab=self.vocab,
                 device=self.device,
-                batch_waves=10 * self.sources.clips_per_call,
+                batch_waves=SEGMENTS * self.sources.clips_per_call,
                 inputs=self.inputs,
                 precision=self.sources.precision,
             )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avparse.data.layout import SEGMENTS
 from avparse.data.llp import LLPAnnotations
 from avparse.errors import AvparseError
 from avparse.harvest.outputs import ClipOutputs
@@ -36,7 +37,7 @@ def load_labels(
 
     A clip recorded without audio counts as silent (no audio event).
     """
-    audio = np.zeros((len(ids), 10, num_classes), bool)
+    audio = np.zeros((len(ids), SEGMENTS, num_classes), bool)
     visual = np.zeros_like(audio)
     have = np.zeros(len(ids), bool)
     for i, clip in enumerate(ids):
