@@ -109,6 +109,7 @@ def naive_harvest(video: Path, r2p, prompts) -> np.ndarray:
             input_features=feats["input_features"], is_longer=feats["is_longer"], **text
         ).logits_per_audio
         whole = extractor([wave], sampling_rate=48_000, return_tensors="pt")
+        whole["is_longer"][:] = False
         clap_model.audio_model(input_features=whole["input_features"], is_longer=whole["is_longer"])
         # R(2+1)D-18: 8 fps frames at 112 px, decoded once more
         small = decode_clip(
@@ -142,6 +143,7 @@ def naive_parse(video: Path, models, r2p, student) -> None:
         assert wave is not None
         wave = (np.clip(wave, -1, 1) * 32767).astype(np.int16) / 32767
         whole = extractor([wave], sampling_rate=48_000, return_tensors="pt")
+        whole["is_longer"][:] = False
         grid = clap_model.audio_model(
             input_features=whole["input_features"], is_longer=whole["is_longer"]
         ).last_hidden_state
