@@ -12,7 +12,8 @@ from pathlib import Path
 
 from avparse.features.sampling import SNIPPET_FPS, SNIPPET_SIZE
 from avparse.teachers.clap import DEFAULT_CLAP
-from avparse.teachers.clip import DEFAULT_CLIP
+from avparse.teachers.clip import DEFAULT_CLIP, TEACHER_INPUTS
+from avparse.teachers.loading import PRECISIONS
 from avparse.utils.progress import add_progress_flags, progress_enabled
 
 
@@ -53,6 +54,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     src.add_argument(
         "--snippet-size", type=int, default=SNIPPET_SIZE, help="R(2+1)D-18 frame side (px)"
+    )
+    src.add_argument(
+        "--teacher-inputs",
+        choices=TEACHER_INPUTS,
+        default=TEACHER_INPUTS[0],
+        help="how frames and sound reach the teachers: as VALOR's harvest (what the published "
+        "checkpoints and thresholds were made with) or as avparse 0.1",
+    )
+    src.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=PRECISIONS[0],
+        help="teachers' and R(2+1)D-18's arithmetic (bfloat16: faster on AMX CPUs and GPUs)",
     )
     src.add_argument("--device", default="cpu", help="cpu or cuda")
     out = parser.add_argument_group("outputs")
@@ -99,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         vocab=args.vocab, thresholds=args.thresholds, clip_model=args.clip_model,
         clap_model=args.clap_model, r2plus1d=args.r2plus1d, device=args.device,
         snippet_fps=args.snippet_fps, snippet_size=args.snippet_size,
+        teacher_inputs=args.teacher_inputs, precision=args.precision,
     )  # fmt: skip
     if report.failed:
         print(
