@@ -76,31 +76,54 @@ def make_inputs(folder: Path, clips: int) -> tuple[Path, Path, Path, Path]:
     return videos, labels, weights, student
 
 
-def naive_harvest(video: Path, r2p, prompts) -> np.ndarray:
-    """One clip the published scripts' way (see the module docstring)."""
+def published_inputs(video: Path):
+    """The published scripts' inputs of one clip, each from its own decode: CLIP pixels (10 of
+    the 8 fps frames, ToTensor + Resize + Normalize), the int16-rounded 48 kHz wave, and the 8 fps
+    112 px frames of the R(2+1)D-18 snippets."""
     import torch
 
     from avparse.features.r2plus1d import snippets
     from avparse.media import decode_clip, teacher_frame_indices
-    from avparse.media.decode import chunk_bounds
     from avparse.teachers.clip import CLIP_MEAN, CLIP_STD
+
+    frames = decode_clip(video, teacher_frames=False, audio=False, fps=8).rate_frames
+    assert frames is not None
+    picked = frames[teacher_frame_indices(len(frames))]
+    x = torch.from_numpy(picked).permute(0, 3, 1, 2).float() / 255
+    x = torch.nn.functional.interpolate(x, size=(224, 224), mode="bilinear")
+    x = (x - torch.tensor(CLIP_MEAN)[:, None, None]) / torch.tensor(CLIP_STD)[:, None, None]
+    wave = decode_clip(video, teacher_frames=False, audio=True).audio
+    assert wave is not None
+    wave = (np.clip(wave, -1, 1) * 32767).astype(np.int16) / 32767
+    small = decode_clip(video, teacher_frames=False, audio=False, fps=8, fps_size=(112, 112))
+    assert small.rate_frames is not None
+    return x, wave, snippets(torch.from_numpy(small.rate_frames))
+
+
+def token_map(clap_model, extractor, wave: np.ndarray):
+    """CLAP's (1, 64, 768) token map of the whole clip, through the feature extractor."""
+    whole = extractor([wave], sampling_rate=48_000, return_tensors="pt")
+    whole["is_longer"][:] = False  # LAION's inference: a 10 s clip is not "longer"
+    grid = clap_model.audio_model(
+        input_features=whole["input_features"], is_longer=whole["is_longer"]
+    ).last_hidden_state
+    return grid.flatten(2).transpose(1, 2)
+
+
+def naive_harvest(video: Path, r2p, prompts) -> np.ndarray:
+    """One clip the published scripts' way (see the module docstring): its CLIP and CLAP logits."""
+    import torch
+
+    from avparse.media.decode import chunk_bounds
 
     clip_model, clip_tok, clap_model, clap_tok, extractor = prompts["models"]
     with torch.no_grad():
-        # CLIP: 8 fps frames, 10 of them, ToTensor + Resize + Normalize, two passes
-        frames = decode_clip(video, teacher_frames=False, audio=False, fps=8).rate_frames
-        assert frames is not None
-        picked = frames[teacher_frame_indices(len(frames))]
-        x = torch.from_numpy(picked).permute(0, 3, 1, 2).float() / 255
-        x = torch.nn.functional.interpolate(x, size=(224, 224), mode="bilinear")
-        x = (x - torch.tensor(CLIP_MEAN)[:, None, None]) / torch.tensor(CLIP_STD)[:, None, None]
+        x, wave, snips = published_inputs(video)
+        # CLIP: two passes, the labels with the prompts, then the features
         text = clip_tok(prompts["clip"], padding=True, return_tensors="pt")
         visual = clip_model(pixel_values=x, **text).logits_per_image
         clip_model.get_image_features(pixel_values=x)
-        # CLAP: audio decoded on its own, the extractor per chunk, then on the whole clip
-        wave = decode_clip(video, teacher_frames=False, audio=True).audio
-        assert wave is not None
-        wave = (np.clip(wave, -1, 1) * 32767).astype(np.int16) / 32767
+        # CLAP: the extractor per chunk, then on the whole clip
         chunks = [wave[s : s + n] for s, n in chunk_bounds(len(wave))]
         feats = extractor(chunks, sampling_rate=48_000, return_tensors="pt")
         feats["is_longer"][:] = False  # LAION's inference: no chunk is "longer" (no random pick)
@@ -108,15 +131,8 @@ def naive_harvest(video: Path, r2p, prompts) -> np.ndarray:
         audio = clap_model(
             input_features=feats["input_features"], is_longer=feats["is_longer"], **text
         ).logits_per_audio
-        whole = extractor([wave], sampling_rate=48_000, return_tensors="pt")
-        whole["is_longer"][:] = False
-        clap_model.audio_model(input_features=whole["input_features"], is_longer=whole["is_longer"])
-        # R(2+1)D-18: 8 fps frames at 112 px, decoded once more
-        small = decode_clip(
-            video, teacher_frames=False, audio=False, fps=8, fps_size=(112, 112)
-        ).rate_frames
-        assert small is not None
-        r2p.features(snippets(torch.from_numpy(small)))
+        token_map(clap_model, extractor, wave)
+        r2p.features(snips)
     return np.stack([visual.numpy(), audio.numpy()])
 
 
@@ -124,35 +140,14 @@ def naive_parse(video: Path, models, r2p, student) -> None:
     """One clip's student inputs the published feature scripts' way, then the student."""
     import torch
 
-    from avparse.features.r2plus1d import snippets
-    from avparse.media import decode_clip, teacher_frame_indices
-    from avparse.teachers.clip import CLIP_MEAN, CLIP_STD
-
     clip_model, _, clap_model, _, extractor = models
     with torch.no_grad():
-        frames = decode_clip(video, teacher_frames=False, audio=False, fps=8).rate_frames
-        assert frames is not None
-        picked = frames[teacher_frame_indices(len(frames))]
-        x = torch.from_numpy(picked).permute(0, 3, 1, 2).float() / 255
-        x = torch.nn.functional.interpolate(x, size=(224, 224), mode="bilinear")
-        x = (x - torch.tensor(CLIP_MEAN)[:, None, None]) / torch.tensor(CLIP_STD)[:, None, None]
+        x, wave, snips = published_inputs(video)
         emb = clip_model.get_image_features(pixel_values=x)
         emb = getattr(emb, "pooler_output", emb)
         emb = emb / emb.norm(dim=-1, keepdim=True)
-        wave = decode_clip(video, teacher_frames=False, audio=True).audio
-        assert wave is not None
-        wave = (np.clip(wave, -1, 1) * 32767).astype(np.int16) / 32767
-        whole = extractor([wave], sampling_rate=48_000, return_tensors="pt")
-        whole["is_longer"][:] = False
-        grid = clap_model.audio_model(
-            input_features=whole["input_features"], is_longer=whole["is_longer"]
-        ).last_hidden_state
-        audio = grid.flatten(2).transpose(1, 2)
-        small = decode_clip(
-            video, teacher_frames=False, audio=False, fps=8, fps_size=(112, 112)
-        ).rate_frames
-        assert small is not None
-        motion = r2p.features(snippets(torch.from_numpy(small)))
+        audio = token_map(clap_model, extractor, wave)
+        motion = r2p.features(snips)
         student(audio.float(), emb[None].float(), motion[None].float())
 
 
