@@ -224,9 +224,8 @@ def run_harvest(config: HarvestConfig) -> HarvestResult:
         total=len(mine), rank=group.rank, world=group.world, labelled=thresholds is not None
     )
     result.failures += shard(repeated, group.rank, group.world)
-    distributed.barrier(
-        group
-    )  # every rank has compared with the old manifest before any rank writes
+    # every rank has compared with the old manifest before any rank writes
+    distributed.barrier(group)
 
     commit = _Commit(root, change, mine)
     # --overwrite with the same settings redoes everything; with new R(2+1)D settings only those.
