@@ -81,3 +81,21 @@ def run_subprocess(*args: str, cwd: Path | None = None, timeout: float = 600) ->
         timeout=timeout,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def han_output():
+    """Factory of a ``HANOutput`` from random segment logits (B, 10, 2, C), for loss tests."""
+    import torch
+
+    from avparse.model.han import HANOutput
+
+    def make(b: int = 3, c: int = 4, seed: int = 0) -> HANOutput:
+        g = torch.Generator().manual_seed(seed)
+        logits = torch.randn(b, 10, 2, c, generator=g)
+        prob = torch.sigmoid(logits)
+        return HANOutput(
+            prob.mean((1, 2)), prob[:, :, 0].mean(1), prob[:, :, 1].mean(1), prob, logits
+        )
+
+    return make

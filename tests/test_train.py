@@ -14,7 +14,6 @@ import torch.nn.functional as F
 from avparse.data.synthetic import generate_llp
 from avparse.errors import AvparseError
 from avparse.model.config import model_config
-from avparse.model.han import HANOutput
 from avparse.train import losses
 from avparse.train.loop import train
 from avparse.train.recipe import TrainConfig, recipe
@@ -64,15 +63,8 @@ def test_presets_follow_the_table() -> None:
     assert model_config("han") == model_config("valor", {"name": "han"})
 
 
-def _output(b: int = 3, c: int = 4, seed: int = 0) -> HANOutput:
-    g = torch.Generator().manual_seed(seed)
-    logits = torch.randn(b, 10, 2, c, generator=g)
-    prob = torch.sigmoid(logits)
-    return HANOutput(prob.mean((1, 2)), prob[:, :, 0].mean(1), prob[:, :, 1].mean(1), prob, logits)
-
-
-def test_losses_by_hand() -> None:
-    out = _output()
+def test_losses_by_hand(han_output) -> None:
+    out = han_output()
     weak = torch.tensor([[1.0, 0, 0, 1], [0, 1, 0, 0], [0, 0, 0, 0]])
     ha = torch.zeros(3, 10, 4)
     hv = torch.zeros(3, 10, 4)

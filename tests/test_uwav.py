@@ -12,7 +12,7 @@ import torch
 
 from avparse.errors import AvparseError
 from avparse.model.config import model_config
-from avparse.model.han import HAN, HANOutput
+from avparse.model.han import HAN
 from avparse.train import losses, uwav
 from avparse.train.losses import LOSSES
 from avparse.train.recipe import TrainConfig
@@ -150,15 +150,8 @@ def test_mixup_draws_follow_the_seeded_generator() -> None:
     assert uwav.draw_mixup(20, 0.0)[1].equal(perm)
 
 
-def _out(b: int = 2, c: int = 3, seed: int = 0) -> HANOutput:
-    g = torch.Generator().manual_seed(seed)
-    logits = torch.randn(b, 10, 2, c, generator=g)
-    prob = torch.sigmoid(logits)
-    return HANOutput(prob.mean((1, 2)), prob[:, :, 0].mean(1), prob[:, :, 1].mean(1), prob, logits)
-
-
-def test_binary_uwav_is_valor_and_parts_add_up() -> None:
-    out = _out()
+def test_binary_uwav_is_valor_and_parts_add_up(han_output) -> None:
+    out = han_output(2, 3)
     weak = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
     g = torch.Generator().manual_seed(3)
     batch = {"weak": weak}
