@@ -24,7 +24,7 @@ import numpy as np
 
 from avparse.data.layout import SEGMENTS
 from avparse.errors import AvparseError
-from avparse.features.sampling import SNIPPET_FPS, SNIPPET_SIZE
+from avparse.features.sampling import SNIPPET_FPS, SNIPPET_SIZE, check_snippet_sampling
 from avparse.harvest import manifest
 from avparse.harvest.failures import write_reports
 from avparse.harvest.labels import TEACHER_MODES, Thresholds, label_clip, thresholds_of
@@ -84,8 +84,7 @@ class HarvestConfig:
             raise AvparseError("--batch-size must be at least 1")
         if self.workers < 1:
             raise AvparseError(f"--workers {self.workers}: must be at least 1")
-        if not (np.isfinite(self.snippet_fps) and self.snippet_fps > 0) or self.snippet_size < 1:
-            raise AvparseError("--snippet-fps and --snippet-size must be positive")
+        check_snippet_sampling(self.snippet_fps, self.snippet_size)
 
     def sources(self) -> ModelSources:
         return ModelSources(

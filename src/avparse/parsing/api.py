@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from avparse.errors import AvparseError, first_line, require
-from avparse.features.sampling import SNIPPET_FPS, SNIPPET_SIZE
+from avparse.features.sampling import SNIPPET_FPS, SNIPPET_SIZE, check_snippet_sampling
 from avparse.parsing.events import Event, ParseResult, Window, build_result, window_spans
 from avparse.teachers.clap import DEFAULT_CLAP
 from avparse.teachers.clip import DEFAULT_CLIP
@@ -31,12 +31,6 @@ from avparse.vocab import Vocabulary
 
 __all__ = ["Event", "ParseResult", "Parser", "parse", "video_duration"]
 # batches of videos into a folder (skip / continue / report): avparse.parsing.batch.parse_many
-
-
-MAX_SNIPPET_FPS = 120
-"""Highest R(2+1)D-18 sampling rate accepted (the published features use 8 fps)."""
-MAX_SNIPPET_SIZE = 1024
-"""Largest R(2+1)D-18 frame side accepted, in pixels (the published features use 112)."""
 
 
 def video_duration(path: str | Path) -> float:
@@ -114,14 +108,7 @@ class Parser:
         from avparse.teachers.clap import AudioTeacher
         from avparse.teachers.clip import VisualTeacher
 
-        if not (isinstance(snippet_fps, int | float) and 0 < snippet_fps <= MAX_SNIPPET_FPS):
-            raise AvparseError(
-                f"--snippet-fps must lie in (0, {MAX_SNIPPET_FPS}], got {snippet_fps}"
-            )
-        if not (isinstance(snippet_size, int) and 8 <= snippet_size <= MAX_SNIPPET_SIZE):
-            raise AvparseError(
-                f"--snippet-size must lie in [8, {MAX_SNIPPET_SIZE}] pixels, got {snippet_size}"
-            )
+        check_snippet_sampling(snippet_fps, snippet_size)
         if model is None and not zero_shot and (classes is not None or vocab is not None):
             zero_shot = True
         if zero_shot == (model is not None):
