@@ -20,8 +20,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from avparse.data.layout import SEGMENTS
 from avparse.errors import AvparseError
 from avparse.features.sampling import SNIPPET_FPS, SNIPPET_SIZE, check_snippet_sampling
