@@ -58,8 +58,9 @@ def test_class_weights_by_hand() -> None:
     hard[1, 5:, 2] = 1  # 8 positives of 80 entries
     f = uwav.positive_fraction(hard, chunk=1)
     assert f == pytest.approx(0.1)
-    paper = TrainConfig(loss="uwav")
-    assert paper.uwav_weights == "paper" and paper.uwav_w == 0.5
+    assert TrainConfig(loss="uwav").uwav_weights == "code"  # the published code's, the default
+    paper = TrainConfig(loss="uwav", uwav_weights="paper")
+    assert paper.uwav_w == 0.5
     assert uwav.class_weights(f, 4, paper) == pytest.approx((0.5 * 0.9, 0.1))
     code = TrainConfig(loss="uwav", uwav_weights="code", uwav_w=0.25)
     assert uwav.class_weights(f, 4, code) == pytest.approx((4 * 0.25 * 0.9, 4 * 0.1))
@@ -235,11 +236,11 @@ def soft_root(tmp_path_factory) -> Path:
 def test_train_with_uwav_loss_through_the_cli(soft_root: Path, tmp_path: Path, cli) -> None:
     out = tmp_path / "run"
     res = cli("train", "--data", soft_root, "--preset", "tiny", "--loss", "uwav", "--epochs", "2",
-              "--out", out, "--store", tmp_path / "store", "--set", "uwav_weights=code",
+              "--out", out, "--store", tmp_path / "store", "--set", "uwav_weights=paper",
               "--set", "uwav_temperature=1.5", "--no-progress")  # fmt: skip
     assert res.code == 0, res.err
     run = json.loads((out / "run.json").read_text())
-    assert run["train"]["loss"] == "uwav" and run["train"]["uwav_weights"] == "code"
+    assert run["train"]["loss"] == "uwav" and run["train"]["uwav_weights"] == "paper"
     assert run["train"]["uwav_temperature"] == 1.5
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert {"train_video", "train_audio", "train_visual", "train_audio_mixup"} <= set(log[0])
