@@ -84,7 +84,7 @@ def test_output_path_errors_are_one_line(cli, setup, tmp_path):
     a_file = tmp_path / "file"
     a_file.write_text("x")
     result = run(cli, setup, a_file)
-    assert one_line(result) and "must be a folder, not a file" in result.err
+    assert one_line(result) and "output folder is an existing file" in result.err
     result = run(cli, setup, a_file / "root")
     assert one_line(result) and "cannot create the output folder" in result.err
 

@@ -13,7 +13,6 @@ at sorted positions ``i % w == r``.
 
 from __future__ import annotations
 
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -34,7 +33,7 @@ from avparse.teachers.clap import DEFAULT_CLAP
 from avparse.teachers.clip import DEFAULT_CLIP, TEACHER_INPUTS, check_inputs, frame_decoding
 from avparse.teachers.loading import check_precision
 from avparse.utils import distributed
-from avparse.utils.atomic import write_json
+from avparse.utils.atomic import prepare_output_folder, write_json
 from avparse.utils.jsonio import read_json_object
 from avparse.utils.progress import progress
 from avparse.vocab import Vocabulary, get_vocabulary, load_thresholds
@@ -134,20 +133,6 @@ class HarvestResult:
         return self.harvested / self.model_seconds if self.model_seconds > 0 else 0.0
 
 
-def check_out(root: Path) -> None:
-    """Create the output folder, or refuse an unusable one in one line."""
-    if root.exists() and not root.is_dir():
-        raise AvparseError(f"{root}: --out must be a folder, not a file")
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise AvparseError(
-            f"{root}: cannot create the output folder ({exc.strerror or type(exc).__name__})"
-        ) from None
-    if not os.access(root, os.W_OK | os.X_OK):
-        raise AvparseError(f"{root}: the output folder is not writable")
-
-
 class _Commit:
     """Removes the files the new settings replace and writes the manifest, once, when needed."""
 
@@ -197,7 +182,7 @@ def run_harvest(config: HarvestConfig) -> HarvestResult:
     thresholds = thresholds_of(vocab)
     HarvestModels.check(config.sources())
     root = Path(config.out)
-    check_out(root)
+    prepare_output_folder(root)
     record = manifest.settings(
         task=config.task,
         vocabulary=vocab.name,

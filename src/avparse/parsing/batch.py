@@ -8,7 +8,6 @@ before any video (they raise :class:`AvparseError`), so a typo never costs a dec
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 from avparse.errors import AvparseError, first_line
 from avparse.parsing.events import ParseResult
+from avparse.utils.atomic import prepare_output_folder
 from avparse.utils.progress import progress
 
 MODALITY_ORDER = ("audio", "visual", "audio-visual")
@@ -76,20 +76,6 @@ def output_stems(videos: Sequence[Path]) -> list[str]:
         seen[video.stem] = n
         stems.append(video.stem if n == 1 else f"{video.stem}-{n}")
     return stems
-
-
-def prepare_output_folder(folder: Path) -> None:
-    """Create ``folder`` or say in one line why it cannot hold the outputs (before any work)."""
-    if folder.exists() and not folder.is_dir():
-        raise AvparseError(f"{folder}: output folder is an existing file (--out)")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise AvparseError(
-            f"{folder}: cannot create the output folder ({exc.strerror or first_line(exc)})"
-        ) from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise AvparseError(f"{folder}: output folder is not writable")
 
 
 def _one_line(video: Path, text: str) -> str:

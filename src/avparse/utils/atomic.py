@@ -20,6 +20,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from avparse.errors import AvparseError, first_line
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path, *, suffix: str = "") -> Iterator[Path]:
@@ -81,3 +83,17 @@ def save_npy(path: str | Path, array: np.ndarray) -> None:
     """``np.save`` that never leaves a truncated ``.npy`` behind."""
     with atomic_path(path, suffix=".npy") as tmp:
         np.save(tmp, array)
+
+
+def prepare_output_folder(folder: Path) -> None:
+    """Create ``folder`` or say in one line why it cannot hold the outputs (before any work)."""
+    if folder.exists() and not folder.is_dir():
+        raise AvparseError(f"{folder}: output folder is an existing file (--out)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AvparseError(
+            f"{folder}: cannot create the output folder ({exc.strerror or first_line(exc)})"
+        ) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise AvparseError(f"{folder}: output folder is not writable")
