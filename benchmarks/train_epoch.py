@@ -1,18 +1,32 @@
-"""One training epoch: packed memory-mapped store vs a per-clip ``.npy`` DataLoader.
+"""``avparse train`` against a replica of the published VALOR training script, on one data root.
 
-The reference data path is the published one: a torch ``Dataset`` whose ``__getitem__`` opens
-three feature files (plus two harvest files) per clip, batched by a ``DataLoader``. The packed
-path gathers a batch with one fancy index per memory-mapped array. Same model (VALOR preset
-shapes), same loss (``valor``), same batches size, same process settings. Each path runs in its
-own subprocess so peak memory (max RSS, workers included) is measured separately.
+The replica is written from section 10 of ``docs/valor-reference.md`` (the published
+``main_avvp.py`` / ``dataloader_avvp.py``, read for their settings):
+
+- a per-clip ``Dataset`` whose ``__getitem__`` takes the clip's row with ``df.loc[idx, :]`` and
+  ``np.load``s five files (VGGish, ResNet-152, R(2+1)D, both harvests);
+- ``DataLoader(batch 64, shuffle, 4 workers, pin_memory)``;
+- the HAN with ``fc_v`` applied to all 80 ResNet frames before the 8-frame average;
+- per step: BCE on the clamped video probability plus the two segment BCE-with-logits terms,
+  gradient clipping at 1.0 and the per-parameter gradient-norm sum the script logs;
+- after every epoch a validation pass at batch 1 (1 worker) computing the losses and, per clip,
+  filtering the dense audio and visual DataFrames and scoring the clip (segment and event level);
+- a checkpoint every epoch (and ``checkpoint_best.pt`` when Type@AV improves);
+- then, as a second process (``--mode test`` in the published script), the same batch-1 pass
+  over the test split with ``checkpoint_best.pt``.
+
+``avparse train --preset valor`` runs on the same root (packing the store from scratch, the final
+test pass and the model export included). Epochs are timed the same way (train + validation,
+from each run's own clock), and each whole process by wall clock. Both use the same torch thread
+count. Printed: seconds and ratios per epoch and for the whole process.
 
 Run::
 
-    python benchmarks/train_epoch.py                # 10,000 clips (~6.5 GB of ResNet features)
-    python benchmarks/train_epoch.py --clips 2000   # quick
-    python benchmarks/train_epoch.py --data-only    # data path alone, no model
+    python benchmarks/train_epoch.py                       # 2,000 train clips, 3 epochs
+    python benchmarks/train_epoch.py --clips 500 --epochs 2
 
-Data go to ``--cache`` (default: $TMPDIR/avparse-bench), never into the repository.
+The data root (published layout; val and test sized like LLP's relative to train) and run
+folders go under ``--cache`` (default: $TMPDIR/avparse-bench-train), never into the repository.
 """
 
 from __future__ import annotations
@@ -20,7 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,180 +43,254 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _root(args: argparse.Namespace) -> Path:
-    from avparse.data.synthetic import generate_llp
-    from avparse.errors import AvparseError
-
-    root = Path(args.cache) / f"llp-{args.clips}"
-    t0 = time.perf_counter()
-    settings = {"n_train": args.clips, "n_val": 16, "n_test": 16, "features": "valor", "seed": 0}
-    try:
-        generate_llp(root, **settings)
-    except AvparseError:  # made by another version of the generator: make it again
-        generate_llp(root, **settings, overwrite=True)
-    print(f"data root {root} ready in {time.perf_counter() - t0:.1f} s", flush=True)
-    return root
+REPO = Path(__file__).resolve().parents[1]
+LLP_VAL_SHARE, LLP_TEST_SHARE = 649 / 10_000, 1_200 / 10_000
+"""LLP's val and test splits relative to its 10,000 training clips."""
 
 
-def _reference_batches(root: Path, batch: int, workers: int, seed: int):
+# ---------------------------------------------------------------- the published-script replica
+
+
+def _published_model(config):
+    """HAN with the published order of operations: ``fc_v`` on all 80 frames, then the mean."""
     import torch
-    from torch.utils.data import DataLoader, Dataset
+
+    from avparse.model.han import HAN
+
+    class PublishedHAN(HAN):
+        def embed_visual(self, visual: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+            b, n, _ = visual.shape
+            v = self.fc_v(visual)  # (B, 80, d)
+            v = v.reshape(b, 10, n // 10, -1).mean(dim=2)
+            return self.fc_fusion(torch.cat((v, self.fc_st(motion)), dim=-1))
+
+    return PublishedHAN(config)
+
+
+def _dataset(root: Path, label_file: str):
+    import pandas as pd
+    import torch
+    from torch.utils.data import Dataset
 
     from avparse.data.layout import FEATURE_KINDS, HARVEST_FOLDERS
-    from avparse.data.llp import LLPAnnotations
+    from avparse.vocab import LLP
 
-    weak = LLPAnnotations(root).weak("train")
+    index = {name: i for i, name in enumerate(LLP.names)}
 
-    class PerClip(Dataset):
+    class LLPDataset(Dataset):
+        def __init__(self) -> None:
+            self.df = pd.read_csv(root / label_file, header=0, sep="\t")
+
         def __len__(self) -> int:
-            return len(weak)
+            return len(self.df)
 
-        def __getitem__(self, i: int):
-            cid = weak.ids[i]
-            feats = [
-                np.load(root / FEATURE_KINDS[k].folder / f"{cid}.npy")
-                for k in ("vggish", "res152", "r2plus1d_18")
-            ]
-            harvest = [
-                np.load(root / HARVEST_FOLDERS[m] / f"{cid}.npy") for m in ("audio", "visual")
-            ]
-            return (
-                *(torch.from_numpy(f.astype(np.float32)) for f in feats),
-                torch.from_numpy(weak.labels[i].astype(np.float32)),
-                *(torch.from_numpy(h.astype(np.float32)) for h in harvest),
-            )
+        def __getitem__(self, idx: int) -> dict:
+            row = self.df.loc[idx, :]
+            name = row.iloc[0][:11]
+            audio = np.load(root / FEATURE_KINDS["vggish"].folder / f"{name}.npy")
+            video_s = np.load(root / FEATURE_KINDS["res152"].folder / f"{name}.npy")
+            video_st = np.load(root / FEATURE_KINDS["r2plus1d_18"].folder / f"{name}.npy")
+            label = np.zeros(len(index))
+            for event in row.iloc[-1].split(","):
+                label[index[event]] = 1
+            return {
+                "audio": torch.from_numpy(audio),
+                "video_s": torch.from_numpy(video_s),
+                "video_st": torch.from_numpy(video_st),
+                "label": label,
+                "video_name": row.iloc[0],
+                "audio_pseudo_labels": np.load(root / HARVEST_FOLDERS["audio"] / f"{name}.npy"),
+                "visual_pseudo_labels": np.load(root / HARVEST_FOLDERS["visual"] / f"{name}.npy"),
+            }
 
-    g = torch.Generator().manual_seed(seed)
-    loader = DataLoader(PerClip(), batch_size=batch, shuffle=True, num_workers=workers, generator=g)
-    yield from loader
-
-
-def _store_batches(root: Path, store: Path, batch: int, seed: int):
-    import torch
-
-    from avparse.data.llp import LLPAnnotations
-    from avparse.data.store import ensure_packed
-
-    kinds = ["vggish", "res152", "r2plus1d_18", "harvest_audio", "harvest_visual"]
-    packed = ensure_packed(root, store, splits=("train",), kinds={"train": kinds})["train"]
-    weak = LLPAnnotations(root).weak("train").labels.astype(np.float32)
-    order = torch.randperm(len(packed), generator=torch.Generator().manual_seed(seed)).numpy()
-    for i in range(0, len(order), batch):
-        rows = np.sort(order[i : i + batch])
-        feats = [
-            torch.from_numpy(np.ascontiguousarray(packed[k][rows], dtype=np.float32))
-            for k in ("vggish", "res152", "r2plus1d_18")
-        ]
-        harvest = [torch.from_numpy(packed[k][rows].astype(np.float32)) for k in kinds[3:]]
-        yield (*feats, torch.from_numpy(weak[rows]), *harvest)
+    return LLPDataset()
 
 
-def _rss_anon_mib() -> float:
-    """Anonymous resident memory (heap, tensors) of this process; file-backed pages of the
-    memory maps are page cache the kernel can drop, so they are reported apart."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
+def _published_losses(output, frame_logits, batch):
+    import torch.nn.functional as F
 
-
-def _worker(args: argparse.Namespace) -> None:
-    """Run one path for one epoch; print a JSON line with seconds and peak memory."""
-    import torch
-
-    from avparse.model.config import model_config
-    from avparse.model.han import HAN
-    from avparse.train.losses import valor_loss
-    from avparse.train.recipe import build_optimizer, recipe
-
-    torch.set_num_threads(args.threads)
-    root = Path(args.root)
-    store = Path(args.cache) / f"store-{args.clips}"
-    torch.manual_seed(0)
-    model = HAN(model_config("valor"))
-    opt, _ = build_optimizer(model.parameters(), recipe("valor"))
-    batches = (
-        _store_batches(root, store, args.batch, 1)
-        if args.path == "store"
-        else _reference_batches(root, args.batch, args.workers, 1)
+    output.clamp_(min=1e-7, max=1 - 1e-7)
+    video = F.binary_cross_entropy(output, batch["label"].float())
+    audio = F.binary_cross_entropy_with_logits(
+        frame_logits[:, :, 0], batch["audio_pseudo_labels"].float()
     )
-    t0 = time.perf_counter()
-    n = 0
-    anon = _rss_anon_mib()
-    for audio, visual, motion, weak, ha, hv in batches:
-        n += len(audio)
-        anon = max(anon, _rss_anon_mib())
-        if args.data_only:
-            continue
-        loss, _ = valor_loss(model(audio, visual, motion), weak, ha, hv)
-        opt.zero_grad(set_to_none=True)
+    visual = F.binary_cross_entropy_with_logits(
+        frame_logits[:, :, 1], batch["visual_pseudo_labels"].float()
+    )
+    return video, audio, visual
+
+
+def _published_train_epoch(model, loader, optimizer) -> float:
+    import torch
+
+    model.train()
+    total, seen = 0.0, 0
+    for batch in loader:
+        optimizer.zero_grad()
+        out = model(batch["audio"], batch["video_s"], batch["video_st"])
+        video, audio, visual = _published_losses(out.video_prob, out.frame_logits, batch)
+        loss = audio + visual + video
+        n = batch["video_s"].size(0)
+        for part in (video, visual, audio):  # the script sums every term with .item()
+            part.item()
+        total += loss.item() * n
+        seen += n
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-    seconds = time.perf_counter() - t0
-    rss = max(
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+        norm = 0.0  # the script computes and logs this every step
+        for p in model.parameters():
+            if p.grad is not None:
+                norm += p.grad.detach().norm(2).item() ** 2
+        optimizer.step()
+    return total / seen
+
+
+def _published_eval(model, loader, root: Path, with_loss: bool) -> float:
+    """Batch-1 pass: losses, the clip's decision, its dense truth by DataFrame filter, scores."""
+    import pandas as pd
+    import torch
+    from score import _clip_scores  # benchmarks/score.py: the published-style per-clip metric
+
+    from avparse.data.layout import LLP_FILES
+    from avparse.vocab import LLP
+
+    index = {name: i for i, name in enumerate(LLP.names)}
+    model.eval()
+    df_a = pd.read_csv(root / LLP_FILES["dense_audio"], header=0, sep="\t")
+    df_v = pd.read_csv(root / LLP_FILES["dense_visual"], header=0, sep="\t")
+    per_clip: dict[str, list[float]] = {}
+    with torch.no_grad():
+        for batch in loader:
+            out = model(batch["audio"], batch["video_s"], batch["video_st"])
+            if with_loss:
+                for part in _published_losses(out.video_prob, out.frame_logits, batch):
+                    part.item()
+            o = (out.video_prob.numpy() >= 0.5).astype(np.int_)
+            pa = (out.frame_prob[0, :, 0, :].numpy() >= 0.5).astype(np.int_) * np.repeat(o, 10, 0)
+            pv = (out.frame_prob[0, :, 1, :].numpy() >= 0.5).astype(np.int_) * np.repeat(o, 10, 0)
+            truth = {}
+            for m, df in (("a", df_a), ("v", df_v)):
+                gt = np.zeros((len(index), 10))
+                rows = df.loc[df["filename"] == batch["video_name"][0]]
+                for i in rows.index:
+                    gt[
+                        index[rows["event_labels"][i]],
+                        int(rows["onset"][i]) : int(rows["offset"][i]),
+                    ] = 1
+                truth[m] = gt
+            truth["av"] = truth["a"] * truth["v"]
+            so = {"a": pa.T, "v": pv.T}
+            so["av"] = so["a"] * so["v"]
+            for k, v in _clip_scores(so, truth).items():
+                per_clip.setdefault(k, []).append(v)
+    a, v, av = (100 * np.mean(per_clip[f"seg_{m}"]) for m in ("a", "v", "av"))
+    return float((a + v + av) / 3)
+
+
+def published(args: argparse.Namespace) -> None:
+    """The replica, in this process: ``train`` (epochs) or ``test`` (best checkpoint)."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from avparse.data.layout import LLP_FILES
+    from avparse.model.config import model_config
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    torch.set_num_threads(args.threads)
+    root, out = Path(args.root), Path(args.out)
+    np.random.seed(1)
+    torch.manual_seed(1)
+    model = _published_model(model_config("valor"))
+    if args.published == "test":
+        model.load_state_dict(torch.load(out / "checkpoint_best.pt", weights_only=True))
+        loader = DataLoader(_dataset(root, LLP_FILES["test"]), batch_size=1, num_workers=1)
+        print(json.dumps({"test_seg_type": _published_eval(model, loader, root, False)}))
+        return
+    out.mkdir(parents=True)
+    train_loader = DataLoader(
+        _dataset(root, LLP_FILES["train"]), batch_size=64, shuffle=True, num_workers=4,
+        pin_memory=torch.cuda.is_available(),
+    )  # fmt: skip
+    val_loader = DataLoader(_dataset(root, LLP_FILES["val"]), batch_size=1, num_workers=1)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=1e-4, weight_decay=1e-3, betas=(0.5, 0.999), eps=1e-8
     )
-    result = {
-        "path": args.path,
-        "clips": n,
-        "seconds": seconds,
-        "peak_rss_mib": rss / 1024,
-        "peak_anon_mib": anon,
-    }
-    print(json.dumps(result), flush=True)
+    best = 0.0
+    for epoch in range(1, args.epochs + 1):
+        start = time.time()
+        loss = _published_train_epoch(model, train_loader, optimizer)
+        score = _published_eval(model, val_loader, root, True)
+        seconds = time.time() - start
+        torch.save(model.state_dict(), out / f"checkpoint_epoch_{epoch}.pt")
+        if score > best:
+            best = score
+            torch.save(model.state_dict(), out / "checkpoint_best.pt")
+        print(json.dumps({"epoch": epoch, "seconds": seconds, "loss": loss, "val": score}))
+
+
+# ---------------------------------------------------------------- the comparison
+
+
+def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+    return seconds, proc.stdout
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clips", type=int, default=10_000, help="training clips")
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=2, help="reference DataLoader workers")
+    parser.add_argument("--clips", type=int, default=2_000, help="training clips")
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
-    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "avparse-bench"))
-    parser.add_argument("--data-only", action="store_true", help="time the data path alone")
-    parser.add_argument("--path", choices=("store", "reference"), help=argparse.SUPPRESS)
+    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "avparse-bench-train"))
+    parser.add_argument("--published", choices=("train", "test"), help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.path:
-        _worker(args)
+    if args.published:
+        published(args)
         return
-    root = _root(args)
-    from avparse.data.store import pack
 
-    t0 = time.perf_counter()
-    report = pack(root, Path(args.cache) / f"store-{args.clips}", splits=("train",))
-    pack_s = time.perf_counter() - t0
-    print(f"pack: {pack_s:.1f} s ({report.files_read} files read)", flush=True)
-    results = {}
-    # store first: packing reads every source file once, so both paths then run on a warm page
-    # cache (a cold cache would flatter the store further).
-    for path in ("store", "reference"):
-        cmd = [sys.executable, __file__, "--path", path, "--root", str(root),
-               "--clips", str(args.clips), "--batch", str(args.batch), "--workers",
-               str(args.workers), "--threads", str(args.threads), "--cache", args.cache]  # fmt: skip
-        if args.data_only:
-            cmd.append("--data-only")
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        results[path] = json.loads(out.strip().splitlines()[-1])
-        print(json.dumps(results[path]), flush=True)
-    s, r = results["store"], results["reference"]
-    what = "data path only" if args.data_only else "one training epoch (VALOR preset)"
-    print(f"\n{what}, {s['clips']} clips, batch {args.batch}, {args.threads} threads, "
-          f"reference with {args.workers} DataLoader workers")  # fmt: skip
-    print(f"  packed store : {s['seconds']:8.2f} s   peak RSS {s['peak_rss_mib']:8.0f} MiB"
-          f" (anonymous {s['peak_anon_mib']:.0f} MiB; the rest is mapped page cache)"
-          f"   (packing beforehand: {pack_s:.1f} s, once)")  # fmt: skip
-    print(
-        f"  per-clip npy : {r['seconds']:8.2f} s   peak RSS {r['peak_rss_mib']:8.0f} MiB"
-        f" (main process anonymous {r['peak_anon_mib']:.0f} MiB, workers in peak RSS)"
-    )
-    print(f"  speed-up     : {r['seconds'] / s['seconds']:.2f}x")
+    from avparse.data.synthetic import generate_llp
+
+    cache = Path(args.cache)
+    n_val = max(1, round(args.clips * LLP_VAL_SHARE))
+    n_test = max(1, round(args.clips * LLP_TEST_SHARE))
+    root = generate_llp(cache / f"llp-{args.clips}", n_train=args.clips, n_val=n_val,
+                        n_test=n_test, seed=0)  # fmt: skip
+    print(f"data root {root}: {args.clips} train, {n_val} val, {n_test} test clips", flush=True)
+    for name in ("published", "avparse", "store"):
+        shutil.rmtree(cache / name, ignore_errors=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"),
+                                                        os.environ.get("PYTHONPATH", "")])}  # fmt: skip
+    env["OMP_NUM_THREADS"] = str(args.threads)
+    me = [sys.executable, str(Path(__file__).resolve())]
+    common = ["--root", str(root), "--out", str(cache / "published"),
+              "--epochs", str(args.epochs), "--threads", str(args.threads)]  # fmt: skip
+    pub_train_s, text = _timed([*me, "--published", "train", *common], env)
+    pub_epochs = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    pub_test_s, _ = _timed([*me, "--published", "test", *common], env)
+    ours_s, _ = _timed(
+        [sys.executable, "-m", "avparse", "train", "--data", str(root), "--preset", "valor",
+         "--epochs", str(args.epochs), "--out", str(cache / "avparse"),
+         "--store", str(cache / "store"), "--quiet"],
+        env,
+    )  # fmt: skip
+    log = [json.loads(line) for line in (cache / "avparse" / "log.jsonl").read_text().splitlines()]
+
+    print(f"\nVALOR preset, {args.clips} train clips, batch 64, {args.threads} torch threads")
+    print(f"{'':>22}{'published':>12}{'avparse':>12}{'ratio':>9}")
+    for pub, ours in zip(pub_epochs, log, strict=True):
+        p, o = pub["seconds"], ours["seconds"]
+        print(f"{'epoch ' + str(ours['epoch']) + ' (train+val)':>22}{p:>11.2f}s{o:>11.2f}s"
+              f"{p / o:>8.2f}x")  # fmt: skip
+    pub_total = pub_train_s + pub_test_s
+    print(f"{'whole process':>22}{pub_total:>11.2f}s{ours_s:>11.2f}s{pub_total / ours_s:>8.2f}x")
+    print(f"  published: train script {pub_train_s:.2f} s + test script {pub_test_s:.2f} s;"
+          f" avparse: packing the store, {args.epochs} epochs, test pass and model export")  # fmt: skip
 
 
 if __name__ == "__main__":
