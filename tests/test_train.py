@@ -286,3 +286,19 @@ def test_tasks_declare_targets_and_splits(root: Path) -> None:
     assert llp.has_split(root, "test") and not llp.has_split(root / "nowhere", "test")
     with pytest.raises(AvparseError, match="task 'llp' has no loss 'supervised'"):
         llp.loss("supervised")
+
+
+def test_split_kept_on_the_device_trains_identically(root: Path, tmp_path: Path, monkeypatch):
+    """The GPU path (train split resident on the device, batches gathered there) gives the same
+    weights as the memory-map path; forced on the CPU here, where the two must agree bit for bit."""
+    from avparse.train import loop
+
+    cfg, rec = model_config("tiny"), recipe("tiny", {"epochs": 1})
+    kwargs = {"store": tmp_path / "store", "progress": False, "evaluate_test": False}
+    train(root, tmp_path / "maps", cfg, rec, **kwargs)
+    kept = []
+    monkeypatch.setattr(loop, "keep_on_device", lambda run, data: kept.append(1) or True)
+    train(root, tmp_path / "kept", cfg, rec, **kwargs)
+    assert kept, "the resident path was not taken"
+    a, b = _final_state(tmp_path / "maps"), _final_state(tmp_path / "kept")
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -78,6 +78,8 @@ class Run:
     device: torch.device
     progress: bool
     epoch_lines: bool
+    resident: dict[str, torch.Tensor] | None = None
+    """The train split's arrays on the device, when it holds them (see :func:`keep_on_device`)."""
 
     def request(self, split: str) -> LoadRequest:
         targets = self.loss.targets if split == "train" else ()
@@ -274,14 +276,9 @@ def train_one_epoch(
     steps = progress(
         batches, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", enabled=run.progress
     )
-    for step, (rows, host) in enumerate(
-        zip(steps, _prefetch(data, batches, run.loss.batch_keys), strict=True), start=1
+    for step, (rows, (inputs, targets)) in enumerate(
+        zip(steps, _device_batches(run, data, batches), strict=True), start=1
     ):
-        inputs = [torch.from_numpy(host[r]).to(run.device, non_blocking=True) for r in ROLES]
-        targets = {
-            k: torch.from_numpy(host[k]).to(run.device, non_blocking=True)
-            for k in run.loss.batch_keys
-        }
         loss, parts = _step_loss(run, net, inputs, targets)
         values = {"loss": float(loss.detach()), **{k: float(v) for k, v in parts.items()}}
         bad = not math.isfinite(values["loss"])
@@ -401,6 +398,47 @@ def _write_scalars(writer: Any, record: dict[str, Any], epoch: int) -> None:
         if k != "epoch":
             writer.add_scalar(k.replace("_", "/", 1), v, epoch)
     writer.flush()
+
+
+def keep_on_device(run: Run, data: SplitData) -> bool:
+    """Whether the train split stays on the device for the whole run: on a GPU, when its
+    float32 arrays take at most half of the free memory (an epoch then never touches the
+    host). On the CPU the memory maps are read directly."""
+    if run.device.type != "cuda":
+        return False
+    rows = len(data)
+    need = sum(
+        4 * rows * int(np.prod(a.shape[1:]))
+        for a in (*data.inputs.values(), *(data.targets[k] for k in run.loss.batch_keys))
+    )
+    free, _ = torch.cuda.mem_get_info(run.device)
+    return need <= free // 2
+
+
+def _device_batches(
+    run: Run, data: SplitData, batches: list[np.ndarray]
+) -> Iterator[tuple[list[torch.Tensor], dict[str, torch.Tensor]]]:
+    """Each batch's inputs (in role order) and loss targets as float32 tensors on the device:
+    gathered on the device from the resident split, else from the memory maps by a prefetch
+    thread. Both give the same values."""
+    keys = run.loss.batch_keys
+    if run.resident is None and keep_on_device(run, data):
+        arrays = {**data.inputs, **{k: data.targets[k] for k in keys}}
+        run.resident = {
+            n: torch.from_numpy(np.array(a, dtype=np.float32)).to(run.device)
+            for n, a in arrays.items()
+        }
+    if run.resident is not None:
+        for rows in batches:
+            index = torch.from_numpy(rows).to(run.device)
+            picked = {n: t.index_select(0, index) for n, t in run.resident.items()}
+            yield [picked[r] for r in ROLES], {k: picked[k] for k in keys}
+        return
+    for host in _prefetch(data, batches, keys):
+        yield (
+            [torch.from_numpy(host[r]).to(run.device, non_blocking=True) for r in ROLES],
+            {k: torch.from_numpy(host[k]).to(run.device, non_blocking=True) for k in keys},
+        )
 
 
 def _gather(data: SplitData, rows: np.ndarray, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
