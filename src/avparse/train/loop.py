@@ -172,7 +172,7 @@ def _train(
     writer = _tensorboard(run) if tensorboard and run.d.main else None
     try:
         for epoch in range(start, run.cfg.epochs + 1):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             lr = optimizer.param_groups[0]["lr"]
             losses = train_one_epoch(run, net, optimizer, data["train"], epoch)
             scheduler.step()
@@ -187,6 +187,7 @@ def _train(
                     "epoch": epoch, "lr": lr, **{f"train_{k}": v for k, v in losses.items()},
                     **{f"val_{k}": v for k, v in val.items()}, "best_epoch": best.epoch,
                     "seconds": round(time.perf_counter() - t0, 3),
+                    "cpu_seconds": round(time.process_time() - c0, 3),
                 }  # fmt: skip
                 log.append(record)
                 write_text(run.out / LOG, "".join(json.dumps(r) + "\n" for r in log))
