@@ -257,10 +257,10 @@ def test_output_path_errors_are_one_line(root: Path, tmp_path: Path, cli) -> Non
     afile.write_text("x")
     for out in (afile, afile / "sub"):
         res = cli("train", "--data", root, "--preset", "tiny", "--out", out, "--no-progress")
-        assert res.code == 2 and res.err.count("\n") == 1 and "not a folder" in res.err, res.err
+        assert res.code == 2 and res.err.count("\n") == 1 and "output folder" in res.err, res.err
     res = cli("evaluate", "--data", root, "--checkpoint", "x.pt", "--preset", "tiny", "--out",
               afile)  # fmt: skip
-    assert res.code == 2 and "not a folder" in res.err
+    assert res.code == 2 and "output folder is an existing file" in res.err
 
 
 def test_default_run_folder_follows_the_config_preset(

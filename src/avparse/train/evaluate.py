@@ -86,19 +86,20 @@ def evaluate_checkpoint(
     """
     from avparse.model.checkpoint import load_student
     from avparse.train.recipe import model_sets
-    from avparse.train.runfolder import check_out
+    from avparse.utils.atomic import prepare_output_folder
 
     out = Path(out)
-    check_out(out)
     if batch_size < 1:
         raise AvparseError(f"--batch-size must be positive, got {batch_size}")
-    if not Path(checkpoint).is_file() and (preset is not None or sets):
+    published = Path(checkpoint).is_file() or str(checkpoint).endswith((".pt", ".pth"))
+    if not published and (preset is not None or sets):
         given = "--preset" if preset is not None else "--set"
         raise AvparseError(
             f"{checkpoint}: {given} describes a published .pt checkpoint; a model folder "
             "brings its own config (drop it)"
         )
     overrides = model_sets(list(sets or []), preset) if sets else None
+    prepare_output_folder(out)
     model, config = load_student(checkpoint, preset, overrides)
     spec = get_task(task)
     data = spec.load(

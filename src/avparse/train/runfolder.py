@@ -15,7 +15,6 @@ must have the saved settings (the changed ones are named), and ``--resume`` need
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from avparse.train.recipe import (
     resolve_configs,
     resolve_preset,
 )
-from avparse.utils.atomic import write_json
+from avparse.utils.atomic import prepare_output_folder, write_json
 from avparse.utils.jsonio import read_json_object
 
 RUN_FILE = "run.json"
@@ -111,21 +110,6 @@ def configs_for(
     return resolve_configs(preset, config_file, flags, sets)
 
 
-def check_out(out: Path) -> None:
-    """``out`` must be a folder we can write (or creatable); one line otherwise."""
-    if out.exists() and not out.is_dir():
-        raise AvparseError(f"{out}: exists and is not a folder (choose another --out)")
-    probe = out
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        raise AvparseError(f"{out}: {probe} is a file, not a folder (choose another --out)")
-    if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
-        raise AvparseError(f"{out}: cannot write in {probe} (permission denied)")
-
-
 def prepare(
     out: Path,
     model_cfg: ModelConfig,
@@ -136,15 +120,15 @@ def prepare(
 ) -> str:
     """Check ``out`` against the run it may hold (rank 0). Returns what to do: ``new``,
     ``resume``, ``finished`` (resume of a finished run: nothing to train) or ``overwrite``."""
-    check_out(out)
-    run = read_run(out)
+    run = read_run(out) if out.is_dir() else None
+    if run is None and resume and not overwrite:
+        raise AvparseError(
+            f"{out}: no run to resume (no {RUN_FILE}); check --out, or drop --resume"
+        )
+    prepare_output_folder(out)
     if overwrite:
         return "overwrite" if run is not None or (out / CHECKPOINT).exists() else "new"
     if run is None:
-        if resume:
-            raise AvparseError(
-                f"{out}: no run to resume (no {RUN_FILE}); check --out, or drop --resume"
-            )
         return "new"
     status = run.get("status")
     if not resume:
