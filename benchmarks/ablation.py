@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from avparse.data.synthetic import generate_llp
+
     from avparse.utils.atomic import write_json
 
     t0 = time.perf_counter()

@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    from avparse.data.synthetic import generate_ave
     from avparse.model.config import model_config
+    from avparse.synthetic import generate_ave
     from avparse.train.loop import read_run, train
     from avparse.train.recipe import recipe
     from avparse.utils.atomic import write_json

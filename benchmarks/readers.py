@@ -87,7 +87,7 @@ def bench_tsv(llp: Path, repeat: int) -> None:
 
 
 def bench_npy(clips: int, repeat: int) -> None:
-    from avparse.data.synthetic import generate_llp
+    from avparse.synthetic import generate_llp
 
     root = Path(tempfile.gettempdir()) / f"avparse-bench-store-{clips}"
     generate_llp(root, n_train=clips, n_val=clips // 4, n_test=clips // 4, seed=0)  # as store.py

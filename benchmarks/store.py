@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--src", type=Path, help="another avparse src tree to time beside this")
     args = parser.parse_args()
     sys.path.insert(0, str(SRC))
-    from avparse.data.synthetic import generate_llp
+    from avparse.synthetic import generate_llp
 
     tmp = Path(tempfile.gettempdir())
     root = tmp / f"avparse-bench-store-{args.clips}"

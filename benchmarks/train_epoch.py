@@ -268,7 +268,7 @@ def main() -> None:
         published(args)
         return
 
-    from avparse.data.synthetic import generate_llp
+    from avparse.synthetic import generate_llp
 
     cache = Path(args.cache)
     n_val = max(1, round(args.clips * LLP_VAL_SHARE))

@@ -1,6 +1,6 @@
 """Derive the event statistics of the synthetic generator from the real LLP and AVE annotations.
 
-Run once (the result is committed as ``src/avparse/data/llp_stats.json``)::
+Run once (the result is committed as ``src/avparse/synthetic/llp_stats.json``)::
 
     python scripts/derive_llp_stats.py /work/shared/data/llp --ave /work/shared/data/ave
 
@@ -21,7 +21,7 @@ from avparse.data.llp import LLPAnnotations, runs
 from avparse.utils.atomic import write_json
 from avparse.vocab import AVE, LLP
 
-OUT = Path(__file__).resolve().parents[1] / "src" / "avparse" / "data" / "llp_stats.json"
+OUT = Path(__file__).resolve().parents[1] / "src" / "avparse" / "synthetic" / "llp_stats.json"
 
 
 def _shares(counts: np.ndarray) -> list[float]:

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from avparse.data import synthetic
+from avparse import synthetic
 
 TINY = ("--preset", "tiny", "--epochs", "1", "--no-progress", "--overwrite")
 

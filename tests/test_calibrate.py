@@ -99,7 +99,70 @@ def test_cli_writes_a_thresholds_file_the_vocabulary_reads(cli, harvested, tmp_p
 
 def test_cli_without_logits_is_one_line(cli, harvested, tmp_path):
     ann, _ = harvested
+    (tmp_path / "empty").mkdir()
     result = cli(
         "calibrate", "--harvest", tmp_path / "empty", "--annotations", ann, "--out", tmp_path / "t"
     )
-    assert result.code == 2 and "no visual logits" in result.err
+    assert result.code == 2
+    assert "no CLIP/segment_scores/<id>.npy for any of the 12 val" in result.err
+
+
+def test_thin_classes_keep_their_threshold_or_take_the_pooled_one():
+    """A class seen in fewer than ``min_clips`` clips gets no threshold of its own: fitted to
+    a few clips it follows their noise (synthetic AVE: val 94, train 85)."""
+    rng = np.random.default_rng(3)
+    n = 60
+    dense = np.zeros((n, 10, 3), bool)
+    dense[:, 2:7, 0] = True  # class 0 in every clip
+    dense[:4, 3:6, 1] = True  # class 1 in four clips
+    dense[:4, 1:4, 2] = True  # class 2 in four clips
+    weak = dense.any(1)
+    weak[4:8] = True  # tagged but absent in some clips
+    scores = rng.normal(dense * 4.0, 1.0)
+    scores[:4, :, 1] += 50.0  # a threshold fitted to class 1's four clips would sit near 52
+    rows = calibrate(scores, weak, dense, [None, None, 7.5], min_clips=5)
+    assert [r.source for r in rows] == ["class", "pooled", "kept"]
+    assert [r.clips for r in rows] == [60, 4, 4]
+    inside = np.broadcast_to(weak[:, None, :], dense.shape)
+    pooled = best_threshold(scores, dense, inside, None).threshold
+    assert rows[1].threshold == pooled and rows[2].threshold == 7.5
+    assert rows[1].f_after == pytest.approx(
+        class_f(scores[..., 1], dense[..., 1], inside[..., 1], pooled)
+    )
+    own = best_threshold(scores[..., 1], dense[..., 1], inside[..., 1], None).threshold
+    assert own > 40 > pooled  # what the class alone would have fitted
+    # min_clips=1: every class with a true segment fits its own, as before.
+    assert [r.source for r in calibrate(scores, weak, dense, [None] * 3, min_clips=1)] == [
+        "class"
+    ] * 3
+    with pytest.raises(ValueError, match="min_clips"):
+        calibrate(scores, weak, dense, [None] * 3, min_clips=0)
+
+
+def test_cli_min_clips_and_thin_class_report(cli, harvested, tmp_path):
+    ann, root = harvested
+    out = tmp_path / "t.json"
+    result = cli(
+        "calibrate", "--harvest", root, "--annotations", ann, "--out", out, "--min-clips", "13"
+    )
+    assert result.code == 0, result.err
+    data = json.loads(out.read_text())
+    speech = data["calibration"]["segment_f"]["audio"]["Speech"]
+    assert speech["source"] == "kept" and speech["clips"] == 12
+    assert data["audio"]["Speech"] == LLP.thresholds("audio")[0]  # the published one, kept
+    assert "kept" in result.out and "fewer than 13 clips" in result.out
+    bad = cli(
+        "calibrate", "--harvest", root, "--annotations", ann, "--out", out, "--min-clips", "0"
+    )
+    assert bad.code == 2 and "--min-clips" in bad.err
+
+
+def test_cli_missing_harvest_root_says_not_found(cli, harvested, tmp_path):
+    ann, _ = harvested
+    result = cli(
+        "calibrate", "--harvest", tmp_path / "nonexist", "--annotations", ann,
+        "--out", tmp_path / "t.json",
+    )  # fmt: skip
+    assert result.code == 2
+    assert "not found" in result.err and "harvest it first" not in result.err
+    assert result.err.count("\n") <= 1

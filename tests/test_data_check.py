@@ -18,7 +18,7 @@ from avparse.data.llp import LLPAnnotations
 
 @pytest.fixture(scope="session")
 def clean_root(tmp_path_factory) -> Path:
-    from avparse.data.synthetic import generate_llp
+    from avparse.synthetic import generate_llp
 
     root = tmp_path_factory.mktemp("synthetic") / "root"
     return generate_llp(root, n_train=8, n_val=3, n_test=3, features="valor++", seed=3)
@@ -199,8 +199,8 @@ def test_teacher_outputs_are_checked_like_harvests(root: Path):
     train = _ids(root, "train")
     soft = root / SOFT_HARVEST_FOLDERS["audio"]
     scores = root / SCORE_FOLDERS["visual"]
-    soft.mkdir(parents=True)
-    scores.mkdir(parents=True)
+    soft.mkdir(parents=True, exist_ok=True)  # synthetic roots hold them already
+    scores.mkdir(parents=True, exist_ok=True)
     for c in train:
         np.save(soft / f"{c}.npy", np.full((10, 25), 0.25, np.float32))
         np.save(scores / f"{c}.npy", np.full((10, 25), 17.0, np.float32))

@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from avparse.data.synthetic import generate_llp
 from avparse.model.config import model_config
+from avparse.synthetic import generate_llp
 from avparse.train.loop import train
 from avparse.train.recipe import recipe
 

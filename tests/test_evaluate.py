@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from avparse.data.llp import LLPAnnotations, read_dense
-from avparse.data.synthetic import generate_llp
 from avparse.eval.metrics import llp_scores
 from avparse.model.checkpoint import save_student
 from avparse.model.config import model_config
 from avparse.model.han import HAN
+from avparse.synthetic import generate_llp
 
 
 @pytest.fixture(scope="module")

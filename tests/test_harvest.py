@@ -265,10 +265,11 @@ def test_calibration_leaves_silent_clips_out_of_audio_thresholds(tmp_path):
             scores[:5, 0] = {"heardclip01": 10.0, "heardclip02": 2.0, "silentclip1": 6.0}[clip]
             (root / SCORE_FOLDERS[m]).mkdir(parents=True, exist_ok=True)
             np.save(root / SCORE_FOLDERS[m] / f"{clip}.npy", scores)
-    with_silent = calibrate_harvest(root, ann).classes["audio"][0]
+    # one clip per class: min_clips=1 so Speech gets a threshold of its own
+    with_silent = calibrate_harvest(root, ann, min_clips=1).classes["audio"][0]
     (root / "CLAP/no_audio").mkdir(parents=True)
     (root / "CLAP/no_audio/silentclip1.txt").write_text("silentclip1.mp4\tno audio stream\n")
-    without = calibrate_harvest(root, ann).classes["audio"][0]
+    without = calibrate_harvest(root, ann, min_clips=1).classes["audio"][0]
     # true Speech logits 10, false ones 2: the best threshold is their midpoint, unless the
     # silence logits (6) of a clip the harvest labels 0 anyway are counted
     assert with_silent.threshold == pytest.approx(8.0)

@@ -14,8 +14,8 @@ from avparse.data import store
 from avparse.data.layout import FEATURE_KINDS, HARVEST_FOLDERS, TEACHER_KINDS
 from avparse.data.llp import LLPAnnotations, clip_id
 from avparse.data.store import PackError, ensure_packed, ensure_rows, open_split, pack
-from avparse.data.synthetic import generate_llp
 from avparse.errors import AvparseError
+from avparse.synthetic import generate_llp
 
 
 @pytest.fixture(scope="module")
@@ -273,8 +273,9 @@ def test_pooled_rows_give_the_model_the_same_outputs(root: Path, tmp_path: Path)
 
 def test_data_pack_on_an_ave_root_builds_what_the_ave_task_reads(tmp_path: Path, cli) -> None:
     pytest.importorskip("h5py")
-    from avparse.data.ave import AVEAnnotations
     from avparse.data.synthetic import generate_ave
+
+    from avparse.data.ave import AVEAnnotations
 
     root = generate_ave(tmp_path / "ave", n_train=8, n_val=3, n_test=3, seed=2)
     time.sleep(store.RACY_NS / 1e9)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avparse.data import synthetic
+from avparse import synthetic
 from avparse.data.layout import (
     FEATURE_KINDS,
     FUSED_HARVEST_FOLDERS,
     HARVEST_FOLDERS,
     LLP_FILES,
+    SCORE_FOLDERS,
+    SOFT_HARVEST_FOLDERS,
 )
 from avparse.data.llp import LLPAnnotations
 from avparse.errors import AvparseError
@@ -32,9 +34,13 @@ def test_layout_is_readable_and_shaped(small_root):
             for kind in synthetic.FEATURE_SETS["valor"]:
                 x = np.load(small_root / FEATURE_KINDS[kind].folder / f"{clip}.npy")
                 assert x.shape == FEATURE_KINDS[kind].shape and x.dtype == np.float32
-            for folder in (*HARVEST_FOLDERS.values(), *FUSED_HARVEST_FOLDERS.values()):
+            fused = [f"{synthetic.FUSED}/{f}" for f in SOFT_HARVEST_FOLDERS.values()]
+            for folder in (
+                *HARVEST_FOLDERS.values(), *FUSED_HARVEST_FOLDERS.values(),
+                *SOFT_HARVEST_FOLDERS.values(), *SCORE_FOLDERS.values(), *fused,
+            ):  # fmt: skip
                 h = np.load(small_root / folder / f"{clip}.npy")
-                assert h.shape == (10, len(LLP))
+                assert h.shape == (10, len(LLP)) and h.dtype == np.float32
     audio, visual = ann.dense("test")
     assert audio.shape == visual.shape == (7, 10, len(LLP))
     # Every dense event belongs to a tagged class, and every test clip has some event.
@@ -115,8 +121,11 @@ def test_teachers_beat_the_weak_labels_and_fused_is_worse():
     from avparse.eval.metrics import llp_scores
 
     split = synthetic.generate_arrays(n_train=0, n_val=200, n_test=200, features="valor++")["test"]
-    harvest = llp_scores(split.harvest_audio, split.harvest_visual, split.audio, split.visual)
-    fused = llp_scores(split.fused_audio, split.fused_visual, split.audio, split.visual)
+    modality, fused_labels = split.labels["modality"], split.labels["fused"]
+    harvest = llp_scores(modality["audio"][0], modality["visual"][0], split.audio, split.visual)
+    fused = llp_scores(
+        fused_labels["audio"][0], fused_labels["visual"][0], split.audio, split.visual
+    )
     everywhere = np.repeat(split.weak[:, None, :], 10, axis=1)
     weak = llp_scores(everywhere, everywhere, split.audio, split.visual)
     assert weak["seg_type"] < harvest["seg_type"] < 95
@@ -169,3 +178,23 @@ def test_fused_root_swaps_only_the_harvests(tmp_path, small_root):
             small_root / folder / f"{clip}.npy"
         ).read_bytes()
     assert synthetic.fused_root(small_root, tmp_path / "fused") == out  # idempotent
+
+
+def test_harvest_files_are_the_real_teacher_code_on_the_saved_logits(small_root):
+    """Scores, soft and hard labels as ``avparse harvest`` writes them: relabelling the saved
+    logits with the saved thresholds (a thresholds file ``load_thresholds`` reads) by the
+    harvest's own rule gives the saved labels, for both teachers."""
+    from avparse.harvest.outputs import ClipOutputs
+    from avparse.teachers.rule import label
+    from avparse.vocab import load_thresholds
+
+    vocab = load_thresholds(small_root / synthetic.THRESHOLDS_FILE, LLP)
+    thresholds = {m: np.asarray(vocab.thresholds(m), np.float32) for m in ("visual", "audio")}
+    weak = LLPAnnotations(small_root).weak("train")
+    for teacher, base in (("modality", small_root), ("fused", small_root / synthetic.FUSED)):
+        for clip, tags in zip(weak.ids, weak.labels, strict=True):
+            scores = ClipOutputs(small_root, clip).load_scores()
+            for m, (hard, soft) in label(scores, thresholds, tags, teacher).items():
+                out = ClipOutputs(base, clip)
+                assert np.array_equal(np.load(out.hard(m)), hard)
+                assert np.array_equal(np.load(out.soft(m)), soft)

@@ -11,9 +11,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from avparse.data.synthetic import generate_llp
 from avparse.errors import AvparseError
 from avparse.model.config import model_config
+from avparse.synthetic import generate_llp
 from avparse.train import losses
 from avparse.train.loop import train
 from avparse.train.recipe import TrainConfig, recipe

@@ -1,7 +1,7 @@
 """The synthetic benchmark behind ``avparse demo``: HAN (weak labels) against VALOR (harvests).
 
 Steps, each reused when already done with the same settings: generate an LLP-like data root
-(:func:`avparse.data.synthetic.generate_llp`, completion marker), train the ``han`` and
+(:func:`avparse.synthetic.generate_llp`, completion marker), train the ``han`` and
 ``valor`` presets through :func:`avparse.train.loop.train` (same narrowed architecture and
 schedule for both, so only the supervision differs), score the best model of each on the test
 split with the ten LLP numbers, write ``results.json`` and draw one test clip's timeline per
@@ -186,7 +186,7 @@ def format_table(scores: dict[str, dict[str, float]]) -> str:
 
 def run_demo(cfg: DemoConfig) -> DemoResult:
     """Generate (or reuse) the data, train both methods, score them, write results and PNGs."""
-    from avparse.data.synthetic import COMPLETE_MARKER, generate_llp
+    from avparse.synthetic import COMPLETE_MARKER, generate_llp
     from avparse.utils.atomic import write_json
 
     cfg.out = Path(cfg.out)

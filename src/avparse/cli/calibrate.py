@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from avparse.data.layout import SPLITS
+from avparse.teachers.calibrate import MIN_CLIPS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--thresholds", type=Path, metavar="FILE", help="starting thresholds (reported as 'before')"
     )
     parser.add_argument(
+        "--min-clips",
+        type=int,
+        default=MIN_CLIPS,
+        metavar="N",
+        help="fewest clips with a true segment of a class for a threshold of its own; a class "
+        "seen in fewer keeps its current threshold, or takes the one pooled over all classes",
+    )
+    parser.add_argument(
         "--out", type=Path, required=True, metavar="FILE", help="thresholds JSON to write"
     )
 
@@ -37,8 +46,9 @@ def run(args: argparse.Namespace) -> int:
     from avparse.harvest.calibration import calibrate_harvest, write_thresholds
 
     cal = calibrate_harvest(
-        args.harvest, args.annotations, split=args.split, task=args.task, thresholds=args.thresholds
-    )
+        args.harvest, args.annotations, split=args.split, task=args.task,
+        thresholds=args.thresholds, min_clips=args.min_clips,
+    )  # fmt: skip
     write_thresholds(cal, args.out)
     print(f"calibrated on {cal.clips} {args.split} clips ({cal.missing} not harvested)")
     for m, rows in cal.classes.items():
@@ -49,5 +59,11 @@ def run(args: argparse.Namespace) -> int:
         if len(before) == len(known) and known:
             line += f" (was {100 * sum(before) / len(before):.1f})"
         print(line + f" over {len(known)} classes with true segments")
+        thin = {src: sum(r.source == src for r in rows) for src in ("kept", "pooled")}
+        if any(thin.values()):
+            print(
+                f"  {thin['kept']} kept and {thin['pooled']} pooled thresholds: classes seen in "
+                f"fewer than {args.min_clips} clips"
+            )
     print(f"wrote {args.out}")
     return 0

@@ -6,10 +6,10 @@ import numpy as np
 
 from avparse.errors import AvparseError
 from avparse.harvest.outputs import ClipOutputs
-from avparse.teachers.rule import elaborate, fused_scores
+from avparse.teachers.rule import TEACHERS, elaborate, label
 from avparse.vocab import Vocabulary
 
-TEACHER_MODES = ("modality", "fused")
+TEACHER_MODES = TEACHERS
 
 Thresholds = dict[str, np.ndarray]
 """Per-class thresholds (C,) float32 by modality (``visual``, ``audio``)."""
@@ -38,14 +38,5 @@ def label_clip(
         out.write_labels("audio", zeros, zeros)
         out.write_labels("visual", hard, soft)
         return
-    if teacher == "fused":
-        fused = fused_scores(
-            scores["visual"], scores["audio"], thresholds["visual"], thresholds["audio"]
-        )
-        hard, soft = elaborate(fused, np.zeros_like(thresholds["visual"]), weak)
-        for m in scores:
-            out.write_labels(m, hard, soft)
-        return
-    for m, s in scores.items():
-        hard, soft = elaborate(s, thresholds[m], weak)
+    for m, (hard, soft) in label(scores, thresholds, weak, teacher).items():
         out.write_labels(m, hard, soft)

@@ -13,7 +13,12 @@ calibrated logits is the comparable way to fuse them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
+
+TEACHERS = ("modality", "fused")
+"""Teacher modes: one teacher per modality (VALOR) or one fused teacher for both (ablation)."""
 
 
 def _check(scores: np.ndarray, thresholds: np.ndarray, weak: np.ndarray) -> None:
@@ -62,3 +67,26 @@ def fused_scores(
 ) -> np.ndarray:
     """Mean of the two modalities' margins; threshold it at 0 (``elaborate(f, zeros, weak)``)."""
     return (margins(visual, visual_thresholds) + margins(audio, audio_thresholds)) / 2
+
+
+def label(
+    scores: Mapping[str, np.ndarray],
+    thresholds: Mapping[str, np.ndarray],
+    weak: np.ndarray,
+    teacher: str = "modality",
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{modality: (hard, soft)}`` of both modalities (``visual``, ``audio``) under ``teacher``.
+
+    The one labelling step of a harvest (and of the synthetic generator): ``modality`` applies
+    each teacher's rule to its own logits; ``fused`` gives both modalities the labels of
+    :func:`fused_scores` thresholded at 0.
+    """
+    if teacher == "fused":
+        fused = fused_scores(
+            scores["visual"], scores["audio"], thresholds["visual"], thresholds["audio"]
+        )
+        pair = elaborate(fused, np.zeros(fused.shape[-1], np.float32), weak)
+        return {m: pair for m in scores}
+    if teacher != "modality":
+        raise ValueError(f"unknown teacher {teacher!r} (expected one of {', '.join(TEACHERS)})")
+    return {m: elaborate(s, thresholds[m], weak) for m, s in scores.items()}

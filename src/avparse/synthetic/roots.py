@@ -1,0 +1,475 @@
+"""Synthetic LLP-like and AVE-like data roots in the published layout, or the same in memory.
+
+A root holds what a real data root plus a real harvest hold: the annotation files, the student
+features, and per teacher the files ``avparse harvest`` writes (``segment_scores``,
+``segment_soft_labels``, ``segment_pseudo_labels``, see :mod:`avparse.harvest.outputs`), labelled
+by the real calibration and rule (:mod:`avparse.synthetic.labels`); the fused teacher's labels go
+to ``fused/`` (what ``avparse harvest --teacher fused`` writes, same scores). Every split is
+rendered chunk by chunk from random streams keyed by (seed, split, chunk), so output does not
+depend on the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from avparse.data.layout import (
+    FEATURE_KINDS,
+    HARVEST_FOLDERS,
+    LLP_FILES,
+    SCORE_FOLDERS,
+    SEGMENTS,
+    SOFT_HARVEST_FOLDERS,
+)
+from avparse.data.llp import write_dense_tsv, write_weak_tsv
+from avparse.errors import AvparseError
+from avparse.harvest.calibration import Calibration, write_thresholds
+from avparse.harvest.outputs import MODALITIES, ClipOutputs
+from avparse.synthetic.config import SyntheticConfig
+from avparse.synthetic.config import rng as rng_of
+from avparse.synthetic.events import ave_activity, sample_ave_events, sample_llp_events
+from avparse.synthetic.labels import Labels, calibrate_teachers, label_all, truth
+from avparse.synthetic.world import World, render
+from avparse.utils.atomic import write_json, write_text
+from avparse.vocab import AVE, LLP, Vocabulary
+
+FEATURE_SETS: dict[str, tuple[str, ...]] = {
+    "valor": ("vggish", "res152", "r2plus1d_18"),
+    "valor++": ("clap", "clip", "r2plus1d_18"),
+}
+"""Feature kinds written for each preset family (names from ``layout.FEATURE_KINDS``)."""
+
+COMPLETE_MARKER = ".synthetic_complete.json"
+"""Written last, holding the generation settings: a root with it is finished and reusable."""
+
+THRESHOLDS_FILE = "synthetic_thresholds.json"
+"""The calibrated thresholds, in the file format of ``avparse calibrate`` (``--thresholds``)."""
+
+FUSED = "fused"
+"""Folder of the fused teacher's labels inside a root, laid out like a harvest root."""
+
+CHUNK = 128
+"""Clips rendered at once (bounds memory; part of the random stream key, so never change it)."""
+
+FORMAT = 2
+"""Version of what a root holds (2: teacher logits and soft labels, real calibration and rule);
+part of the settings in the completion marker, so a root of another version is made again."""
+
+_ID_ALPHABET = string.ascii_letters + string.digits + "-_"
+_SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
+
+Sink = Callable[[str, slice, dict[str, np.ndarray]], None]
+"""Receives a split's rendered features chunk by chunk: (split, rows, {kind: array})."""
+
+
+@dataclass
+class SplitArrays:
+    """One split held in memory: truth, features, teacher logits and labels."""
+
+    filenames: list[str]
+    weak: np.ndarray
+    audio: np.ndarray
+    visual: np.ndarray
+    features: dict[str, np.ndarray] = field(default_factory=dict)
+    scores: dict[str, np.ndarray] = field(default_factory=dict)
+    """``{modality: (n, 10, C) float32}`` teacher logits (``segment_scores``)."""
+    labels: dict[str, Labels] = field(default_factory=dict)
+    """``{teacher: {modality: (hard, soft)}}`` for ``modality`` and ``fused`` teachers."""
+
+    @property
+    def ids(self) -> list[str]:
+        return [f[:11] for f in self.filenames]
+
+
+def _ids(n: int, rng: np.random.Generator, taken: set[str]) -> list[str]:
+    out: list[str] = []
+    while len(out) < n:
+        letters = rng.integers(0, len(_ID_ALPHABET), size=(n, 11))
+        for row in letters:
+            name = "".join(_ID_ALPHABET[i] for i in row)
+            if name not in taken:
+                taken.add(name)
+                out.append(name)
+                if len(out) == n:
+                    break
+    return out
+
+
+def _check_features(features: str) -> tuple[str, ...]:
+    if features not in FEATURE_SETS:
+        known = ", ".join(FEATURE_SETS)
+        raise AvparseError(f"unknown synthetic feature set {features!r} (known: {known})")
+    return FEATURE_SETS[features]
+
+
+def _chunks(n: int) -> Iterator[tuple[int, slice]]:
+    for k, start in enumerate(range(0, n, CHUNK)):
+        yield k, slice(start, min(n, start + CHUNK))
+
+
+def _render_splits(
+    splits: dict[str, SplitArrays],
+    kinds: tuple[str, ...],
+    seed: int,
+    config: SyntheticConfig,
+    vocab: Vocabulary,
+    task: str,
+    sink: Sink,
+) -> Calibration:
+    """Render every split chunk by chunk (features go to ``sink``), calibrate the teachers on
+    val (else the first split) and label every split; returns the calibration."""
+    world = World.build(len(vocab), seed, config)
+    for name, split in splits.items():
+        parts: dict[str, list[np.ndarray]] = {m: [] for m in MODALITIES}
+        for k, sl in _chunks(len(split.filenames)):
+            out = render(
+                world, split.audio[sl], split.visual[sl], kinds,
+                rng_of(seed, 7, _SPLIT_CODE[name], k), config,
+            )  # fmt: skip
+            sink(name, sl, out.features)
+            for m in MODALITIES:
+                parts[m].append(out.scores[m])
+        split.scores = {
+            m: np.concatenate(v) if v else np.zeros((0, SEGMENTS, len(vocab)), np.float32)
+            for m, v in parts.items()
+        }
+    cal_name = "val" if "val" in splits else next(iter(splits))
+    cal = splits[cal_name]
+    calibration = calibrate_teachers(
+        vocab, cal_name, cal.scores, cal.weak, truth(task, cal.audio, cal.visual)
+    )
+    for split in splits.values():
+        split.labels = label_all(split.scores, calibration.thresholds, split.weak)
+    return calibration
+
+
+def _llp_splits(
+    n_train: int, n_val: int, n_test: int, seed: int, config: SyntheticConfig
+) -> dict[str, SplitArrays]:
+    taken: set[str] = set()
+    splits = {}
+    for name, n in (("train", n_train), ("val", n_val), ("test", n_test)):
+        if n < 0:
+            raise AvparseError(f"clip count of {name} must be >= 0, got {n}")
+        rng = rng_of(seed, 1, _SPLIT_CODE[name])
+        weak, audio, visual = sample_llp_events(n, rng, config)
+        ids = _ids(n, rng_of(seed, 2, _SPLIT_CODE[name]), taken)
+        starts = rng.integers(0, 30, size=n) * 10
+        names = [f"{i}_{s}_{s + 10}" for i, s in zip(ids, starts.tolist(), strict=True)]
+        splits[name] = SplitArrays(names, weak, audio, visual)
+    return splits
+
+
+def generate_arrays(
+    *,
+    n_train: int,
+    n_val: int,
+    n_test: int,
+    features: str = "valor",
+    seed: int = 0,
+    config: SyntheticConfig | None = None,
+) -> dict[str, SplitArrays]:
+    """The same data as :func:`generate_llp`, held in memory (no files), for benchmarks.
+
+    Mind the size: ResNet-152 features take 655 kB per clip.
+    """
+    config = config or SyntheticConfig()
+    kinds = _check_features(features)
+    splits = _llp_splits(n_train, n_val, n_test, seed, config)
+    store: dict[str, dict[str, list[np.ndarray]]] = {s: {k: [] for k in kinds} for s in splits}
+
+    def sink(name: str, sl: slice, feats: dict[str, np.ndarray]) -> None:
+        for k, v in feats.items():
+            store[name][k].append(v)
+
+    _render_splits(splits, kinds, seed, config, LLP, "llp", sink)
+    for name, split in splits.items():
+        split.features = {
+            k: np.concatenate(v) if v else np.zeros((0, *FEATURE_KINDS[k].shape), np.float32)
+            for k, v in store[name].items()
+        }
+    return splits
+
+
+# --- writing data roots --------------------------------------------------------------------------
+
+
+def _settings(kind: str, counts: dict, features: str, seed: int, config: SyntheticConfig) -> dict:
+    return {
+        "format": FORMAT,
+        "kind": kind,
+        "counts": counts,
+        "features": features,
+        "seed": seed,
+        "config": config.to_dict(),
+    }
+
+
+def _begin(root: Path, settings: dict, overwrite: bool) -> bool:
+    """True when ``root`` already holds exactly this data (nothing to do)."""
+    marker = root / COMPLETE_MARKER
+    if marker.is_file():
+        try:
+            done = json.loads(marker.read_text())
+        except (OSError, json.JSONDecodeError):
+            done = None
+        if done == settings:
+            return True
+        if not overwrite:
+            raise AvparseError(
+                f"{root}: holds synthetic data made with other settings; "
+                "choose another folder or pass overwrite"
+            )
+        marker.unlink()
+    elif root.exists() and not root.is_dir():
+        raise AvparseError(f"{root}: exists and is not a folder")
+    root.mkdir(parents=True, exist_ok=True)
+    return False
+
+
+def _feature_sink(root: Path, ids_of: dict[str, list[str]]) -> Sink:
+    folders = {k: root / FEATURE_KINDS[k].folder for k in FEATURE_KINDS}
+
+    def sink(name: str, sl: slice, feats: dict[str, np.ndarray]) -> None:
+        ids = ids_of[name][sl]
+        for kind, arr in feats.items():
+            folders[kind].mkdir(parents=True, exist_ok=True)
+            for clip, x in zip(ids, arr, strict=True):
+                np.save(folders[kind] / f"{clip}.npy", x)
+
+    return sink
+
+
+def _write_harvest(root: Path, split: SplitArrays) -> None:
+    """The files ``avparse harvest`` writes, by its own path names (:class:`ClipOutputs`).
+
+    Plain ``np.save``, not the harvest's atomic per-file writes: the completion marker, written
+    last, is what tells a finished root, and a root without it is regenerated.
+    """
+    for teacher, base in (("modality", root), (FUSED, root / FUSED)):
+        labels = split.labels[teacher]
+        for m in MODALITIES:
+            for folder in (HARVEST_FOLDERS[m], SOFT_HARVEST_FOLDERS[m]):
+                (base / folder).mkdir(parents=True, exist_ok=True)
+            hard, soft = labels[m]
+            for i, clip in enumerate(split.ids):
+                out = ClipOutputs(base, clip)
+                np.save(out.soft(m), soft[i].astype(np.float32, copy=False))
+                np.save(out.hard(m), hard[i].astype(np.float32, copy=False))
+    for m in MODALITIES:
+        (root / SCORE_FOLDERS[m]).mkdir(parents=True, exist_ok=True)
+        for clip, x in zip(split.ids, split.scores[m], strict=True):
+            np.save(ClipOutputs(root, clip).scores(m), x.astype(np.float32, copy=False))
+
+
+def _finish(root: Path, settings: dict, calibration: Calibration) -> None:
+    write_thresholds(calibration, root / THRESHOLDS_FILE)
+    write_json(root / COMPLETE_MARKER, settings)
+
+
+def generate_llp(
+    root: str | Path,
+    *,
+    n_train: int,
+    n_val: int,
+    n_test: int,
+    features: str = "valor",
+    seed: int = 0,
+    config: SyntheticConfig | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a complete LLP-like data root in the published layout; returns ``root``.
+
+    Annotation files (weak labels of every split, dense labels of val and test), features of
+    ``features`` (``valor``: VGGish / ResNet-152 / R(2+1)D; ``valor++``: CLAP maps / CLIP /
+    R(2+1)D), the teachers' harvest files (module docstring) and the fused teacher's labels
+    under ``fused/``. A root finished with the same settings is reused as is (completion
+    marker); other settings are refused unless ``overwrite``.
+    """
+    root = Path(root)
+    config = config or SyntheticConfig()
+    kinds = _check_features(features)
+    counts = {"train": n_train, "val": n_val, "test": n_test}
+    splits = _llp_splits(n_train, n_val, n_test, seed, config)  # checks the counts
+    settings = _settings("llp", counts, features, seed, config)
+    if _begin(root, settings, overwrite):
+        return root
+    ids_of = {name: s.ids for name, s in splits.items()}
+    calibration = _render_splits(
+        splits, kinds, seed, config, LLP, "llp", _feature_sink(root, ids_of)
+    )
+    for name, split in splits.items():
+        _write_harvest(root, split)
+        write_weak_tsv(root / LLP_FILES[name], split.filenames, split.weak, LLP)
+    everything = [splits[s] for s in ("train", "val", "test")]
+    write_weak_tsv(
+        root / LLP_FILES["full"],
+        [f for s in everything for f in s.filenames],
+        np.concatenate([s.weak for s in everything]),
+        LLP,
+    )
+    scored = [splits["val"], splits["test"]]
+    filenames = [f for s in scored for f in s.filenames]
+    for key, attr in (("dense_audio", "audio"), ("dense_visual", "visual")):
+        matrix = np.concatenate([getattr(s, attr) for s in scored])
+        write_dense_tsv(root / LLP_FILES[key], filenames, matrix, LLP)
+    _finish(root, settings, calibration)
+    return root
+
+
+# --- AVE -------------------------------------------------------------------------------------------
+
+
+def _ave_by_id(
+    ids: list[str], audio: np.ndarray, visual: np.ndarray, weak: np.ndarray
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Merge rows sharing a video id (activity and labels OR-ed); returns row -> id index too."""
+    order: dict[str, int] = {}
+    for clip in ids:
+        order.setdefault(clip, len(order))
+    index = np.fromiter((order[c] for c in ids), dtype=np.int64, count=len(ids))
+    m = len(order)
+    out = [np.zeros((m, *x.shape[1:]), dtype=bool) for x in (audio, visual, weak)]
+    for dst, src in zip(out, (audio, visual, weak), strict=True):
+        np.logical_or.at(dst, index, src)
+    return list(order), out[0], out[1], out[2], index
+
+
+def generate_ave(
+    root: str | Path,
+    *,
+    n_train: int = 0,
+    n_val: int = 0,
+    n_test: int = 0,
+    annotations: str | Path | None = None,
+    per_split: int | None = None,
+    features: str = "valor",
+    seed: int = 0,
+    config: SyntheticConfig | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write an AVE data root: ``Annotations.txt``, split files, features and (10, 28) harvests.
+
+    With ``annotations`` (a folder holding the real ``Annotations.txt`` and split files) the real
+    clips, segment labels and splits are used and only the features and harvests are synthetic;
+    ``per_split`` keeps only the first clips of each real split (rows renumbered) for quick runs;
+    otherwise ``n_*`` AVE-like clips are drawn (one audio-visual event per clip). Either way one
+    modality may continue past the event (``SyntheticConfig.ave_unaligned``), as in real AVE
+    background segments. The teachers are calibrated as ``avparse calibrate --task ave`` does:
+    the annotated event is the truth of both modalities.
+    """
+    from avparse.data.ave import AVE_FILES, AVEAnnotations, read_ave_split, write_ave_split
+
+    root = Path(root)
+    config = config or SyntheticConfig()
+    kinds = _check_features(features)
+    if annotations is not None:
+        source = AVEAnnotations(Path(annotations))
+        clips = source.clips
+        orders = {
+            s: read_ave_split(source.root / AVE_FILES[s], len(clips))
+            for s in ("train", "val", "test")
+        }
+        if per_split is not None:
+            keep = np.sort(np.concatenate([o[:per_split] for o in orders.values()]))
+            new_row = {int(r): i for i, r in enumerate(keep)}
+            orders = {
+                s: np.asarray([new_row[int(r)] for r in o[:per_split]]) for s, o in orders.items()
+            }
+            clips = clips.subset(keep)
+        category = clips.categories
+        spans = np.stack([clips.onsets, clips.offsets], 1)
+        ids = clips.ids
+        counts = {"annotations": str(Path(annotations).resolve()), "per_split": per_split}
+    else:
+        for name, n in (("train", n_train), ("val", n_val), ("test", n_test)):
+            if n < 0:
+                raise AvparseError(f"clip count of {name} must be >= 0, got {n}")
+        n = n_train + n_val + n_test
+        rng = rng_of(seed, 11)
+        category, spans = sample_ave_events(n, rng)
+        ids = _ids(n, rng_of(seed, 12), set())
+        bounds = np.cumsum([0, n_train, n_val, n_test])
+        orders = {
+            s: np.arange(bounds[i], bounds[i + 1]) for i, s in enumerate(("train", "val", "test"))
+        }
+        counts = {"train": n_train, "val": n_val, "test": n_test}
+    settings = _settings("ave", counts, features, seed, config)
+    if _begin(root, settings, overwrite):
+        return root
+    audio, visual = ave_activity(category, spans, rng_of(seed, 13), config)
+    weak = np.zeros((len(ids), len(AVE)), dtype=bool)
+    weak[np.arange(len(ids)), category] = True
+    uids, u_audio, u_visual, u_weak, row_to_id = _ave_by_id(ids, audio, visual, weak)
+    # Render per unique id; an id is assigned to the split of its first row.
+    split_of = np.full(len(uids), -1)
+    for code, s in enumerate(("train", "val", "test")):
+        for r in orders[s]:
+            if split_of[row_to_id[r]] < 0:
+                split_of[row_to_id[r]] = code
+    splits = {}
+    for code, s in enumerate(("train", "val", "test")):
+        sel = np.flatnonzero(split_of == code)
+        if len(sel) or s == "val":
+            splits[s] = SplitArrays(
+                [uids[i] for i in sel], u_weak[sel], u_audio[sel], u_visual[sel]
+            )
+    if len(splits["val"].filenames) == 0:
+        splits.pop("val")
+    ids_of = {name: s.ids for name, s in splits.items()}
+    calibration = _render_splits(
+        splits, kinds, seed, config, AVE, "ave", _feature_sink(root, ids_of)
+    )
+    for split in splits.values():
+        _write_harvest(root, split)
+    names = AVE.names
+    lines = [
+        f"{names[c]}&{clip}&good&{int(on)}&{int(off)}"
+        for clip, c, (on, off) in zip(ids, category.tolist(), spans.tolist(), strict=True)
+    ]
+    write_text(root / AVE_FILES["annotations"], "\n".join(lines) + "\n")
+    for s in ("train", "val", "test"):
+        write_ave_split(root / AVE_FILES[s], orders[s])
+    _finish(root, settings, calibration)
+    return root
+
+
+def is_complete(root: str | Path) -> bool:
+    """Whether ``root`` is a finished synthetic data root."""
+    return (Path(root) / COMPLETE_MARKER).is_file()
+
+
+def fused_root(root: str | Path, out: str | Path) -> Path:
+    """A data root at ``out`` that is ``root`` with the fused teacher's labels (hard and soft) in
+    place of the one-modality teachers' (symbolic links, nothing copied): what a harvest with
+    ``--teacher fused`` would have written. Train on ``out`` exactly as on ``root`` for the
+    ablation "modality-independent teachers vs a fused teacher"."""
+    root, out = Path(root).resolve(), Path(out)
+    if not is_complete(root):
+        raise AvparseError(f"{root}: not a finished synthetic data root")
+    swapped = {*HARVEST_FOLDERS.values(), *SOFT_HARVEST_FOLDERS.values()}
+    out.mkdir(parents=True, exist_ok=True)
+    links: dict[Path, Path] = {}
+    for item in root.iterdir():
+        if item.name in (FUSED, "packed", "packed_ave", COMPLETE_MARKER):
+            continue
+        if item.is_dir() and any(h.startswith(item.name + "/") for h in swapped):
+            for sub in item.iterdir():
+                rel = f"{item.name}/{sub.name}"
+                links[out / rel] = root / FUSED / rel if rel in swapped else sub
+        else:
+            links[out / item.name] = item
+    for link, target in links.items():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            if link.is_symlink() and link.resolve() == target.resolve():
+                continue
+            raise AvparseError(f"{link}: exists; choose an empty folder for the fused root")
+        link.symlink_to(target, target_is_directory=target.is_dir())
+    return out
