@@ -1,10 +1,11 @@
-"""A miniature ``avparse demo`` end to end: data, two trainings, scores, results and pictures."""
+"""A miniature ``avparse demo`` end to end: data, every method's training, scores, results and
+pictures; reuse only on the same data."""
 
 from __future__ import annotations
 
 import json
 
-from avparse.demo import SCORE_KEYS, format_table, pick_clip
+from avparse.demo import METHODS, SCORE_KEYS, format_table, pick_clip
 
 TINY = (
     "--clips", "24", "--val-clips", "8", "--test-clips", "8", "--epochs", "1", "--warmup", "0",
@@ -17,21 +18,30 @@ def test_miniature_demo_runs_and_reuses(cli, tmp_path):
     result = cli("demo", "--out", out, *TINY, "--quiet")
     assert result.code == 0, result.err
     scores = json.loads((out / "results.json").read_text())
-    assert set(scores) == {"han", "valor"}
+    keys = [m.key for m in METHODS]
+    assert list(scores) == keys and {"han", "valor_fused", "valor"} <= set(keys)
     for method in scores:
         assert list(scores[method]) == list(SCORE_KEYS)
         assert all(0.0 <= v <= 100.0 for v in scores[method].values())
-    assert "HAN" in result.out and "VALOR" in result.out and "Type@AV" in result.out
-    for method in ("han", "valor"):
+    assert all(m.title in result.out for m in METHODS) and "Type@AV" in result.out
+    for method in keys:
         png = out / f"timeline_{method}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    # A second run with the same flags reuses the data and both finished runs.
-    stamps = {m: (out / m / "checkpoint.pt").stat().st_mtime_ns for m in ("han", "valor")}
+    # The fused teacher's run read the fused labels (same logits, both modalities alike).
+    fused = (out / "data_fused" / "CLIP/segment_pseudo_labels").resolve()
+    assert fused == (out / "data" / "fused" / "CLIP/segment_pseudo_labels").resolve()
+    # A second run with the same flags reuses the data and every finished run.
+    stamps = {m: (out / m / "checkpoint.pt").stat().st_mtime_ns for m in keys}
     again = cli("demo", "--out", out, *TINY, "--no-plot")
     assert again.code == 0, again.err
     assert "reused" in again.out
     assert {m: (out / m / "checkpoint.pt").stat().st_mtime_ns for m in stamps} == stamps
     assert json.loads((out / "results.json").read_text()) == scores
+    # Other data (another seed) retrains every method, though the training settings are equal.
+    third = cli("demo", "--out", out, *TINY, "--no-plot", "--seed", "1")
+    assert third.code == 0, third.err
+    assert "generated again" in third.out and third.out.count("training again") == len(keys)
+    assert all((out / m / "checkpoint.pt").stat().st_mtime_ns != stamps[m] for m in keys)
 
 
 def test_pick_clip_and_table():
@@ -44,6 +54,6 @@ def test_pick_clip_and_table():
     audio[2, :3, 1] = True  # heard, not seen
     assert pick_clip(audio, visual) == 2
     table = format_table(
-        {"han": dict.fromkeys(SCORE_KEYS, 1.0), "valor": dict.fromkeys(SCORE_KEYS, 2.5)}
+        {"han": dict.fromkeys(SCORE_KEYS, 1.0), "valor_fused": dict.fromkeys(SCORE_KEYS, 2.5)}
     )
-    assert table.count("\n") == 10 and "2.50" in table
+    assert table.count("\n") == 10 and "2.50" in table and "VALOR fused" in table

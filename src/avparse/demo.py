@@ -1,11 +1,13 @@
-"""The synthetic benchmark behind ``avparse demo``: HAN (weak labels) against VALOR (harvests).
+"""The synthetic benchmark behind ``avparse demo``: weak labels, a fused teacher, VALOR, UWAV.
 
 Steps, each reused when already done with the same settings: generate an LLP-like data root
-(:func:`avparse.synthetic.generate_llp`, completion marker), train the ``han`` and
-``valor`` presets through :func:`avparse.train.loop.train` (same narrowed architecture and
-schedule for both, so only the supervision differs), score the best model of each on the test
-split with the ten LLP numbers, write ``results.json`` and draw one test clip's timeline per
-method (truth vs prediction) with :func:`avparse.parsing.plot.plot_timeline`.
+(:func:`avparse.synthetic.generate_llp`, completion marker) whose harvest files come from the
+real calibration and rule, and beside it the root of the fused teacher
+(:func:`avparse.synthetic.fused_root`); train every method of :data:`METHODS` through
+:func:`avparse.train.loop.train` (same narrowed architecture and schedule for all, so only the
+supervision differs), score the best model of each on the test split with the ten LLP numbers,
+write ``results.json`` and draw one test clip's timeline per method (truth vs prediction) with
+:func:`avparse.parsing.plot.plot_timeline`.
 
 The defaults are sized to finish in well under 10 minutes on 2 CPU cores (see ``docs/synthetic.md``
 for measured times); a larger ``clips``/``epochs``/``d_model`` gives a closer-to-paper run.
@@ -22,8 +24,32 @@ import numpy as np
 from avparse.errors import AvparseError
 from avparse.eval import SCORE_KEYS
 
-METHODS = ("han", "valor")
-"""Presets compared by the demo: the same network, weak labels vs weak labels plus harvests."""
+
+@dataclass(frozen=True)
+class Method:
+    """One column of the demo: what the same network learns from."""
+
+    key: str
+    """Key in ``results.json`` and run folder under the demo's ``out``."""
+    title: str
+    preset: str
+    """Recipe (loss and schedule family) and model preset; the demo narrows both."""
+    loss: str | None = None
+    """A loss other than the preset's own."""
+    teacher: str = "modality"
+    """Whose harvest files the run reads: ``modality`` (VALOR's teachers) or ``fused``."""
+
+
+METHODS = (
+    Method("han", "HAN", "han"),
+    Method("valor_fused", "VALOR fused", "valor", teacher="fused"),
+    Method("valor", "VALOR", "valor"),
+)
+"""The demo's columns, from weak labels alone to modality-independent teachers."""
+
+RUNS_FILE = "demo_runs.json"
+"""``{method: data settings}``: the data each run folder was trained on, so a run is reused only
+on the data it learnt from (a regenerated set retrains every method)."""
 
 
 @dataclass
@@ -31,7 +57,8 @@ class DemoConfig:
     """Sizes and schedule of the demo run (every field is a ``avparse demo`` flag)."""
 
     out: Path = Path("runs/demo")
-    """Folder of the run: ``data/``, ``han/``, ``valor/``, ``results.json``, timeline PNGs."""
+    """Folder of the run: ``data/``, ``data_fused/``, one run folder per method, ``results.json``,
+    timeline PNGs."""
     clips: int = 2000
     """Training clips of the synthetic set."""
     val_clips: int = 300
@@ -85,11 +112,12 @@ class DemoResult:
     clip: str | None
 
 
-def _run_state(folder: Path, model_cfg: Any, train_cfg: Any) -> str:
-    """``none`` (no run), ``finished`` or ``unfinished`` (same settings), or ``other``."""
+def _run_state(folder: Path, model_cfg: Any, train_cfg: Any, same_data: bool) -> str:
+    """``none`` (no run), ``finished`` or ``unfinished`` (same settings and data), or ``other``."""
     from avparse.train.runfolder import run_state
 
-    return run_state(folder, model_cfg, train_cfg)
+    state = run_state(folder, model_cfg, train_cfg)
+    return "other" if state != "none" and not same_data else state
 
 
 def _say(cfg: DemoConfig, text: str) -> None:
@@ -97,29 +125,47 @@ def _say(cfg: DemoConfig, text: str) -> None:
         print(text, flush=True)
 
 
-def train_method(cfg: DemoConfig, data: Path, method: str) -> dict[str, float]:
-    """Train (or reuse) one method's run under ``cfg.out/method``; returns its test scores."""
+def method_configs(cfg: DemoConfig, method: Method) -> tuple[Any, Any]:
+    """Model and training configs of one method: its preset, narrowed as the demo says."""
     from avparse.model.config import PRESETS, model_config
-    from avparse.train.loop import train
     from avparse.train.recipe import recipe
 
-    preset = method if cfg.features == "valor" else "valor++"
+    preset = method.preset if cfg.features == "valor" else "valor++"
     overrides = dict(cfg.model_overrides())
-    if preset != method:  # valor++ features for both methods; the loss picks the supervision
+    if preset != method.preset:  # valor++ features for every method; the loss picks the rest
         overrides.update({k: v for k, v in PRESETS["valor++"].model.items() if "feature" in k})
     model_cfg = model_config(preset, overrides)
-    train_cfg = recipe(method, {**cfg.train_overrides(), "task": "llp"})
-    folder = cfg.out / method
-    state = _run_state(folder, model_cfg, train_cfg)
+    loss = {"loss": method.loss} if method.loss else {}
+    train_cfg = recipe(method.preset, {**cfg.train_overrides(), "task": "llp", **loss})
+    return model_cfg, train_cfg
+
+
+def train_method(
+    cfg: DemoConfig, data: Path, method: Method, data_settings: dict | None = None
+) -> dict[str, float]:
+    """Train (or reuse) one method's run under ``cfg.out/method.key`` on ``data``; returns its
+    test scores. ``data_settings`` identify the data (a run on other data is trained again)."""
+    from avparse.train.loop import train
+    from avparse.utils.atomic import write_json
+    from avparse.utils.jsonio import read_json_object
+
+    model_cfg, train_cfg = method_configs(cfg, method)
+    folder = cfg.out / method.key
+    runs_file = cfg.out / RUNS_FILE
+    runs = read_json_object(runs_file, "demo runs file") if runs_file.is_file() else {}
+    same_data = data_settings is None or runs.get(method.key) == data_settings
+    state = _run_state(folder, model_cfg, train_cfg, same_data)
     notes = {
-        "other": "other settings; training again",
+        "other": "other settings or data; training again",
         "finished": "finished run with these settings, reused",
         "unfinished": "unfinished run with these settings, resumed",
     }
     if state in notes:
         _say(cfg, f"{folder}: {notes[state]}")
+    if data_settings is not None:
+        write_json(runs_file, {**runs, method.key: data_settings})
     result = train(
-        data, folder, model_cfg, train_cfg, preset=method,
+        data, folder, model_cfg, train_cfg, preset=method.preset,
         resume=state in ("finished", "unfinished"), overwrite=state == "other",
         progress=cfg.progress,
     )  # fmt: skip
@@ -157,37 +203,42 @@ def draw_timelines(cfg: DemoConfig, data: Path) -> tuple[list[Path], str]:
     )
     pictures = []
     for method in METHODS:
-        model, config = load_folder(cfg.out / method / MODEL_DIR)
+        folder = cfg.out / method.key / MODEL_DIR
+        model, config = load_folder(folder)
         split = get_task("llp").load(LoadRequest(data, None, "test", config))
         one = SplitData("test", [filename], {k: v[i : i + 1] for k, v in split.inputs.items()})
         frame_prob, video_prob = predict(model, one)
         result = build_result(
             filename, 10.0, [Window(0.0, 10.0, frame_prob[0], video_prob[0])], LLP.names,
-            LLP.display_names, mode=method.upper(), model=str(cfg.out / method / MODEL_DIR),
+            LLP.display_names, mode=method.title, model=str(folder),
         )  # fmt: skip
-        pictures.append(plot_timeline(result, cfg.out / f"timeline_{method}.png", truth=truth))
+        picture = cfg.out / f"timeline_{method.key}.png"
+        pictures.append(plot_timeline(result, picture, truth=truth))
     return pictures, filename
 
 
 def format_table(scores: dict[str, dict[str, float]]) -> str:
-    """The ten numbers of each method side by side."""
+    """The ten numbers of each method side by side (columns titled as in :data:`METHODS`)."""
     names = {
         "seg": "segment", "evt": "event",
         "a": "Audio", "v": "Visual", "av": "Audio-Visual", "type": "Type@AV", "event": "Event@AV",
     }  # fmt: skip
+    titles = {m.key: m.title for m in METHODS}
     methods = list(scores)
-    lines = [f"{'level':<9}{'metric':<14}" + "".join(f"{m.upper():>9}" for m in methods)]
+    head = "".join(f"{titles.get(m, m.upper()):>13}" for m in methods)
+    lines = [f"{'level':<9}{'metric':<14}" + head]
     for key in SCORE_KEYS:
         level, metric = key.split("_", 1)
-        row = "".join(f"{scores[m][key]:>9.2f}" for m in methods)
+        row = "".join(f"{scores[m][key]:>13.2f}" for m in methods)
         lines.append(f"{names[level]:<9}{names[metric]:<14}{row}")
     return "\n".join(lines)
 
 
 def run_demo(cfg: DemoConfig) -> DemoResult:
-    """Generate (or reuse) the data, train both methods, score them, write results and PNGs."""
-    from avparse.synthetic import COMPLETE_MARKER, generate_llp
+    """Generate (or reuse) the data, train every method, score them, write results and PNGs."""
+    from avparse.synthetic import COMPLETE_MARKER, fused_root, generate_llp
     from avparse.utils.atomic import write_json
+    from avparse.utils.jsonio import read_json_object
 
     cfg.out = Path(cfg.out)
     data = cfg.out / "data"
@@ -202,10 +253,12 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
         _say(cfg, "data: finished synthetic set with these settings, reused")
     elif before is not None:
         _say(cfg, "data: other settings, generated again")
+    settings = read_json_object(marker, "synthetic data marker")
+    roots = {"modality": data, "fused": fused_root(data, cfg.out / "data_fused")}
     scores = {}
     for method in METHODS:
-        _say(cfg, f"training {method.upper()} ({cfg.epochs} epochs)")
-        scores[method] = train_method(cfg, data, method)
+        _say(cfg, f"training {method.title} ({cfg.epochs} epochs)")
+        scores[method.key] = train_method(cfg, roots[method.teacher], method, settings)
     results = cfg.out / "results.json"
     write_json(results, scores)
     pictures: list[Path] = []

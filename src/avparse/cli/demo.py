@@ -1,9 +1,10 @@
-"""``avparse demo``: the synthetic LLP-like benchmark, HAN against VALOR, in minutes on a CPU.
+"""``avparse demo``: the synthetic LLP-like benchmark, in minutes on a CPU.
 
-Generates (or reuses) a synthetic data root under ``OUT/data``, trains the ``han`` preset on the
-weak labels and the ``valor`` preset with the teachers' harvests (same network and schedule),
-prints their ten test scores side by side, writes ``OUT/results.json`` and a timeline picture
-of one test clip per method. Re-running with the same flags reuses everything already done.
+Generates (or reuses) a synthetic data root under ``OUT/data`` and trains the same network on
+the weak labels alone (HAN), with the harvests of a fused teacher (VALOR fused) and with the
+harvests of modality-independent teachers (VALOR); prints their ten test scores side by side,
+writes ``OUT/results.json`` and a timeline picture of one test clip per method. Re-running
+with the same flags reuses everything already done (see :mod:`avparse.demo`).
 """
 
 from __future__ import annotations

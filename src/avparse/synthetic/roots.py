@@ -12,6 +12,7 @@ depend on the machine.
 from __future__ import annotations
 
 import json
+import shutil
 import string
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -60,6 +61,12 @@ CHUNK = 128
 FORMAT = 2
 """Version of what a root holds (2: teacher logits and soft labels, real calibration and rule);
 part of the settings in the completion marker, so a root of another version is made again."""
+
+_GENERATED = (
+    *(k.folder for k in FEATURE_KINDS.values()),
+    *HARVEST_FOLDERS.values(), *SOFT_HARVEST_FOLDERS.values(), *SCORE_FOLDERS.values(), FUSED,
+)  # fmt: skip
+"""Per-clip folders a generator writes (their top folders are removed before regenerating)."""
 
 _ID_ALPHABET = string.ascii_letters + string.digits + "-_"
 _SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
@@ -227,6 +234,9 @@ def _begin(root: Path, settings: dict, overwrite: bool) -> bool:
                 "choose another folder or pass overwrite"
             )
         marker.unlink()
+        # Ours (it had the marker): drop the per-clip folders, so no clip of the old set stays.
+        for top in sorted({f.split("/")[0] for f in _GENERATED}):
+            shutil.rmtree(root / top, ignore_errors=True)
     elif root.exists() and not root.is_dir():
         raise AvparseError(f"{root}: exists and is not a folder")
     root.mkdir(parents=True, exist_ok=True)
