@@ -166,3 +166,15 @@ def test_cli_missing_harvest_root_says_not_found(cli, harvested, tmp_path):
     assert result.code == 2
     assert "not found" in result.err and "harvest it first" not in result.err
     assert result.err.count("\n") <= 1
+
+
+def test_soft_labels_of_far_negative_margins_are_zero_without_warnings():
+    import warnings
+
+    from avparse.teachers.rule import elaborate
+
+    scores = np.array([[[-200.0, 300.0]]], np.float32)  # (1 clip, 1 segment, 2 classes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hard, soft = elaborate(scores, np.array([0.0, 0.0]), np.array([[True, True]]))
+    assert hard.tolist() == [[[0.0, 1.0]]] and soft.tolist() == [[[0.0, 1.0]]]

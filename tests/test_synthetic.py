@@ -198,3 +198,42 @@ def test_harvest_files_are_the_real_teacher_code_on_the_saved_logits(small_root)
                 out = ClipOutputs(base, clip)
                 assert np.array_equal(np.load(out.hard(m)), hard)
                 assert np.array_equal(np.load(out.soft(m)), soft)
+
+
+def test_data_synth_then_the_newcomer_path(cli, tmp_path):
+    """``avparse data synth`` writes the demo's data; data check, train, evaluate and score run
+    on it step by step, all through ``main(argv)``, as the README's quick start shows."""
+    import json
+
+    root = tmp_path / "synth"
+    made = cli(
+        "data", "synth", root, "--clips", "16", "--val-clips", "6", "--test-clips", "6",
+        "--seed", "2",
+    )  # fmt: skip
+    assert made.code == 0, made.err
+    assert f"avparse train --data {root}" in made.out
+    ref = synthetic.generate_llp(tmp_path / "ref", n_train=16, n_val=6, n_test=6, seed=2)
+    for name in LLP_FILES.values():  # the demo's generator, same settings -> same files
+        assert (root / name).read_bytes() == (ref / name).read_bytes()
+    again = cli("data", "synth", root, "--clips", "16", "--val-clips", "6", "--test-clips", "6",
+                "--seed", "2")  # fmt: skip
+    assert again.code == 0 and "reused" in again.out
+    other = cli("data", "synth", root, "--clips", "16", "--val-clips", "6", "--test-clips", "6")
+    assert other.code == 2 and "other settings" in other.err
+    assert cli("data", "check", root).code == 0
+    run = tmp_path / "run"
+    tiny = ("--set", "d_model=8", "--set", "nhead=2", "--set", "dim_feedforward=16")
+    trained = cli("train", "--data", root, "--preset", "valor", "--out", run, "--epochs", "1",
+                  "--batch-size", "8", *tiny)  # fmt: skip
+    assert trained.code == 0, trained.err
+    test = tmp_path / "test"
+    evaluated = cli("evaluate", "--data", root, "--checkpoint", run / "model", "--split", "test",
+                    "--out", test)  # fmt: skip
+    assert evaluated.code == 0, evaluated.err
+    scored = cli("score", "--annotations", root, "--split", "test", "--audio", test / "audio.tsv",
+                 "--visual", test / "visual.tsv", "--json", tmp_path / "s.json")  # fmt: skip
+    assert scored.code == 0, scored.err
+    metrics = json.loads((test / "metrics.json").read_text())
+    assert json.loads((tmp_path / "s.json").read_text())["seg_type"] == pytest.approx(
+        metrics["seg_type"]
+    )

@@ -110,6 +110,48 @@ def _run_pack(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_synth(parser: argparse.ArgumentParser) -> None:
+    from avparse.demo import DemoConfig
+
+    d = DemoConfig()  # the demo's data, so a root made here is the one the demo trains on
+    parser.add_argument("out", type=Path, metavar="OUT", help="data root to write")
+    parser.add_argument("--clips", type=int, default=d.clips, help="training clips")
+    parser.add_argument("--val-clips", type=int, default=d.val_clips, help="validation clips")
+    parser.add_argument("--test-clips", type=int, default=d.test_clips, help="test clips")
+    parser.add_argument(
+        "--features", choices=("valor", "valor++"), default=d.features, help="synthetic features"
+    )
+    parser.add_argument("--seed", type=int, default=d.seed, help="seed of the synthetic world")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a synthetic root of other settings"
+    )
+
+
+def _run_synth(args: argparse.Namespace) -> int:
+    from avparse.synthetic import COMPLETE_MARKER, generate_llp
+
+    marker = args.out / COMPLETE_MARKER
+    before = marker.stat().st_mtime_ns if marker.is_file() else None
+    root = generate_llp(
+        args.out, n_train=args.clips, n_val=args.val_clips, n_test=args.test_clips,
+        features=args.features, seed=args.seed, overwrite=args.overwrite,
+    )  # fmt: skip
+    done = "reused (same settings)" if before == marker.stat().st_mtime_ns else "wrote"
+    preset = "valor" if args.features == "valor" else "valor++"
+    print(
+        f"{done} {root}: {args.clips} train / {args.val_clips} val / {args.test_clips} test "
+        f"synthetic clips ({args.features} features, teacher harvests calibrated on val)\n"
+        "next, step by step:\n"
+        f"  avparse data check {root}\n"
+        f"  avparse train --data {root} --preset {preset} --out {root}-{preset}\n"
+        f"  avparse evaluate --data {root} --checkpoint {root}-{preset}/model --split test "
+        f"--out {root}-{preset}/test\n"
+        f"  avparse score --annotations {root} --split test --audio {root}-{preset}/test/audio.tsv "
+        f"--visual {root}-{preset}/test/visual.tsv"
+    )
+    return 0
+
+
 SUBCOMMANDS: dict[
     str,
     tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]],
@@ -123,6 +165,11 @@ SUBCOMMANDS: dict[
         "pack feature and harvest files into memory-mapped arrays (incremental)",
         _add_pack,
         _run_pack,
+    ),
+    "synth": (
+        "write a synthetic LLP-like data root (the demo's data) to try every command on",
+        _add_synth,
+        _run_synth,
     ),
 }
 """name -> (help line, add arguments, run)."""

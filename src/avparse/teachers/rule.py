@@ -55,7 +55,8 @@ def elaborate(
     margin = margins(scores, thresholds)
     inside = weak[..., None, :]
     hard = ((margin > 0) & inside).astype(np.float32)
-    soft = np.where(inside, 1.0 / (1.0 + np.exp(-margin)), 0.0).astype(np.float32)
+    with np.errstate(over="ignore"):  # exp overflows to inf for margins below -88: soft 0
+        soft = np.where(inside, 1.0 / (1.0 + np.exp(-margin)), 0.0).astype(np.float32)
     return hard, soft
 
 
