@@ -1,8 +1,9 @@
 """The demo's comparison over several synthetic worlds: mean and spread per method.
 
     .venv/bin/python benchmarks/demo_seeds.py [--out runs/bench_demo] [--seeds 0 1 2]
+    .venv/bin/python benchmarks/demo_seeds.py --clips 1000 --epochs 20   # a smaller run
 
-Runs :func:`avparse.demo.run_demo` with the demo's defaults once per seed (the seed of the
+Runs :func:`avparse.demo.run_demo` with the demo's defaults (or the sizes given) once per seed (the seed of the
 synthetic world: clips, features and teachers; the training seed is each preset's own), then
 prints per method the mean, the standard deviation and the range of the ten test scores, and the
 harvests themselves scored as a prediction on the test split (the modality-independent teachers'
@@ -48,18 +49,27 @@ def harvest_scores(data: Path) -> dict[str, dict[str, float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from avparse.demo import METHODS, SCORE_KEYS, DemoConfig, run_demo
+    from avparse.utils.atomic import write_json
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/bench_demo"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    d = DemoConfig()
+    parser.add_argument("--clips", type=int, default=d.clips, help="training clips")
+    parser.add_argument("--val-clips", type=int, default=d.val_clips)
+    parser.add_argument("--test-clips", type=int, default=d.test_clips)
+    parser.add_argument("--epochs", type=int, default=d.epochs)
     args = parser.parse_args(argv)
-
-    from avparse.demo import METHODS, SCORE_KEYS, DemoConfig, run_demo
-    from avparse.utils.atomic import write_json
 
     per_seed: dict[int, dict] = {}
     for seed in args.seeds:
         start, cpu = time.perf_counter(), _cpu_seconds()
-        cfg = DemoConfig(out=args.out / f"seed{seed}", seed=seed, plot=False, progress=False)
+        cfg = DemoConfig(
+            out=args.out / f"seed{seed}", seed=seed, clips=args.clips, val_clips=args.val_clips,
+            test_clips=args.test_clips, epochs=args.epochs, plot=False, progress=False,
+            notes=False,
+        )  # fmt: skip
         result = run_demo(cfg)
         per_seed[seed] = {
             **result.scores,

@@ -17,6 +17,8 @@ def test_miniature_demo_runs_and_reuses(cli, tmp_path):
     out = tmp_path / "demo"
     result = cli("demo", "--out", out, *TINY, "--quiet")
     assert result.code == 0, result.err
+    assert "data:" not in result.out and "training" not in result.out  # --quiet: the table only
+    assert result.err == ""
     scores = json.loads((out / "results.json").read_text())
     keys = [m.key for m in METHODS]
     assert list(scores) == keys and {"han", "valor_fused", "valor"} <= set(keys)
@@ -32,9 +34,9 @@ def test_miniature_demo_runs_and_reuses(cli, tmp_path):
     assert fused == (out / "data" / "fused" / "CLIP/segment_pseudo_labels").resolve()
     # A second run with the same flags reuses the data and every finished run.
     stamps = {m: (out / m / "checkpoint.pt").stat().st_mtime_ns for m in keys}
-    again = cli("demo", "--out", out, *TINY, "--no-plot")
+    again = cli("demo", "--out", out, *TINY, "--no-plot", "--no-progress")
     assert again.code == 0, again.err
-    assert "reused" in again.out
+    assert "reused" in again.out and again.err == ""  # notes, but no progress lines
     assert {m: (out / m / "checkpoint.pt").stat().st_mtime_ns for m in stamps} == stamps
     assert json.loads((out / "results.json").read_text()) == scores
     # Other data (another seed) retrains every method, though the training settings are equal.

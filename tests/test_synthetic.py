@@ -148,6 +148,26 @@ def test_ave_synthetic_root(tmp_path):
         h = np.load(root / HARVEST_FOLDERS["audio"] / f"{clip}.npy")
         assert h.shape == (10, len(AVE)) and not h[:, ~tags].any()
         assert np.load(root / "feats/vggish" / f"{clip}.npy").shape == (10, 128)
+    # Calibrated as `avparse calibrate --task ave`: 5 val clips, so every class takes the
+    # threshold pooled over all classes (one per modality), recorded in calibrate's format.
+    import json
+
+    cal = json.loads((root / synthetic.THRESHOLDS_FILE).read_text())
+    assert cal["vocabulary"] == "ave" and cal["calibration"]["clips"] == 5
+    for m in ("visual", "audio"):
+        assert {v["source"] for v in cal["calibration"]["segment_f"][m].values()} == {"pooled"}
+        assert len(set(cal[m].values())) == 1
+
+
+def test_ave_arrays_without_features_match_the_root(tmp_path):
+    root = synthetic.generate_ave(tmp_path / "ave", n_train=10, n_val=5, n_test=6, seed=2)
+    splits = synthetic.generate_arrays(
+        n_train=10, n_val=5, n_test=6, seed=2, task="ave", features=None
+    )
+    test = splits["test"]
+    assert test.features == {} and test.scores["audio"].shape == (6, 10, len(AVE))
+    for clip, hard in zip(test.ids, test.labels["modality"]["visual"][0], strict=True):
+        assert np.array_equal(np.load(root / HARVEST_FOLDERS["visual"] / f"{clip}.npy"), hard)
 
 
 def test_ave_with_real_annotations(tmp_path, ave_root):

@@ -81,6 +81,9 @@ class DemoConfig:
     """Seed of the synthetic data; the training seed is the preset's own."""
     plot: bool = True
     progress: bool = True
+    """Training progress (bars on a terminal, plain lines otherwise; ``--no-progress``)."""
+    notes: bool = True
+    """Lines saying what is generated, reused or trained (off with ``--quiet``)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Further model config overrides (``--set key=value``)."""
 
@@ -121,7 +124,7 @@ def _run_state(folder: Path, model_cfg: Any, train_cfg: Any, same_data: bool) ->
 
 
 def _say(cfg: DemoConfig, text: str) -> None:
-    if cfg.progress:
+    if cfg.notes:
         print(text, flush=True)
 
 

@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 from avparse.demo import DemoConfig
+from avparse.utils.progress import add_progress_flags, progress_enabled
 
 _DEFAULTS = DemoConfig()
 
@@ -37,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ff", type=int, default=d.dim_feedforward, help="feed-forward width")
     parser.add_argument("--seed", type=int, default=d.seed, help="seed of the synthetic data")
     parser.add_argument("--no-plot", action="store_true", help="skip the timeline pictures")
-    parser.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+    add_progress_flags(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         features=args.features, epochs=args.epochs, warmup=args.warmup, lr=args.lr,
         lr_min=args.lr_min, batch_size=args.batch_size, d_model=args.d_model,
         num_layers=args.layers, nhead=args.heads, dim_feedforward=args.ff, seed=args.seed,
-        plot=not args.no_plot, progress=not args.quiet,
+        plot=not args.no_plot, progress=progress_enabled(args), notes=not args.quiet,
     )  # fmt: skip
     result = run_demo(cfg)
     print(f"\nTest scores (F-score %, {cfg.test_clips} synthetic clips)")

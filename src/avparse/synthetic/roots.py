@@ -37,6 +37,7 @@ from avparse.synthetic.config import rng as rng_of
 from avparse.synthetic.events import ave_activity, sample_ave_events, sample_llp_events
 from avparse.synthetic.labels import Labels, calibrate_teachers, label_all, truth
 from avparse.synthetic.world import World, render
+from avparse.teachers.calibrate import MIN_CLIPS
 from avparse.utils.atomic import write_json, write_text
 from avparse.vocab import AVE, LLP, Vocabulary
 
@@ -108,7 +109,9 @@ def _ids(n: int, rng: np.random.Generator, taken: set[str]) -> list[str]:
     return out
 
 
-def _check_features(features: str) -> tuple[str, ...]:
+def _check_features(features: str | None) -> tuple[str, ...]:
+    if features is None:
+        return ()
     if features not in FEATURE_SETS:
         known = ", ".join(FEATURE_SETS)
         raise AvparseError(f"unknown synthetic feature set {features!r} (known: {known})")
@@ -128,6 +131,7 @@ def _render_splits(
     vocab: Vocabulary,
     task: str,
     sink: Sink,
+    min_clips: int = MIN_CLIPS,
 ) -> Calibration:
     """Render every split chunk by chunk (features go to ``sink``), calibrate the teachers on
     val (else the first split) and label every split; returns the calibration."""
@@ -149,8 +153,9 @@ def _render_splits(
     cal_name = "val" if "val" in splits else next(iter(splits))
     cal = splits[cal_name]
     calibration = calibrate_teachers(
-        vocab, cal_name, cal.scores, cal.weak, truth(task, cal.audio, cal.visual)
-    )
+        vocab, cal_name, cal.scores, cal.weak, truth(task, cal.audio, cal.visual),
+        min_clips=min_clips,
+    )  # fmt: skip
     for split in splits.values():
         split.labels = label_all(split.scores, calibration.thresholds, split.weak)
     return calibration
@@ -178,24 +183,35 @@ def generate_arrays(
     n_train: int,
     n_val: int,
     n_test: int,
-    features: str = "valor",
+    features: str | None = "valor",
     seed: int = 0,
     config: SyntheticConfig | None = None,
+    task: str = "llp",
+    min_clips: int = MIN_CLIPS,
 ) -> dict[str, SplitArrays]:
-    """The same data as :func:`generate_llp`, held in memory (no files), for benchmarks.
+    """The same data as :func:`generate_llp` (or, with ``task="ave"``, the synthetic clips of
+    :func:`generate_ave`), held in memory (no files), for benchmarks.
 
-    Mind the size: ResNet-152 features take 655 kB per clip.
+    ``features=None`` renders no student features (teacher logits and labels only: fast);
+    ``min_clips`` is the calibration's (:func:`avparse.teachers.calibrate.calibrate`). Mind the
+    size of features: ResNet-152's take 655 kB per clip.
     """
     config = config or SyntheticConfig()
     kinds = _check_features(features)
-    splits = _llp_splits(n_train, n_val, n_test, seed, config)
+    if task == "ave":
+        splits = _ave_splits(n_train, n_val, n_test, None, None, seed, config)[0]
+        vocab = AVE
+    elif task == "llp":
+        splits, vocab = _llp_splits(n_train, n_val, n_test, seed, config), LLP
+    else:
+        raise AvparseError(f"unknown synthetic task {task!r} (expected llp or ave)")
     store: dict[str, dict[str, list[np.ndarray]]] = {s: {k: [] for k in kinds} for s in splits}
 
     def sink(name: str, sl: slice, feats: dict[str, np.ndarray]) -> None:
         for k, v in feats.items():
             store[name][k].append(v)
 
-    _render_splits(splits, kinds, seed, config, LLP, "llp", sink)
+    _render_splits(splits, kinds, seed, config, vocab, task, sink, min_clips)
     for name, split in splits.items():
         split.features = {
             k: np.concatenate(v) if v else np.zeros((0, *FEATURE_KINDS[k].shape), np.float32)
@@ -351,34 +367,19 @@ def _ave_by_id(
     return list(order), out[0], out[1], out[2], index
 
 
-def generate_ave(
-    root: str | Path,
-    *,
-    n_train: int = 0,
-    n_val: int = 0,
-    n_test: int = 0,
-    annotations: str | Path | None = None,
-    per_split: int | None = None,
-    features: str = "valor",
-    seed: int = 0,
-    config: SyntheticConfig | None = None,
-    overwrite: bool = False,
-) -> Path:
-    """Write an AVE data root: ``Annotations.txt``, split files, features and (10, 28) harvests.
+def _ave_splits(
+    n_train: int,
+    n_val: int,
+    n_test: int,
+    annotations: str | Path | None,
+    per_split: int | None,
+    seed: int,
+    config: SyntheticConfig,
+) -> tuple[dict[str, SplitArrays], dict[str, np.ndarray], tuple, dict]:
+    """AVE splits by video id (without features), the row order of each split, the rows'
+    (ids, categories, spans) and the settings' ``counts``."""
+    from avparse.data.ave import AVE_FILES, AVEAnnotations, read_ave_split
 
-    With ``annotations`` (a folder holding the real ``Annotations.txt`` and split files) the real
-    clips, segment labels and splits are used and only the features and harvests are synthetic;
-    ``per_split`` keeps only the first clips of each real split (rows renumbered) for quick runs;
-    otherwise ``n_*`` AVE-like clips are drawn (one audio-visual event per clip). Either way one
-    modality may continue past the event (``SyntheticConfig.ave_unaligned``), as in real AVE
-    background segments. The teachers are calibrated as ``avparse calibrate --task ave`` does:
-    the annotated event is the truth of both modalities.
-    """
-    from avparse.data.ave import AVE_FILES, AVEAnnotations, read_ave_split, write_ave_split
-
-    root = Path(root)
-    config = config or SyntheticConfig()
-    kinds = _check_features(features)
     if annotations is not None:
         source = AVEAnnotations(Path(annotations))
         clips = source.clips
@@ -410,9 +411,6 @@ def generate_ave(
             s: np.arange(bounds[i], bounds[i + 1]) for i, s in enumerate(("train", "val", "test"))
         }
         counts = {"train": n_train, "val": n_val, "test": n_test}
-    settings = _settings("ave", counts, features, seed, config)
-    if _begin(root, settings, overwrite):
-        return root
     audio, visual = ave_activity(category, spans, rng_of(seed, 13), config)
     weak = np.zeros((len(ids), len(AVE)), dtype=bool)
     weak[np.arange(len(ids)), category] = True
@@ -432,6 +430,43 @@ def generate_ave(
             )
     if len(splits["val"].filenames) == 0:
         splits.pop("val")
+    return splits, orders, (ids, category, spans), counts
+
+
+def generate_ave(
+    root: str | Path,
+    *,
+    n_train: int = 0,
+    n_val: int = 0,
+    n_test: int = 0,
+    annotations: str | Path | None = None,
+    per_split: int | None = None,
+    features: str = "valor",
+    seed: int = 0,
+    config: SyntheticConfig | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write an AVE data root: ``Annotations.txt``, split files, features and (10, 28) harvests.
+
+    With ``annotations`` (a folder holding the real ``Annotations.txt`` and split files) the real
+    clips, segment labels and splits are used and only the features and harvests are synthetic;
+    ``per_split`` keeps only the first clips of each real split (rows renumbered) for quick runs;
+    otherwise ``n_*`` AVE-like clips are drawn (one audio-visual event per clip). Either way one
+    modality may continue past the event (``SyntheticConfig.ave_unaligned``), as in real AVE
+    background segments. The teachers are calibrated as ``avparse calibrate --task ave`` does:
+    the annotated event is the truth of both modalities.
+    """
+    from avparse.data.ave import AVE_FILES, write_ave_split
+
+    root = Path(root)
+    config = config or SyntheticConfig()
+    kinds = _check_features(features)
+    splits, orders, clips, counts = _ave_splits(
+        n_train, n_val, n_test, annotations, per_split, seed, config
+    )
+    settings = _settings("ave", counts, features, seed, config)
+    if _begin(root, settings, overwrite):
+        return root
     ids_of = {name: s.ids for name, s in splits.items()}
     calibration = _render_splits(
         splits, kinds, seed, config, AVE, "ave", _feature_sink(root, ids_of)
@@ -439,6 +474,7 @@ def generate_ave(
     for split in splits.values():
         _write_harvest(root, split)
     names = AVE.names
+    ids, category, spans = clips
     lines = [
         f"{names[c]}&{clip}&good&{int(on)}&{int(off)}"
         for clip, c, (on, off) in zip(ids, category.tolist(), spans.tolist(), strict=True)
