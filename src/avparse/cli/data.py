@@ -111,17 +111,10 @@ def _run_pack(args: argparse.Namespace) -> int:
 
 
 def _add_synth(parser: argparse.ArgumentParser) -> None:
-    from avparse.demo import DemoConfig
+    from avparse.cli.demo import add_data_flags
 
-    d = DemoConfig()  # the demo's data, so a root made here is the one the demo trains on
     parser.add_argument("out", type=Path, metavar="OUT", help="data root to write")
-    parser.add_argument("--clips", type=int, default=d.clips, help="training clips")
-    parser.add_argument("--val-clips", type=int, default=d.val_clips, help="validation clips")
-    parser.add_argument("--test-clips", type=int, default=d.test_clips, help="test clips")
-    parser.add_argument(
-        "--features", choices=("valor", "valor++"), default=d.features, help="synthetic features"
-    )
-    parser.add_argument("--seed", type=int, default=d.seed, help="seed of the synthetic world")
+    add_data_flags(parser)  # the demo's data, so a root made here is the one the demo trains on
     parser.add_argument(
         "--overwrite", action="store_true", help="replace a synthetic root of other settings"
     )

@@ -18,15 +18,22 @@ from avparse.utils.progress import add_progress_flags, progress_enabled
 _DEFAULTS = DemoConfig()
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_data_flags(parser: argparse.ArgumentParser) -> None:
+    """The demo's data flags (sizes, feature set, seed), shared with ``avparse data synth``."""
     d = _DEFAULTS
-    parser.add_argument("--out", type=Path, default=d.out, help="run folder")
     parser.add_argument("--clips", type=int, default=d.clips, help="training clips")
     parser.add_argument("--val-clips", type=int, default=d.val_clips, help="validation clips")
     parser.add_argument("--test-clips", type=int, default=d.test_clips, help="test clips")
     parser.add_argument(
         "--features", choices=("valor", "valor++"), default=d.features, help="synthetic features"
     )
+    parser.add_argument("--seed", type=int, default=d.seed, help="seed of the synthetic world")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = _DEFAULTS
+    parser.add_argument("--out", type=Path, default=d.out, help="run folder")
+    add_data_flags(parser)
     parser.add_argument("--epochs", type=int, default=d.epochs, help="training epochs per method")
     parser.add_argument("--warmup", type=int, default=d.warmup, help="warm-up epochs")
     parser.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
@@ -36,7 +43,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layers", type=int, default=d.num_layers, help="encoder layers")
     parser.add_argument("--heads", type=int, default=d.nhead, help="attention heads")
     parser.add_argument("--ff", type=int, default=d.dim_feedforward, help="feed-forward width")
-    parser.add_argument("--seed", type=int, default=d.seed, help="seed of the synthetic data")
     parser.add_argument("--no-plot", action="store_true", help="skip the timeline pictures")
     add_progress_flags(parser)
 

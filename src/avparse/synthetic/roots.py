@@ -294,6 +294,25 @@ def _write_harvest(root: Path, split: SplitArrays) -> None:
             np.save(ClipOutputs(root, clip).scores(m), x.astype(np.float32, copy=False))
 
 
+def _write_clips(
+    root: Path,
+    splits: dict[str, SplitArrays],
+    kinds: tuple[str, ...],
+    seed: int,
+    config: SyntheticConfig,
+    vocab: Vocabulary,
+    task: str,
+) -> Calibration:
+    """Every clip's features and harvest files under ``root``; returns the calibration."""
+    ids_of = {name: s.ids for name, s in splits.items()}
+    calibration = _render_splits(
+        splits, kinds, seed, config, vocab, task, _feature_sink(root, ids_of)
+    )
+    for split in splits.values():
+        _write_harvest(root, split)
+    return calibration
+
+
 def _finish(root: Path, settings: dict, calibration: Calibration) -> None:
     write_thresholds(calibration, root / THRESHOLDS_FILE)
     write_json(root / COMPLETE_MARKER, settings)
@@ -326,12 +345,8 @@ def generate_llp(
     settings = _settings("llp", counts, features, seed, config)
     if _begin(root, settings, overwrite):
         return root
-    ids_of = {name: s.ids for name, s in splits.items()}
-    calibration = _render_splits(
-        splits, kinds, seed, config, LLP, "llp", _feature_sink(root, ids_of)
-    )
+    calibration = _write_clips(root, splits, kinds, seed, config, LLP, "llp")
     for name, split in splits.items():
-        _write_harvest(root, split)
         write_weak_tsv(root / LLP_FILES[name], split.filenames, split.weak, LLP)
     everything = [splits[s] for s in ("train", "val", "test")]
     write_weak_tsv(
@@ -467,12 +482,7 @@ def generate_ave(
     settings = _settings("ave", counts, features, seed, config)
     if _begin(root, settings, overwrite):
         return root
-    ids_of = {name: s.ids for name, s in splits.items()}
-    calibration = _render_splits(
-        splits, kinds, seed, config, AVE, "ave", _feature_sink(root, ids_of)
-    )
-    for split in splits.values():
-        _write_harvest(root, split)
+    calibration = _write_clips(root, splits, kinds, seed, config, AVE, "ave")
     names = AVE.names
     ids, category, spans = clips
     lines = [
