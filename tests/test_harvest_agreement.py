@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avparse.data import synthetic
+from avparse import synthetic
 from avparse.data.agreement import HarvestMismatchError
 from avparse.data.layout import HARVEST_FOLDERS
 
