@@ -1,4 +1,4 @@
-"""AVE on synthetic data: weak-label baseline (HAN) vs VALOR (harvests), plus full supervision.
+"""AVE on synthetic data: weak-label baseline (HAN) vs VALOR vs UWAV, plus full supervision.
 
     .venv/bin/python benchmarks/ave.py [--out runs/bench_ave] [--clips 1200] [--epochs 40]
     .venv/bin/python benchmarks/ave.py --seeds 0 1 2            # mean and spread over worlds
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-METHODS = ("han", "valor", "supervised")
+METHODS = ("han", "valor", "uwav", "supervised")
 """Losses of the ``ave`` task compared (``--methods`` picks)."""
 
 

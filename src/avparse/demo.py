@@ -44,8 +44,10 @@ METHODS = (
     Method("han", "HAN", "han"),
     Method("valor_fused", "VALOR fused", "valor", teacher="fused"),
     Method("valor", "VALOR", "valor"),
+    Method("uwav", "UWAV", "valor", loss="uwav"),
 )
-"""The demo's columns, from weak labels alone to modality-independent teachers."""
+"""The demo's columns, from weak labels alone to modality-independent teachers and UWAV's
+soft, re-weighted targets with feature mixup (the same harvests)."""
 
 RUNS_FILE = "demo_runs.json"
 """``{method: data settings}``: the data each run folder was trained on, so a run is reused only

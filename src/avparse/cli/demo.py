@@ -1,8 +1,9 @@
 """``avparse demo``: the synthetic LLP-like benchmark, in minutes on a CPU.
 
 Generates (or reuses) a synthetic data root under ``OUT/data`` and trains the same network on
-the weak labels alone (HAN), with the harvests of a fused teacher (VALOR fused) and with the
-harvests of modality-independent teachers (VALOR); prints their ten test scores side by side,
+the weak labels alone (HAN), with the harvests of a fused teacher (VALOR fused), with the
+harvests of modality-independent teachers (VALOR) and with those as UWAV's soft targets
+(``--loss uwav``); prints their ten test scores side by side,
 writes ``OUT/results.json`` and a timeline picture of one test clip per method. Re-running
 with the same flags reuses everything already done (see :mod:`avparse.demo`).
 """

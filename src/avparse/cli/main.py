@@ -30,7 +30,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("evaluate", "run a trained student on a split and score it"),
     "parse": ("parse", "parse video files: events heard, seen, and both, with times"),
     "convert": ("convert", "turn a published checkpoint_best.pt into a model folder with a card"),
-    "demo": ("demo", "synthetic LLP-like benchmark: train HAN and VALOR, compare them"),
+    "demo": (
+        "demo",
+        "synthetic LLP-like benchmark: HAN, VALOR (fused and modality teachers), UWAV",
+    ),
 }
 
 
