@@ -178,3 +178,9 @@ def test_soft_labels_of_far_negative_margins_are_zero_without_warnings():
         warnings.simplefilter("error")
         hard, soft = elaborate(scores, np.array([0.0, 0.0]), np.array([[True, True]]))
     assert hard.tolist() == [[[0.0, 1.0]]] and soft.tolist() == [[[0.0, 1.0]]]
+
+
+def test_cli_out_folder_is_refused_before_the_work(cli, harvested, tmp_path):
+    ann, root = harvested
+    result = cli("calibrate", "--harvest", root, "--annotations", ann, "--out", tmp_path)
+    assert result.code == 2 and "is a folder" in result.err and result.out == ""

@@ -43,7 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from avparse.errors import AvparseError
     from avparse.harvest.calibration import calibrate_harvest, write_thresholds
+
+    if args.out.is_dir():  # before the work, not after it
+        raise AvparseError(f"--out {args.out}: is a folder; give the thresholds file's name")
 
     cal = calibrate_harvest(
         args.harvest, args.annotations, split=args.split, task=args.task,
