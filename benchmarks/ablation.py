@@ -113,8 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", nargs="+", choices=tuple(ROWS), default=list(ROWS))
     args = parser.parse_args(argv)
 
-    from avparse.data.synthetic import generate_llp
-
+    from avparse.synthetic import generate_llp
     from avparse.utils.atomic import write_json
 
     t0 = time.perf_counter()

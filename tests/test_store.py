@@ -273,9 +273,8 @@ def test_pooled_rows_give_the_model_the_same_outputs(root: Path, tmp_path: Path)
 
 def test_data_pack_on_an_ave_root_builds_what_the_ave_task_reads(tmp_path: Path, cli) -> None:
     pytest.importorskip("h5py")
-    from avparse.data.synthetic import generate_ave
-
     from avparse.data.ave import AVEAnnotations
+    from avparse.synthetic import generate_ave
 
     root = generate_ave(tmp_path / "ave", n_train=8, n_val=3, n_test=3, seed=2)
     time.sleep(store.RACY_NS / 1e9)

@@ -227,7 +227,7 @@ def _add_soft_labels(root: Path, seed: int = 0) -> Path:
 
 @pytest.fixture(scope="module")
 def soft_root(tmp_path_factory) -> Path:
-    from avparse.data.synthetic import generate_llp
+    from avparse.synthetic import generate_llp
 
     root = generate_llp(tmp_path_factory.mktemp("uwav") / "root", n_train=24, n_val=8, n_test=8)
     return _add_soft_labels(root)
@@ -253,9 +253,14 @@ def test_train_with_uwav_loss_through_the_cli(soft_root: Path, tmp_path: Path, c
 
 
 def test_root_without_soft_labels_is_one_line(tmp_path: Path, cli) -> None:
-    from avparse.data.synthetic import generate_llp
+    import shutil
+
+    from avparse.data.layout import SOFT_HARVEST_FOLDERS
+    from avparse.synthetic import generate_llp
 
     root = generate_llp(tmp_path / "root", n_train=8, n_val=4, n_test=4)
+    for folder in SOFT_HARVEST_FOLDERS.values():  # synthetic roots have them, as harvests do
+        shutil.rmtree(root / folder)
     res = cli("train", "--data", root, "--preset", "tiny", "--loss", "uwav", "--out",
               tmp_path / "run", "--store", tmp_path / "store", "--no-progress")  # fmt: skip
     assert res.code == 2 and res.err.count("\n") == 1, res.err
@@ -294,7 +299,7 @@ def test_uwav_resume_is_exact(soft_root: Path, tmp_path: Path) -> None:
 
 
 def test_train_ave_with_uwav_loss(tmp_path: Path, cli) -> None:
-    from avparse.data.synthetic import generate_ave
+    from avparse.synthetic import generate_ave
 
     root = _add_soft_labels(generate_ave(tmp_path / "ave", n_train=16, n_val=6, n_test=6, seed=1))
     out = tmp_path / "run"
