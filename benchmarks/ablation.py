@@ -7,18 +7,20 @@ Generates (or reuses) one synthetic LLP-like data root (the demo's generator, da
 ``--data-seed``), then trains the same narrowed student with ``--loss uwav`` and each row's
 switches (``uwav_soft``, ``uwav_reweight``, ``uwav_mixup``) once per training seed, through the
 normal training loop, ``--jobs`` runs at a time with one torch thread each (on a busy 2-core
-machine one thread per run was 10x faster than torch's default thread pool). The test scores of each run's best epoch (segment-level Type@AV on val)
-are averaged over seeds; the table shows mean and sample standard deviation. ``results.json``
-holds every run's ten scores. Finished runs with the same settings are reused.
+machine one thread per run was 10x faster than torch's default thread pool). The test scores of
+each run's best epoch (segment-level Type@AV on val) are averaged over seeds; the table shows
+mean and sample standard deviation. ``results-<weights>.json`` holds every run's ten scores.
+Finished runs with the same settings are reused.
 
 UWAV's settings are used throughout: ``T = 2``, ``alpha = 1.7``, ``W = 0.5`` with the published
-code's weight scale (``--weights``). The synthetic world is fixed; nothing here tunes it.
+code's weight scale; ``--weights paper`` (or ``fixed``) trains the re-weighting rows with the
+paper's (or fixed) weights instead, in folders of their own (``soft+reweight-paper``, ...). The
+synthetic world is fixed; nothing here tunes it.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
 import statistics
@@ -47,7 +49,7 @@ def _train_one(args: argparse.Namespace, data: Path, row: str, seed: int) -> dic
     from avparse.model.config import model_config
     from avparse.train.loop import train
     from avparse.train.recipe import recipe
-    from avparse.train.runfolder import read_run
+    from avparse.train.runfolder import run_state
 
     model_cfg = model_config(
         "valor",
@@ -60,14 +62,8 @@ def _train_one(args: argparse.Namespace, data: Path, row: str, seed: int) -> dic
          "batch_size": args.batch_size, "seed": seed, "uwav_weights": args.weights, **ROWS[row]},
     )  # fmt: skip
     torch.set_num_threads(1)  # a small model: one thread per run, runs side by side (--jobs)
-    folder = args.out / row / f"seed{seed}"
-    run = read_run(folder)
-    same = (
-        run is not None
-        and run.get("status") == "finished"
-        and run.get("model") == model_cfg.to_dict()
-        and run.get("train") == json.loads(json.dumps(train_cfg.to_dict()))
-    )
+    folder = args.out / _label(row, args.weights) / f"seed{seed}"
+    same = args.reuse and run_state(folder, model_cfg, train_cfg) == "finished"
     result = train(
         data, folder, model_cfg, train_cfg, preset="valor", store=args.out / "store",
         resume=same, overwrite=not same, progress=False,
@@ -80,6 +76,11 @@ def _cell(values: list[float]) -> str:
     mean = statistics.fmean(values)
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{mean:5.1f} ± {spread:3.1f}"
+
+
+def _label(row: str, weights: str) -> str:
+    """Row name; re-weighting rows with other than the code's weights say which (own folders)."""
+    return row if weights == "code" or not ROWS[row]["uwav_reweight"] else f"{row}-{weights}"
 
 
 def table(results: dict[str, list[dict[str, float]]]) -> str:
@@ -113,14 +114,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", nargs="+", choices=tuple(ROWS), default=list(ROWS))
     args = parser.parse_args(argv)
 
-    from avparse.synthetic import generate_llp
+    from avparse.synthetic import COMPLETE_MARKER, generate_llp
     from avparse.utils.atomic import write_json
 
     t0 = time.perf_counter()
+    marker = args.out / "data" / COMPLETE_MARKER
+    before = marker.stat().st_mtime_ns if marker.is_file() else None
     data = generate_llp(
         args.out / "data", n_train=args.clips, n_val=args.val_clips, n_test=args.test_clips,
         seed=args.data_seed, overwrite=True,
     )  # fmt: skip
+    args.reuse = before == marker.stat().st_mtime_ns  # runs are reused on the same data only
     runs = [(row, seed) for row in args.rows for seed in range(args.seeds)]
     done: dict[tuple[str, int], dict[str, float]] = {}
 
@@ -135,15 +139,19 @@ def main(argv: list[str] | None = None) -> int:
         futures = {pool.submit(_train_one, args, data, *run): run for run in runs[1:]}
         for future in as_completed(futures):
             report(*futures[future], future.result())
-    results = {row: [done[row, seed] for seed in range(args.seeds)] for row in args.rows}
+    results = {
+        _label(row, args.weights): [done[row, seed] for seed in range(args.seeds)]
+        for row in args.rows
+    }
     settings: dict[str, Any] = {
         k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
     }
-    write_json(args.out / "results.json", {"settings": settings, "runs": results})
+    write_json(args.out / f"results-{args.weights}.json", {"settings": settings, "runs": results})
     print()
     print(table(results))
     print(
-        f"\n{args.seeds} seeds, {time.perf_counter() - t0:.0f} s; wrote {args.out / 'results.json'}"
+        f"\n{args.seeds} seeds, {time.perf_counter() - t0:.0f} s; "
+        f"wrote {args.out / f'results-{args.weights}.json'}"
     )
     return 0
 
