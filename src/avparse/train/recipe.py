@@ -246,12 +246,9 @@ def build_optimizer(
     """AdamW with the recipe's settings and a per-epoch schedule (step once per epoch)."""
     import torch
 
-    # foreach: one call per step for all tensors (the default on CUDA); on the CPU it gives the
-    # same weights bit for bit as the per-tensor loop and spends less time outside the arithmetic
     opt = torch.optim.AdamW(
-        params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay,
-        foreach=True,
-    )  # fmt: skip
+        params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay
+    )
     # LambdaLR's factor at step k is the lr of 1-based epoch k + 1, relative to cfg.lr.
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _Factor(cfg))
     return opt, sched
