@@ -11,11 +11,13 @@ from avparse.utils.progress import add_progress_flags, progress_enabled
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from avparse.model.config import PRESETS  # no torch: the registry is plain data
+
     parser.add_argument("--data", required=True, type=Path, help="data root (published layout)")
     parser.add_argument(
         "--preset",
         default=None,
-        help="han, valor, valor+, valor++ or tiny; valor unless --config names one",
+        help=f"{', '.join(PRESETS)}; valor unless --config names one",
     )
     parser.add_argument(
         "--out", type=Path, default=None, help="run folder; runs/PRESET when omitted"
