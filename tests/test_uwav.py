@@ -58,7 +58,7 @@ def test_class_weights_by_hand() -> None:
     hard[1, 5:, 2] = 1  # 8 positives of 80 entries
     f = uwav.positive_fraction(hard, chunk=1)
     assert f == pytest.approx(0.1)
-    assert TrainConfig(loss="uwav").uwav_weights == "code"  # the published code's, the default
+    assert TrainConfig(loss="uwav").uwav_weights == "paper"  # eq. 18-19 (the uwav presets: code)
     paper = TrainConfig(loss="uwav", uwav_weights="paper")
     assert paper.uwav_w == 0.5
     assert uwav.class_weights(f, 4, paper) == pytest.approx((0.5 * 0.9, 0.1))

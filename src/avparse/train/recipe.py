@@ -62,7 +62,7 @@ class TrainConfig:
     """``uwav`` loss: ``T`` of the soft targets (1: the stored soft labels)."""
     uwav_reweight: bool = True
     """``uwav`` loss: class-balanced re-weighting of the segment loss."""
-    uwav_weights: str = "code"
+    uwav_weights: str = "paper"
     """``paper`` (``W (1 - f)``, ``f``), ``code`` (the published code's: C times those) or
     ``fixed`` (7, 1); see :func:`avparse.train.uwav.class_weights`."""
     uwav_w: float = 0.5
