@@ -176,3 +176,21 @@ def test_progress_flags():
     assert progress_enabled(parser.parse_args([]))
     assert not progress_enabled(parser.parse_args(["--no-progress"]))
     assert not progress_enabled(parser.parse_args(["--quiet"]))
+
+
+def test_a_command_failing_on_its_input_leaves_no_output_folder(tmp_path: Path) -> None:
+    out = tmp_path / "o" / "deep"
+    assert cli_main.main(["evaluate", "--data", str(tmp_path / "nodata"), "--checkpoint",
+                 str(tmp_path / "nomodel"), "--split", "test", "--out", str(out)]) == 2  # fmt: skip
+    assert cli_main.main(["train", "--data", str(tmp_path / "nodata"), "--out", str(out)]) == 2
+    assert not (tmp_path / "o").exists()
+
+
+def test_output_folder_under_a_file_is_one_line(tmp_path: Path) -> None:
+    from avparse.utils.atomic import prepare_output_folder
+
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(AvparseError, match="is not a folder"):
+        prepare_output_folder(tmp_path / "f" / "out")
+    prepare_output_folder(tmp_path / "new" / "out")  # creatable: fine, and nothing is made
+    assert not (tmp_path / "new").exists()

@@ -20,7 +20,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from avparse.errors import AvparseError, first_line
+from avparse.errors import AvparseError
 
 
 @contextlib.contextmanager
@@ -86,14 +86,25 @@ def save_npy(path: str | Path, array: np.ndarray) -> None:
 
 
 def prepare_output_folder(folder: Path) -> None:
-    """Create ``folder`` or say in one line why it cannot hold the outputs (before any work)."""
+    """Say in one line why ``folder`` cannot hold the outputs, before any work.
+
+    Nothing is created here: a command that then fails on its input leaves no empty folder
+    behind; the atomic writers create the folder with the first file.
+    """
     if folder.exists() and not folder.is_dir():
         raise AvparseError(f"{folder}: output folder is an existing file (--out)")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
+    existing = folder
+    while not existing.exists():  # the nearest folder that exists must let us create the rest
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing != folder and not existing.is_dir():
         raise AvparseError(
-            f"{folder}: cannot create the output folder ({exc.strerror or first_line(exc)})"
-        ) from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise AvparseError(f"{folder}: output folder is not writable")
+            f"{folder}: cannot create the output folder ({existing} is not a folder)"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise AvparseError(
+            f"{folder}: output folder is not writable"
+            if existing == folder
+            else f"{folder}: cannot create the output folder ({existing} is not writable)"
+        )
