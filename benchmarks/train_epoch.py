@@ -1,6 +1,6 @@
 """``avparse train`` against a replica of the published VALOR training script, on one data root.
 
-The replica is written from section 10 of ``docs/valor-reference.md`` (the published
+The replica is written from section 10 of ``docs/reference.md`` (the published
 ``main_avvp.py`` / ``dataloader_avvp.py``, read for their settings):
 
 - a per-clip ``Dataset`` whose ``__getitem__`` takes the clip's row with ``df.loc[idx, :]`` and

@@ -2,7 +2,7 @@
 
 Each class is one record, so a name, its prompts and its thresholds can never drift apart the way
 parallel lists do. The LLP values are VALOR's published ones (prompt typos included, since the
-thresholds were tuned for exactly those strings); see ``docs/valor-reference.md`` sections 2 and 4.
+thresholds were tuned for exactly those strings); see ``docs/reference.md`` sections 2 and 4.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The published data-root layout (VALOR / LLP): file and folder names, feature shapes.
 
 One place names every file of a data root, so readers, the checker, the packer and the harvest
-all agree. See ``docs/valor-reference.md`` sections 2 and 3.
+all agree. See ``docs/reference.md`` sections 2, 3 and 14.
 """
 
 from __future__ import annotations

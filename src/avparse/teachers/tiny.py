@@ -7,7 +7,7 @@ are small byte-level BPEs trained on the vocabularies' prompts with ``tokenizers
 forms are ignored by transformers 5.x). Both folders load with ``from_pretrained(folder)`` and
 with :class:`avparse.teachers.VisualTeacher` / :class:`avparse.teachers.AudioTeacher`.
 
-The sizes are the ones measured to work (``docs/env-notes``): CLIP hidden 32, 2 layers, 32 px
+The sizes are the ones measured to work with transformers 5.x: CLIP hidden 32, 2 layers, 32 px
 images in 8 px patches, projection 16; HTS-AT with 16 mel bins, spectrogram 128, depths (1, 1) and
 a feature extractor of 10 s maximum length.
 
