@@ -66,17 +66,23 @@ def _open_npy(path: str, *, values: bool) -> tuple[_Npy, np.ndarray | None]:
 
 
 def read_feature_file(
-    path: str | Path, kind: str, *, num_classes: int = len(LLP), quick: bool = False
+    path: str | Path,
+    kind: str,
+    *,
+    num_classes: int = len(LLP),
+    quick: bool = False,
+    length: int | None = None,
 ) -> tuple[np.ndarray | None, str | None]:
     """Read and check one per-clip file of ``kind``: ``(array, None)`` or ``(None, problem)``.
 
     ``kind`` is a name of ``FEATURE_KINDS`` or of ``PER_CLASS_KINDS`` (``harvest_audio``,
     ``soft_visual``, ``scores_audio``, ...). ``quick`` reads the header and the file length only
-    (the array returned is then None even for a sound file). Each file is read with a single
+    (the array returned is then None even for a sound file). ``length``: the clip has that many
+    segments (:func:`avparse.data.layout.expected_shape`; default 10). Each file is read with a single
     ``read`` after numpy's header reader; the array returned is read-only, in the file's dtype.
     """
     harvest = kind in HARVEST_KINDS
-    shape = expected_shape(kind, num_classes)
+    shape = expected_shape(kind, num_classes, length)
     try:
         npy, values = _open_npy(os.fspath(path), values=not quick)
     except FileNotFoundError:

@@ -99,12 +99,24 @@ def kind_folder(kind: str) -> str:
     raise AvparseError(f"unknown feature kind {kind!r} (known: {known})")
 
 
-def expected_shape(kind: str, num_classes: int) -> tuple[int, int]:
-    """Shape of one clip's ``.npy`` file of ``kind``."""
+def expected_shape(kind: str, num_classes: int, length: int | None = None) -> tuple[int, int]:
+    """Shape of one clip's ``.npy`` file of ``kind``; ``length``: of a clip of that many segments.
+
+    Without ``length`` a clip has :data:`SEGMENTS` segments (LLP, AVE). With it, a kind with
+    ``k`` rows per segment (``shape[0] // SEGMENTS``) has ``k * length`` rows; a kind whose rows
+    are not per segment (the CLAP token map) has no shape for other lengths.
+    """
     if kind in PER_CLASS_KINDS:
-        return (SEGMENTS, num_classes)
+        return (SEGMENTS if length is None else length, num_classes)
     kind_folder(kind)  # raises for an unknown kind
-    return FEATURE_KINDS[kind].shape
+    shape = FEATURE_KINDS[kind].shape
+    if length is None:
+        return shape
+    if shape[0] % SEGMENTS:
+        raise AvparseError(
+            f"feature kind {kind!r} is not per segment; clips of any length need one"
+        )
+    return (shape[0] // SEGMENTS * length, shape[1])
 
 
 FUSED_HARVEST_FOLDERS: dict[str, str] = {m: f"fused/{f}" for m, f in HARVEST_FOLDERS.items()}

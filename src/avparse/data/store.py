@@ -20,7 +20,15 @@ Layout of a store folder::
                            content hash, row ids, per-file [size, mtime_ns, ctime_ns, inode, hash]
     <split>/index.json     the row names, in row order
     <split>/<kind>.npy     (rows, 10, dim) float32 features (kinds of FEATURE_KINDS),
-                           (rows, 10, classes) uint8 harvests, float32 soft labels and logits
+                           (rows, 10, classes) uint8 harvests, float32 soft labels and logits;
+                           in a ragged split (clips of different lengths, UnAV-100) the rows
+                           back to back without padding, (sum of lengths, dim), and the
+                           manifest entry records ``"ragged": true`` and the row lengths
+
+A ragged split is packed when the caller gives every row's length (:func:`pack_rows`'s
+``lengths``); :meth:`PackedSplit.ragged` returns a :class:`avparse.data.ragged.Ragged` over the
+memory map and batches are padded per batch (:meth:`Ragged.pad`). LLP and AVE splits stay as
+they are.
 
 Numpy only.
 """
@@ -54,6 +62,7 @@ from avparse.data.layout import (
     kind_folder,
 )
 from avparse.data.llp import LLPAnnotations, clip_id
+from avparse.data.ragged import Ragged
 from avparse.errors import AvparseError
 from avparse.utils.atomic import atomic_path, write_json
 from avparse.utils.progress import progress as show_progress
@@ -96,8 +105,13 @@ class _Source:
     pooled: bool
 
 
-def _source(kind: str, num_classes: int) -> _Source:
+def _source(kind: str, num_classes: int, ragged: bool = False) -> _Source:
     folder = kind_folder(kind)  # raises for an unknown kind
+    if ragged:  # one row per segment; the time axis is the values' first axis
+        width = expected_shape(kind, num_classes, 1)[1]  # refuses kinds that are not per segment
+        frames = expected_shape(kind, num_classes, 1)[0]
+        dtype = "uint8" if kind in HARVEST_KINDS else "float32"
+        return _Source(kind, folder, dtype, (width,), frames > 1)
     if kind in FEATURE_KINDS:
         fk = FEATURE_KINDS[kind]
         return _Source(kind, folder, "float32", fk.packed_shape, fk.pooled)
@@ -196,6 +210,7 @@ def pack_rows(
     ids: Sequence[str] | None = None,
     progress: bool = False,
     threads: int | None = None,
+    lengths: Sequence[int] | np.ndarray | None = None,
 ) -> PackReport:
     """Pack the ``kinds`` of one split's rows into store ``out`` (the one store builder).
 
@@ -209,6 +224,9 @@ def pack_rows(
         ids: the file id of each row (default: ``clip_id`` of each name); ids may repeat.
         progress: show progress while files are read.
         threads: threads reading source files (default :data:`READ_THREADS`).
+        lengths: segments of each row, for clips of different lengths: the split is packed
+            ragged (every kind's rows back to back, a file of row ``i`` has ``lengths[i]``
+            segments). None: every clip has 10 segments (LLP, AVE).
 
     Raises :class:`PackError` listing every missing or invalid file; arrays of kinds without
     problems are still packed (and kept for the next run), the others are left as they were.
@@ -218,11 +236,22 @@ def pack_rows(
     row_ids = [clip_id(n) for n in names] if ids is None else list(ids)
     if len(row_ids) != len(names):
         raise ValueError(f"{len(names)} names but {len(row_ids)} ids")
-    sources = [_source(k, num_classes) for k in dict.fromkeys(kinds)]
+    row_lengths = None if lengths is None else [int(t) for t in lengths]
+    if row_lengths is not None:
+        if len(row_lengths) != len(names):
+            raise ValueError(f"{len(names)} names but {len(row_lengths)} lengths")
+        if any(t < 1 for t in row_lengths):
+            raise ValueError("every row needs at least one segment")
+    ragged = row_lengths is not None
+    sources = [_source(k, num_classes, ragged) for k in dict.fromkeys(kinds)]
     _writable_store(out)
     old = _read_manifest(out)
     old_split = old.get("splits", {}).get(split, {})
-    names_hash = _names_hash(names)
+    names_hash = _names_hash(
+        names
+        if row_lengths is None
+        else [f"{n}:{t}" for n, t in zip(names, row_lengths, strict=True)]
+    )
     same_rows = old_split.get("names_hash") == names_hash
     # arrays of kinds not requested this time stay (a later call may ask for fewer kinds)
     arrays = {
@@ -236,10 +265,16 @@ def pack_rows(
         if not (root / src.folder).is_dir():
             problems.append(_missing_folder(root, src.kind, src.folder))
             continue
-        entry, errs, n_read = _pack_array(
-            root, out, split, row_ids, src, old_split.get("arrays", {}).get(src.kind),
-            progress, READ_THREADS if threads is None else threads,
-        )  # fmt: skip
+        old_entry = old_split.get("arrays", {}).get(src.kind)
+        n_threads = READ_THREADS if threads is None else threads
+        if row_lengths is None:
+            entry, errs, n_read = _pack_array(
+                root, out, split, row_ids, src, old_entry, progress, n_threads
+            )
+        else:
+            entry, errs, n_read = _pack_ragged(
+                root, out, split, row_ids, row_lengths, src, old_entry, progress, n_threads,
+            )  # fmt: skip
         report.files_read += n_read
         problems.extend(errs)
         if entry is not None:
@@ -254,7 +289,12 @@ def pack_rows(
         "root": str(root.resolve()),
         "splits": {
             **old.get("splits", {}),  # other splits stay as they were
-            split: {"rows": len(names), "names_hash": names_hash, "arrays": arrays},
+            split: {
+                "rows": len(names),
+                "names_hash": names_hash,
+                "arrays": arrays,
+                **({} if row_lengths is None else {"lengths": row_lengths}),
+            },
         },
     }
     write_json(out / MANIFEST, manifest)  # records the arrays that packed cleanly
@@ -383,19 +423,30 @@ def _pack_array(
 
 
 def _read_rows(
-    folder: Path, ids: list[str], src: _Source, threads: int
+    folder: Path,
+    ids: list[str],
+    src: _Source,
+    threads: int,
+    lengths: dict[str, int] | None = None,
 ) -> Iterator[tuple[str, np.ndarray | None, str, str | None]]:
-    """``(id, packed row, source hash, problem)`` per id, in order, read by ``threads``."""
-    num_classes = src.shape[1]
+    """``(id, packed row, source hash, problem)`` per id, in order, read by ``threads``.
+
+    ``lengths``: segments of each id's clip (a ragged split); None: 10 segments.
+    """
+    num_classes = src.shape[-1]
 
     def read(cid: str) -> tuple[str, np.ndarray | None, str, str | None]:
-        data, problem = read_feature_file(folder / f"{cid}.npy", src.kind, num_classes=num_classes)
+        length = None if lengths is None else lengths[cid]
+        data, problem = read_feature_file(
+            folder / f"{cid}.npy", src.kind, num_classes=num_classes, length=length
+        )
         if data is None:
             return cid, None, "", problem
         digest = _file_hash(data)
         if src.pooled:  # as the model does: float32 frames, mean of each segment's group
             frames = data.astype(np.float32, copy=False)
-            data = frames.reshape(SEGMENTS, -1, frames.shape[-1]).mean(axis=1)
+            segments = SEGMENTS if length is None else length
+            data = frames.reshape(segments, -1, frames.shape[-1]).mean(axis=1)
         return cid, data, digest, None
 
     if threads <= 1 or len(ids) < 2:
@@ -411,22 +462,184 @@ def _read_rows(
             yield pending.popleft().result()
 
 
+def _pack_ragged(
+    root: Path,
+    out: Path,
+    split: str,
+    ids: list[str],
+    lengths: list[int],
+    src: _Source,
+    old_entry: dict | None,
+    progress: bool,
+    threads: int,
+) -> tuple[dict | None, list[str], int]:
+    """:func:`_pack_array` for a ragged split: row ``i`` is ``lengths[i]`` segments of the
+    values array (sum of lengths, width), rows back to back in row order, no padding.
+
+    The same stamps, the same reuse of unchanged files (a file whose clip length changed is
+    read again), the same atomic replacement and content hash (which includes the lengths).
+    """
+    folder = root / src.folder
+    target = out / split / f"{src.kind}.npy"
+    was_ragged = old_entry is not None and bool(old_entry.get("ragged"))
+    old_files: dict[str, list] = old_entry.get("files", {}) if was_ragged and old_entry else {}
+    old_array = None
+    old_rows: dict[str, tuple[int, int]] = {}  # id -> (first value row, length)
+    if was_ragged and old_entry is not None and target.is_file():
+        old_ids, old_lengths = old_entry.get("row_ids", []), old_entry.get("lengths", [])
+        try:
+            old_array = np.load(target, mmap_mode="r")
+        except (OSError, ValueError):
+            old_array = None
+        if (
+            old_array is not None
+            and len(old_ids) == len(old_lengths)
+            and tuple(old_array.shape) == (sum(old_lengths), *src.shape)
+        ):
+            starts = np.concatenate([[0], np.cumsum(old_lengths)[:-1]]).astype(np.int64)
+            old_rows = {
+                c: (int(a), int(t)) for c, a, t in zip(old_ids, starts, old_lengths, strict=True)
+            }
+        else:
+            old_array = None
+    length_of: dict[str, int] = {}
+    problems: list[str] = []
+    for cid, t in zip(ids, lengths, strict=True):
+        if length_of.setdefault(cid, t) != t:
+            problems.append(
+                f"{folder / cid}.npy: rows of one file with different lengths "
+                f"({length_of[cid]} and {t} segments)"
+            )
+    files: dict[str, list] = {}
+    stamps: dict[str, list[int]] = {}
+    for cid in length_of:
+        try:
+            stamps[cid] = _stamp((folder / f"{cid}.npy").stat())
+        except FileNotFoundError:
+            problems.append(f"{folder / cid}.npy: missing (clip of split {split!r})")
+            continue
+        previous = old_files.get(cid)
+        if (
+            previous is not None
+            and previous[2] != -1
+            and previous[:4] == stamps[cid]
+            and old_rows.get(cid, (0, -1))[1] == length_of[cid]
+        ):
+            files[cid] = previous
+    if (
+        not problems
+        and len(files) == len(stamps)
+        and old_entry is not None
+        and was_ragged
+        and old_entry.get("row_ids") == ids
+        and old_entry.get("lengths") == lengths
+    ):
+        return {**old_entry, "_unchanged": True}, [], 0
+    to_read = [cid for cid in stamps if cid not in files]
+    offsets = np.zeros(len(ids) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    content = ""
+    try:
+        with atomic_path(target, suffix=".npy") as tmp:
+            shape = (int(offsets[-1]), *src.shape)
+            arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=src.dtype, shape=shape)
+            rows_of: dict[str, list[int]] = {}
+            for i, cid in enumerate(ids):
+                rows_of.setdefault(cid, []).append(i)
+
+            def put(target: np.ndarray, cid: str, data: np.ndarray) -> None:
+                for i in rows_of[cid]:
+                    target[offsets[i] : offsets[i + 1]] = data
+
+            assert old_array is not None or not files
+            for cid in files:
+                start, t = old_rows[cid]
+                put(arr, cid, old_array[start : start + t])  # type: ignore[index]
+            results = _read_rows(folder, to_read, src, threads, length_of)
+            results = show_progress(
+                results, desc=f"pack {split}/{src.kind}", total=len(to_read), unit="file",
+                enabled=progress and bool(to_read),
+            )  # fmt: skip
+            for cid, data, digest, problem in results:
+                if problem is not None:
+                    problems.append(f"{folder / cid}.npy: {problem}")
+                    continue
+                assert data is not None
+                put(arr, cid, data)
+                files[cid] = [*stamps[cid], digest]
+            arr.flush()
+            del arr
+            if problems:
+                raise _KeepOld
+            content = _names_hash(
+                [f"{cid}:{t}:{files[cid][4]}" for cid, t in zip(ids, lengths, strict=True)]
+            )
+            if (
+                was_ragged
+                and old_entry is not None
+                and old_entry.get("sha") == content
+                and old_entry.get("row_ids") == ids
+                and target.is_file()
+            ):
+                raise _KeepOld
+    except _KeepOld:
+        if problems:
+            return None, problems, len(to_read)
+        assert old_entry is not None
+        return {**old_entry, "files": files, "_unchanged": True}, [], len(to_read)
+    entry = {
+        "file": f"{split}/{src.kind}.npy",
+        "source": src.folder,
+        "shape": [int(offsets[-1]), *src.shape],
+        "dtype": src.dtype,
+        "pooled": src.pooled,
+        "ragged": True,
+        "sha": content,
+        "row_ids": ids,
+        "lengths": lengths,
+        "files": files,
+        "_unchanged": False,
+    }
+    return entry, [], len(to_read)
+
+
 class _KeepOld(Exception):
     """Raised inside ``atomic_path`` to drop a rewritten array identical to the old one."""
 
 
 @dataclass
 class PackedSplit:
-    """One split of a store: row names and memory-mapped arrays (opened with mmap_mode="r")."""
+    """One split of a store: row names and memory-mapped arrays (opened with mmap_mode="r").
+
+    A ragged split (clips of different lengths) has ``lengths`` (rows,) and ``offsets``
+    (rows + 1,); its arrays hold the rows back to back, (sum of lengths, width), and are read
+    with :meth:`ragged`. A split of 10-segment clips has ``lengths`` None and (rows, 10, ...)
+    arrays read with ``split[kind]``.
+    """
 
     split: str
     filenames: list[str]
     arrays: dict[str, np.ndarray]
+    lengths: np.ndarray | None = None
+    """(rows,) int64 segments per row of a ragged split; None for 10-segment clips."""
 
     def __len__(self) -> int:
         return len(self.filenames)
 
-    def __getitem__(self, kind: str) -> np.ndarray:
+    @property
+    def is_ragged(self) -> bool:
+        return self.lengths is not None
+
+    @property
+    def offsets(self) -> np.ndarray | None:
+        """(rows + 1,) int64 where each row starts in a ragged array; None for 10-segment clips."""
+        if self.lengths is None:
+            return None
+        offsets = np.zeros(len(self.lengths) + 1, dtype=np.int64)
+        np.cumsum(self.lengths, out=offsets[1:])
+        return offsets
+
+    def _array(self, kind: str) -> np.ndarray:
         try:
             return self.arrays[kind]
         except KeyError:
@@ -434,6 +647,21 @@ class PackedSplit:
             raise AvparseError(
                 f"packed split {self.split!r} has no {kind!r} array (has: {have})"
             ) from None
+
+    def __getitem__(self, kind: str) -> np.ndarray:
+        """The (rows, 10, ...) array of ``kind`` (a ragged split's arrays: :meth:`ragged`)."""
+        if self.lengths is not None:
+            raise AvparseError(
+                f"packed split {self.split!r} holds clips of different lengths; read "
+                f"{kind!r} with .ragged()"
+            )
+        return self._array(kind)
+
+    def ragged(self, kind: str) -> Ragged:
+        """``kind`` of a ragged split as a :class:`Ragged` over the memory map (nothing copied)."""
+        if self.offsets is None:
+            raise AvparseError(f"packed split {self.split!r} is not ragged (10-segment clips)")
+        return Ragged(self._array(kind), self.offsets)
 
 
 def open_split(out: str | Path, split: str, kinds: Sequence[str] | None = None) -> PackedSplit:
@@ -453,6 +681,7 @@ def open_split(out: str | Path, split: str, kinds: Sequence[str] | None = None) 
     filenames = _read_json(out / split / "index.json")
     if not isinstance(filenames, list):
         raise AvparseError(f"{out / split / 'index.json'}: missing or unreadable index")
+    lengths = entry.get("lengths")
     arrays = {}
     for kind, info in entry["arrays"].items():
         if kinds is not None and kind not in kinds:
@@ -460,11 +689,19 @@ def open_split(out: str | Path, split: str, kinds: Sequence[str] | None = None) 
         arr = np.load(out / info["file"], mmap_mode="r")
         if list(arr.shape) != info["shape"]:
             raise AvparseError(f"{out / info['file']}: shape {arr.shape} differs from manifest")
+        if bool(info.get("ragged")) != (lengths is not None) or (
+            lengths is not None and info.get("lengths") != lengths
+        ):
+            raise AvparseError(
+                f"{out / info['file']}: row lengths differ from the split's; "
+                "`avparse data pack` rebuilds it"
+            )
         arrays[kind] = arr
     missing = [k for k in kinds or [] if k not in arrays]
     if missing:
         raise AvparseError(f"{out}: split {split!r} has no packed {missing[0]!r} array")
-    return PackedSplit(split, filenames, arrays)
+    row_lengths = None if lengths is None else np.asarray(lengths, dtype=np.int64)
+    return PackedSplit(split, filenames, arrays, row_lengths)
 
 
 def ensure_rows(
@@ -477,9 +714,15 @@ def ensure_rows(
     num_classes: int,
     ids: Sequence[str] | None = None,
     progress: bool = False,
+    lengths: Sequence[int] | np.ndarray | None = None,
 ) -> PackedSplit:
-    """Pack what is missing or stale (a stat per source file when nothing changed), then open."""
-    pack_rows(root, out, split, names, kinds, num_classes=num_classes, ids=ids, progress=progress)
+    """Pack what is missing or stale (a stat per source file when nothing changed), then open.
+
+    ``lengths``: segments per row, for a ragged split (see :func:`pack_rows`)."""
+    pack_rows(
+        root, out, split, names, kinds, num_classes=num_classes, ids=ids, progress=progress,
+        lengths=lengths,
+    )  # fmt: skip
     return open_split(out, split, kinds)
 
 

@@ -12,13 +12,20 @@ THRESHOLD = 0.5
 
 
 def decide(
-    frame_prob: np.ndarray, video_prob: np.ndarray, threshold: float = THRESHOLD
+    frame_prob: np.ndarray,
+    video_prob: np.ndarray,
+    threshold: float = THRESHOLD,
+    *,
+    lengths: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Apply the published inference rule (reference section 6).
 
     Args:
         frame_prob: (N, T, 2, C) segment probabilities, modality 0 audio and 1 visual.
         video_prob: (N, C) video-level probabilities.
+        lengths: (N,) real segments per clip when clips of different lengths are padded to a
+            common ``T``; segments at and after ``lengths[i]`` are never events. None: all ``T``
+            segments are real (LLP, AVE).
 
     Returns:
         ``(audio, visual)`` bool arrays of shape (N, T, C): a segment event is present when its
@@ -34,6 +41,15 @@ def decide(
             f"video_prob must be (N, C) = {frame_prob.shape[::3]}, got {video_prob.shape}"
         )
     present = (video_prob >= threshold)[:, None, :]
-    return (frame_prob[:, :, 0] >= threshold) & present, (
-        frame_prob[:, :, 1] >= threshold
-    ) & present
+    audio = (frame_prob[:, :, 0] >= threshold) & present
+    visual = (frame_prob[:, :, 1] >= threshold) & present
+    if lengths is not None:
+        lengths = np.asarray(lengths)
+        if lengths.shape != (frame_prob.shape[0],):
+            raise ValueError(
+                f"lengths must be (N,) = ({frame_prob.shape[0]},), got {lengths.shape}"
+            )
+        real = (np.arange(frame_prob.shape[1])[None, :] < lengths[:, None])[:, :, None]
+        audio &= real
+        visual &= real
+    return audio, visual
