@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from avparse.data.layout import CLAP_MAP_GRID, SEGMENTS
+from avparse.errors import AvparseError
 from avparse.model.config import CLAP_MAP_WIDTH, ModelConfig
 
 
@@ -52,19 +53,23 @@ class HANLayer(nn.Module):
     def _ff(self, x: Tensor) -> Tensor:
         return self.linear2(self.dropout(F.relu(self.linear1(x))))
 
-    def forward(self, query: Tensor, other: Tensor) -> Tensor:
-        """Update ``query`` (B, T, d) attending to itself and to ``other`` (B, T, d)."""
+    def forward(self, query: Tensor, other: Tensor, padding: Tensor | None = None) -> Tensor:
+        """Update ``query`` (B, T, d) attending to itself and to ``other`` (B, T, d).
+
+        ``padding`` (B, T) bool, True = padded segment: no key at such a segment is attended
+        to (both modalities share the clip's segments, so one mask serves both attentions).
+        """
         q = query.transpose(0, 1)  # nn.MultiheadAttention is sequence-first here
         o = other.transpose(0, 1)
         if self.norm_where == "post":
-            cross = self.cm_attn(q, o, o, need_weights=False)[0]
-            own = self.self_attn(q, q, q, need_weights=False)[0]
+            cross = self.cm_attn(q, o, o, key_padding_mask=padding, need_weights=False)[0]
+            own = self.self_attn(q, q, q, key_padding_mask=padding, need_weights=False)[0]
             q = self.norm1(q + self.dropout_cm(cross) + self.dropout_self(own))
             q = self.norm2(q + self.dropout_ff(self._ff(q)))
         else:
             qn = self.norm1(q)
-            cross = self.cm_attn(qn, o, o, need_weights=False)[0]
-            own = self.self_attn(qn, qn, qn, need_weights=False)[0]
+            cross = self.cm_attn(qn, o, o, key_padding_mask=padding, need_weights=False)[0]
+            own = self.self_attn(qn, qn, qn, key_padding_mask=padding, need_weights=False)[0]
             q = q + self.dropout_cm(cross) + self.dropout_self(own)
             q = q + self.dropout_ff(self._ff(self.norm2(q)))
         return q.transpose(0, 1)
@@ -91,10 +96,13 @@ class HybridAttentionEncoder(nn.Module):
         self.final_norm_a = nn.LayerNorm(config.d_model)
         self.final_norm_v = nn.LayerNorm(config.d_model)
 
-    def forward(self, audio: Tensor, visual: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, audio: Tensor, visual: Tensor, padding: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """``padding`` (B, T) bool, True = padded segment (the inverse of a validity mask)."""
         for layer in self.layers:
-            new_audio = layer(audio, visual)
-            visual = layer(visual, new_audio if self.attend_updated else audio)
+            new_audio = layer(audio, visual, padding)
+            visual = layer(visual, new_audio if self.attend_updated else audio, padding)
             audio = new_audio
         if self.norm_where == "pre":
             audio = self.final_norm_a(audio)
@@ -113,7 +121,13 @@ def adaptive_pool_matrix(n_in: int, n_out: int) -> Tensor:
 
 
 class HAN(nn.Module):
-    """The student: features of a clip in, segment and video probabilities out."""
+    """The student: features of a clip in, segment and video probabilities out.
+
+    Per-segment features may have any number of segments T (clips of any length); a batch of
+    clips of different lengths is padded to a common T and ``mask`` marks the real segments.
+    The frame-level ResNet input (8 frames per segment) and the CLAP token map describe a 10-s
+    clip and are accepted only for T = 10.
+    """
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -128,13 +142,35 @@ class HAN(nn.Module):
         self.fc_prob = nn.Linear(d, c)
         self.fc_frame_att = nn.Linear(d, c)
         self.fc_av_att = nn.Linear(d, c)
-        self.audio_map = config.audio_frames != SEGMENTS
+        self.audio_map = config.audio_frames == CLAP_MAP_GRID[0] * CLAP_MAP_GRID[1]
         if self.audio_map:
             pool = adaptive_pool_matrix(CLAP_MAP_WIDTH, SEGMENTS)
             self.register_buffer("_audio_pool", pool, persistent=False)
 
+    def segments(self, audio: Tensor, visual: Tensor, motion: Tensor | None) -> int:
+        """The number of segments T of a batch; one line on inputs that do not agree."""
+        a, v = audio.shape[1], visual.shape[1]
+        tokens = CLAP_MAP_GRID[0] * CLAP_MAP_GRID[1]
+        if self.audio_map and a != tokens:
+            raise AvparseError(
+                f"audio input has {a} steps but a CLAP token map has {tokens} (one 10-s clip): "
+                f"use per-segment audio features for clips of other lengths"
+            )
+        t = SEGMENTS if self.audio_map else a  # a token map covers one 10-s clip
+        if motion is not None and motion.shape[1] != t:
+            raise AvparseError(
+                f"motion input has {motion.shape[1]} segments but the audio input covers {t}"
+            )
+        if v != t and (t != SEGMENTS or v % SEGMENTS):
+            raise AvparseError(
+                f"visual input has {v} steps for {t} segments: frame-level visual features "
+                f"(ResNet, 8 per segment) are read for 10-s clips only; use per-segment "
+                f"features for clips of other lengths"
+            )
+        return t
+
     def embed_audio(self, audio: Tensor) -> Tensor:
-        """(B, 10, in_a) per-second features, or a (B, 64, in_a) CLAP token map -> (B, 10, d)."""
+        """(B, T, in_a) per-second features, or a (B, 64, in_a) CLAP token map -> (B, 10, d)."""
         if not self.audio_map:
             return self.fc_a(audio)
         b, _, ch = audio.shape
@@ -144,23 +180,45 @@ class HAN(nn.Module):
         return torch.einsum("ow,bwd->bod", self._audio_pool.to(x.dtype), x)
 
     def embed_visual(self, visual: Tensor, motion: Tensor) -> Tensor:
-        """2D frames (linear, then averaged in groups to 10 steps) fused with 3D snippets.
+        """2D input (per segment, or 10-s frames averaged in groups) fused with 3D snippets.
 
         The group mean is taken before the linear layer: ``mean(W x + b) = W mean(x) + b``, so
         the function is the published one while ResNet-152 input (80 frames) costs 8x less.
         """
         b, n, ch = visual.shape
-        if n != SEGMENTS:
-            visual = visual.reshape(b, SEGMENTS, n // SEGMENTS, ch).mean(dim=2)
+        t = motion.shape[1]
+        if n != t:
+            visual = visual.reshape(b, t, n // t, ch).mean(dim=2)
         v = self.fc_v(visual)
         return self.fc_fusion(torch.cat((v, self.fc_st(motion)), dim=-1))
 
-    def forward(self, audio: Tensor, visual: Tensor, motion: Tensor) -> HANOutput:
-        a, v = self.hat_encoder(self.embed_audio(audio), self.embed_visual(visual, motion))
+    def forward(
+        self, audio: Tensor, visual: Tensor, motion: Tensor, mask: Tensor | None = None
+    ) -> HANOutput:
+        """Inputs (B, T, width) per segment (see the class note); ``mask`` (B, T) bool, True =
+        real segment, for clips padded to a common T (each clip needs one real segment).
+
+        With a mask, padded segments are keys of no attention and get no weight in the
+        attentive MIL pooling, so a padded clip's outputs on its real segments (and its video
+        probabilities) are those it gets alone; outputs on padded segments are finite and
+        meaningless. Without one, every segment is real.
+        """
+        t = self.segments(audio, visual, motion)
+        padding = None
+        if mask is not None:
+            if tuple(mask.shape) != (audio.shape[0], t):
+                raise AvparseError(
+                    f"mask has shape {tuple(mask.shape)}, expected ({audio.shape[0]}, {t})"
+                )
+            padding = ~mask.bool()
+        a, v = self.hat_encoder(self.embed_audio(audio), self.embed_visual(visual, motion), padding)
         x = torch.stack((a, v), dim=2)  # (B, T, 2, d)
         frame_logits = self.fc_prob(x)
         frame_prob = torch.sigmoid(frame_logits)
-        frame_att = torch.softmax(self.fc_frame_att(x), dim=1)
+        att_logits = self.fc_frame_att(x)
+        if padding is not None:  # the temporal softmax runs over real segments only
+            att_logits = att_logits.masked_fill(padding[:, :, None, None], float("-inf"))
+        frame_att = torch.softmax(att_logits, dim=1)
         av_att = torch.softmax(self.fc_av_att(x), dim=2)
         temporal = frame_att * frame_prob
         video_prob = (temporal * av_att).sum(dim=(1, 2))
