@@ -88,7 +88,10 @@ def _run_check(args: argparse.Namespace) -> int:
 def _add_pack(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("root", type=Path, metavar="ROOT", help="LLP or AVE data root to pack")
     parser.add_argument(
-        "--out", type=Path, default=None, help="store folder (default ROOT/packed, AVE: packed_ave)"
+        "--out",
+        type=Path,
+        default=None,
+        help="store folder (default ROOT/packed, AVE: packed_ave; a read-only ROOT: the user cache)",
     )
     add_progress_flags(parser)
 

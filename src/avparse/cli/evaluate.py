@@ -33,7 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="writes audio.tsv, visual.tsv, metrics.json, probs.npz",
     )
     parser.add_argument(
-        "--store", type=Path, default=None, help="packed feature store; DATA/packed when omitted"
+        "--store",
+        type=Path,
+        default=None,
+        help="packed feature store; DATA/packed when omitted (a read-only DATA: the user cache)",
     )
     parser.add_argument("--task", default="llp", help="llp or ave")
     parser.add_argument(

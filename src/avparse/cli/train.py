@@ -23,7 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", type=Path, default=None, help="run folder; runs/PRESET when omitted"
     )
     parser.add_argument(
-        "--store", type=Path, default=None, help="packed feature store; DATA/packed when omitted"
+        "--store",
+        type=Path,
+        default=None,
+        help="packed feature store; DATA/packed when omitted (a read-only DATA: the user cache)",
     )
     parser.add_argument(
         "--config",

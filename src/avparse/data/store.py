@@ -35,9 +35,12 @@ Numpy only.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import sys
+import tempfile
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -157,9 +160,61 @@ def _is_ave(root: str | Path) -> bool:
     return is_ave_root(root) and not (Path(root) / LLP_FILES["train"]).is_file()
 
 
-def default_store(root: str | Path) -> Path:
-    """``ROOT/packed`` for an LLP root, ``ROOT/packed_ave`` for an AVE root."""
-    return Path(root) / (AVE_STORE if _is_ave(root) else DEFAULT_STORE)
+CACHE_ENV = "AVPARSE_CACHE"
+"""Environment variable naming avparse's per-user cache folder (stores of read-only roots)."""
+
+
+def cache_dir() -> Path:
+    """avparse's per-user cache: ``$AVPARSE_CACHE``, else ``$XDG_CACHE_HOME/avparse``, else
+    ``~/.cache/avparse``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "avparse"
+
+
+def can_write(folder: str | Path) -> bool:
+    """Whether a file can be created in ``folder``, found by creating (and removing) one.
+
+    Honest where permission bits are not: root ignores them (``os.access`` says yes), a
+    read-only mount or a full quota refuses anyway.
+    """
+    try:
+        fd, name = tempfile.mkstemp(prefix=".avparse-probe-", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(name)
+    return True
+
+
+_NOTED: set[Path] = set()
+
+
+def default_store(root: str | Path, name: str | None = None) -> Path:
+    """``ROOT/packed`` for an LLP root, ``ROOT/packed_ave`` for an AVE root (or ``ROOT/name``).
+
+    A root that cannot be written (shared, read-only storage) gets its store in the per-user
+    cache instead, ``cache_dir()/stores/<root name>-<hash of its absolute path>/<packed>``, one
+    folder per root, and a note on stderr says where (once per process).
+    """
+    name = name or (AVE_STORE if _is_ave(root) else DEFAULT_STORE)
+    root = Path(root)
+    if not root.is_dir() or can_write(root):
+        return root / name
+    resolved = root.resolve()
+    key = hashlib.blake2b(str(resolved).encode(), digest_size=6).hexdigest()
+    out = cache_dir() / "stores" / f"{resolved.name or 'root'}-{key}" / name
+    if out not in _NOTED:
+        _NOTED.add(out)
+        if os.environ.get("RANK", "0") == "0":
+            print(
+                f"avparse: note: {root} is not writable; its packed store is {out} "
+                "(--store to choose another; delete the folder to free the space)",
+                file=sys.stderr,
+            )
+    return out
 
 
 def _root_rows(
@@ -810,6 +865,8 @@ __all__ = [
     "PackError",
     "PackReport",
     "PackedSplit",
+    "cache_dir",
+    "can_write",
     "default_store",
     "ensure_packed",
     "ensure_rows",

@@ -35,7 +35,7 @@ _STORE_TARGETS = ("harvest_audio", "harvest_visual", "soft_audio", "soft_visual"
 
 def _load(req: LoadRequest) -> SplitData:
     from avparse.data.ave import AVEAnnotations
-    from avparse.data.store import AVE_STORE, ensure_rows
+    from avparse.data.store import AVE_STORE, default_store, ensure_rows
     from avparse.vocab import AVE
 
     if list(req.model.class_names) != AVE.names:
@@ -47,7 +47,7 @@ def _load(req: LoadRequest) -> SplitData:
     clips = AVEAnnotations(req.root, AVE).split(req.split)
     kinds = list(dict.fromkeys(req.model.feature_kinds.values()))
     harvests = [t for t in req.targets if t in _STORE_TARGETS]
-    store = req.store if req.store is not None else req.root / AVE_STORE
+    store = req.store if req.store is not None else default_store(req.root, AVE_STORE)
     arrays = ensure_rows(
         req.root, store, req.split, clips.ids, kinds + harvests,
         num_classes=len(clips.vocab), ids=clips.ids, progress=req.progress,
