@@ -479,3 +479,43 @@ def test_snippet_settings_are_checked_before_any_model(cli, tmp_path, flags) -> 
               "--out", tmp_path / "out")  # fmt: skip
     assert res.code == 2 and res.err.count("\n") == 1 and flags[0] in res.err
     assert len(res.err) < 200  # 1e308 is not spelled out in 309 digits
+
+
+def test_an_output_counts_only_for_the_video_it_records(cli, models, clips, tmp_path) -> None:
+    """Issue 20 item 2: ``z/clip.mp4`` is never skipped because ``x/clip.mp4`` was parsed into
+    ``clip.json``; it gets the next free name. A finished output is skipped only for the very
+    file it records; a changed file is parsed again under its own name."""
+    import shutil
+
+    import avparse
+
+    named = {}
+    for folder in ("x", "y", "z"):
+        (tmp_path / folder).mkdir()
+        named[folder] = shutil.copy(clips["short"], tmp_path / folder / "clip.mp4")
+    out = tmp_path / "out"
+    zs = ["--zero-shot", "--classes", "dog", *_teachers(models), "--no-progress"]
+    first = cli("parse", named["x"], named["y"], *zs, "--out", out)
+    assert first.code == 0, first.err
+    assert json.loads((out / "clip.json").read_text())["source"]["path"] == str(
+        Path(named["x"]).resolve()
+    )
+    later = cli("parse", named["z"], *zs, "--out", out)
+    assert later.code == 0, later.err
+    assert "skipped" not in later.out and "clip-3.json" in later.out
+    record = json.loads((out / "clip-3.json").read_text())["source"]
+    assert record["path"] == str(Path(named["z"]).resolve())
+    options = {"classes": ["dog"], "clip_model": models["clip"], "clap_model": models["clap"]}
+    again = avparse.parse_many(
+        [named["z"], named["y"], named["x"], named["x"]], out, show_progress=False, **options
+    )
+    assert [(v.status, v.stem) for v in again.videos] == [
+        ("skipped", "clip-3"), ("skipped", "clip-2"), ("skipped", "clip"), ("skipped", "clip"),
+    ]  # fmt: skip
+    stamp = (out / "clip-2.json").stat().st_mtime_ns
+    Path(named["y"]).write_bytes(Path(clips["long"]).read_bytes())  # y changes
+    changed = avparse.parse_many([named["y"]], out, show_progress=False, **options)
+    assert [(v.status, v.stem) for v in changed.videos] == [("parsed", "clip-2")]
+    assert "changed since" in changed.videos[0].notes[0]
+    assert (out / "clip-2.json").stat().st_mtime_ns != stamp
+    assert json.loads((out / "clip-2.json").read_text())["windows"] == 3

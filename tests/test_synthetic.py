@@ -257,3 +257,41 @@ def test_data_synth_then_the_newcomer_path(cli, tmp_path):
     assert json.loads((tmp_path / "s.json").read_text())["seg_type"] == pytest.approx(
         metrics["seg_type"]
     )
+
+
+def test_synth_refuses_a_folder_that_is_not_a_synthetic_root(cli, tmp_path):
+    """Issue 20 item 1: real data (a copy of LLP's annotation files, a harvest root, an AVE
+    ``Annotations.txt``) is never replaced, whatever the flags; ``--overwrite`` replaces only a
+    synthetic root; an interrupted synthetic root (started marker) is made again."""
+    real = tmp_path / "llpcopy"
+    real.mkdir()
+    (real / LLP_FILES["train"]).write_text("filename\tevent_labels\nreal\tSpeech\n")
+    before = (real / LLP_FILES["train"]).read_bytes()
+    for flags in ((), ("--overwrite",)):
+        got = cli("data", "synth", real, "--clips", "10", "--val-clips", "5",
+                  "--test-clips", "5", *flags)  # fmt: skip
+        assert got.code == 2 and "not a synthetic root" in got.err, got.err
+        assert len(got.err.strip().splitlines()) == 1
+    assert (real / LLP_FILES["train"]).read_bytes() == before
+    assert sorted(p.name for p in real.iterdir()) == [LLP_FILES["train"]]
+    ave = tmp_path / "avecopy"
+    ave.mkdir()
+    (ave / "Annotations.txt").write_text("Category&VideoID&Quality&StartTime&EndTime\n")
+    for overwrite in (False, True):
+        with pytest.raises(AvparseError, match="not a synthetic root"):
+            synthetic.generate_ave(ave, n_train=8, n_val=3, n_test=3, overwrite=overwrite)
+    assert sorted(p.name for p in ave.iterdir()) == ["Annotations.txt"]
+    # An interrupted root of ours is made again; a finished one is replaced only with --overwrite.
+    ours = tmp_path / "ours"
+    ours.mkdir()  # an empty folder is fine
+    synthetic.generate_llp(ours, n_train=8, n_val=4, n_test=4, seed=1)
+    assert synthetic.is_synthetic(ours) and synthetic.is_complete(ours)
+    assert not (ours / synthetic.STARTED_MARKER).exists()
+    (ours / synthetic.COMPLETE_MARKER).unlink()
+    (ours / synthetic.STARTED_MARKER).write_text("{}")  # as a generation killed midway leaves it
+    synthetic.generate_llp(ours, n_train=8, n_val=4, n_test=4, seed=2)
+    assert synthetic.is_complete(ours)
+    with pytest.raises(AvparseError, match="--overwrite"):
+        synthetic.generate_llp(ours, n_train=8, n_val=4, n_test=4, seed=3)
+    synthetic.generate_llp(ours, n_train=8, n_val=4, n_test=4, seed=3, overwrite=True)
+    assert synthetic.is_complete(ours)

@@ -99,7 +99,11 @@ def run(args: argparse.Namespace) -> int:
         if args.quiet:
             return
         if item.status == "skipped":
-            print(f"{item.video}: {item.json_path} exists, skipped (--overwrite redoes it)")
+            if item.notes:
+                print(f"{item.video}: {item.notes[0]}, skipped")
+            else:
+                print(f"{item.video}: already parsed into {item.json_path}, skipped "
+                      "(--overwrite redoes it)")  # fmt: skip
             return
         for text in item.notes:
             note(f"{item.video}: {text}")

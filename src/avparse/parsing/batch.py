@@ -1,13 +1,21 @@
 """Parse many videos into a folder: ``avparse.parse_many(...)``, the job behind ``avparse parse``.
 
-A batch is resumable and tolerant: a video whose ``<stem>.json`` exists is skipped (unless
+A batch is resumable and tolerant: a video whose finished output exists is skipped (unless
 ``overwrite``), a video that cannot be parsed is recorded with one line and the others are still
 finished, and the report says which did what. Problems with the models or settings stop the batch
 before any video (they raise :class:`AvparseError`), so a typo never costs a decode.
+
+Output names (:func:`assign_outputs`): a video ``x/clip.mp4`` writes ``clip.json``, or
+``clip-2.json``, ``clip-3.json``, ... when that name is another video's. A finished output
+counts as a video's only when its JSON records that very file (resolved path, size and
+modification time; :func:`avparse.parsing.output.source_state`), so ``z/clip.mp4`` is never
+skipped because ``x/clip.mp4`` was parsed before it.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +36,8 @@ class ParsedVideo:
     video: Path
     stem: str
     status: str
-    """``parsed``, ``skipped`` (its JSON existed) or ``failed``."""
+    """``parsed``, ``skipped`` (its finished output existed, or it repeats an earlier input) or
+    ``failed``."""
     json_path: Path
     result: ParseResult | None = None
     error: str | None = None
@@ -67,15 +76,66 @@ class BatchReport:
         return 1 if self.failed else 0
 
 
-def output_stems(videos: Sequence[Path]) -> list[str]:
-    """Output stems, made unique (``clip``, ``clip-2``) when two videos share a name."""
-    seen: dict[str, int] = {}
-    stems = []
+_NUMBERED = re.compile(r"(.+)-([0-9]+)")
+
+
+def _number(stem: str, base: str) -> int:
+    return 1 if stem == base else int(stem[len(base) + 1 :])
+
+
+def assign_outputs(videos: Sequence[Path], out: Path) -> list[tuple[str, str, dict[str, Any]]]:
+    """``(stem, state, source)`` per video: its output name in ``out`` and what is there.
+
+    ``state`` is ``"done"`` (the name's JSON records this very file), ``"stale"`` (it records
+    this path, but the file changed since: parsed again under the same name), ``"new"`` (no
+    output yet: the first name of ``stem``, ``stem-2``, ... that no JSON in ``out`` holds and
+    no earlier video of ``videos`` took) or ``"repeat"`` (the same file as an earlier input:
+    it shares that input's name and is not parsed twice). ``source`` is
+    :func:`avparse.parsing.output.video_source` of the video. One listing of ``out``; only the
+    JSON files of a video's own name family are read.
+    """
+    from avparse.parsing.output import read_result_json, source_state, video_source
+
+    existing: set[str] = set()
+    if out.is_dir():
+        with os.scandir(out) as entries:
+            existing = {e.name[:-5] for e in entries if e.name.endswith(".json")}
+    family: dict[str, list[str]] = {}
+    for stem in existing:
+        family.setdefault(stem, []).append(stem)
+        m = _NUMBERED.fullmatch(stem)
+        if m:
+            family.setdefault(m.group(1), []).append(stem)
+    taken: dict[str, str] = {}  # stem -> resolved path of the input that took it
+    first: dict[str, str] = {}  # resolved path -> stem of its first input
+    assigned = []
     for video in videos:
-        n = seen.get(video.stem, 0) + 1
-        seen[video.stem] = n
-        stems.append(video.stem if n == 1 else f"{video.stem}-{n}")
-    return stems
+        source = video_source(video)
+        if source["path"] in first:
+            assigned.append((first[source["path"]], "repeat", source))
+            continue
+        base = video.stem
+        mine = None
+        for stem in sorted(family.get(base, ()), key=lambda s, b=base: _number(s, b)):
+            if stem in taken:
+                continue
+            try:
+                recorded = read_result_json(out / f"{stem}.json")
+            except (OSError, ValueError):
+                continue  # unreadable: not a finished output of ours, and never overwritten
+            state = source_state(recorded, source) if isinstance(recorded, dict) else None
+            if state:
+                mine = (stem, state)
+                break
+        if mine is None:
+            n = 1
+            while (name := base if n == 1 else f"{base}-{n}") in existing or name in taken:
+                n += 1
+            mine = (name, "new")
+        taken[mine[0]] = source["path"]
+        first[source["path"]] = mine[0]
+        assigned.append((mine[0], mine[1], source))
+    return assigned
 
 
 def _one_line(video: Path, text: str) -> str:
@@ -103,13 +163,15 @@ def parse_many(
     ``<stem>.png`` with ``plot``, ``<stem>.html`` and ``index.html`` with ``html``).
 
     Args:
-        videos: video files; two with the same name get ``clip`` and ``clip-2``.
+        videos: video files; two with the same name get ``clip`` and ``clip-2`` (names are
+            given by :func:`assign_outputs`: an output counts as a video's only when its JSON
+            records that very file).
         out: output folder (created).
         model: a student folder, hub id or published ``.pt`` (with ``preset=``); None for
             zero-shot (``classes=`` or ``vocab=``). Other keywords are those of
             :class:`avparse.parsing.api.Parser`.
         truth_audio, truth_visual: dense-format label files drawn beside the events.
-        overwrite: parse videos whose JSON exists (else they are skipped).
+        overwrite: parse again videos whose finished output exists (else they are skipped).
         on_video: called after each video (parsed, skipped or failed), e.g. to print a line.
         on_note: called with each of the parser's notes, once, before the first video.
         raise_unexpected: re-raise errors that are not :class:`AvparseError` (for ``--debug``)
@@ -130,12 +192,19 @@ def parse_many(
     prepare_output_folder(out)
     report = BatchReport([])
     todo: list[ParsedVideo] = []
-    for video, stem in zip(paths, output_stems(paths), strict=True):
+    sources = {}
+    for video, (stem, state, source) in zip(paths, assign_outputs(paths, out), strict=True):
         item = ParsedVideo(video, stem, "todo", out / f"{stem}.json")
-        if item.json_path.is_file() and not overwrite:
+        if state == "repeat":
+            item.status = "skipped"
+            item.notes.append(f"the same file as an earlier input; written once as {stem}.json")
+        elif state == "done" and not overwrite:
             item.status = "skipped"
         else:
+            if state == "stale":
+                item.notes.append(f"changed since {stem}.json was written; parsed again")
             todo.append(item)
+            sources[id(item)] = source
         report.videos.append(item)
     for item in report.videos:
         if item.status == "skipped" and on_video:
@@ -161,7 +230,7 @@ def parse_many(
             item.unexpected = True
         else:
             item.status, item.result = "parsed", result
-            item.notes = result.notes[len(parser.notes) :]
+            item.notes += result.notes[len(parser.notes) :]
             truth = None
             if any(truth_files):
                 from avparse.parsing.plot import truth_events
@@ -176,7 +245,7 @@ def parse_many(
                 from avparse.parsing.html import write_page
 
                 pages.append((result, write_page(result, out / f"{item.stem}.html", truth=truth)))
-            write_result(result, out, item.stem)
+            write_result(result, out, item.stem, sources[id(item)])
         if on_video:
             on_video(item)
     if html and len(paths) > 1:

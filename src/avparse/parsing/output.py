@@ -1,9 +1,16 @@
-"""Writers for parse results: ``<stem>.json`` and ``<stem>.tsv`` (atomic)."""
+"""Writers for parse results: ``<stem>.json`` and ``<stem>.tsv`` (atomic).
+
+A ``<stem>.json`` records the file it was parsed from (``"source"``: resolved path, size and
+modification time, :func:`video_source`), so a later run can tell its own finished output from
+another video's of the same name (:func:`source_state`).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 from avparse.parsing.events import ParseResult
 from avparse.utils.atomic import write_json, write_text
@@ -26,13 +33,61 @@ def events_tsv(result: ParseResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_result(result: ParseResult, folder: str | Path, stem: str | None = None) -> list[Path]:
-    """Write ``<stem>.tsv`` and then ``<stem>.json`` into ``folder``; returns their paths."""
+SOURCE_KEY = "source"
+"""Key of the parsed file's identity in ``<stem>.json``."""
+
+
+def video_source(path: str | Path) -> dict[str, Any]:
+    """``{"path": resolved path, "size": bytes, "mtime_ns": ...}`` of a video (size and time
+    are None when the file cannot be read: such a record never counts as finished)."""
+    path = Path(path)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return {"path": str(path.resolve()), "size": None, "mtime_ns": None}
+    return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def source_state(recorded: dict[str, Any], source: dict[str, Any]) -> str | None:
+    """How the output whose JSON is ``recorded`` relates to the video of ``source``.
+
+    ``"done"``: it records this very file (resolved path, size and modification time);
+    ``"stale"``: it records this path but the file changed since (or was written before sources
+    were recorded and names this path), so the video is parsed again under the same name;
+    None: it is another video's output.
+    """
+    mine = recorded.get(SOURCE_KEY)
+    if not isinstance(mine, dict):  # written before sources were recorded: the path as given
+        video = recorded.get("video")
+        if isinstance(video, str) and str(Path(video).resolve()) == source["path"]:
+            return "stale"
+        return None
+    if mine.get("path") != source["path"]:
+        return None
+    same = source["size"] is not None and all(
+        mine.get(k) == source[k] for k in ("size", "mtime_ns")
+    )
+    return "done" if same else "stale"
+
+
+def write_result(
+    result: ParseResult,
+    folder: str | Path,
+    stem: str | None = None,
+    source: dict[str, Any] | None = None,
+) -> list[Path]:
+    """Write ``<stem>.tsv`` and then ``<stem>.json`` into ``folder``; returns their paths.
+
+    ``source`` (:func:`video_source` of the parsed file, taken before parsing) is recorded in
+    the JSON; by default it is taken from ``result.video`` now.
+    """
     folder = Path(folder)
     stem = stem or result.stem
     json_path, tsv_path = folder / f"{stem}.json", folder / f"{stem}.tsv"
     write_text(tsv_path, events_tsv(result))
-    write_json(json_path, result.to_dict())  # last: its presence marks the video as done
+    record = result.to_dict()
+    record[SOURCE_KEY] = source or video_source(result.video)
+    write_json(json_path, record)  # last: its presence marks the video as done
     return [json_path, tsv_path]
 
 

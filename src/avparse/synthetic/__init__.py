@@ -19,6 +19,7 @@ from avparse.synthetic.roots import (
     COMPLETE_MARKER,
     FEATURE_SETS,
     FUSED,
+    STARTED_MARKER,
     THRESHOLDS_FILE,
     SplitArrays,
     fused_root,
@@ -26,12 +27,14 @@ from avparse.synthetic.roots import (
     generate_ave,
     generate_llp,
     is_complete,
+    is_synthetic,
 )
 
 __all__ = [
     "COMPLETE_MARKER",
     "FEATURE_SETS",
     "FUSED",
+    "STARTED_MARKER",
     "THRESHOLDS_FILE",
     "SplitArrays",
     "SyntheticConfig",
@@ -40,6 +43,7 @@ __all__ = [
     "generate_ave",
     "generate_llp",
     "is_complete",
+    "is_synthetic",
     "load_stats",
     "sample_ave_events",
     "sample_llp_events",

@@ -50,6 +50,11 @@ FEATURE_SETS: dict[str, tuple[str, ...]] = {
 COMPLETE_MARKER = ".synthetic_complete.json"
 """Written last, holding the generation settings: a root with it is finished and reusable."""
 
+STARTED_MARKER = ".synthetic_started.json"
+"""Written first, before any data file, and removed after :data:`COMPLETE_MARKER`: a root with
+it is an unfinished synthetic root (ours, made again). A non-empty folder with neither marker is
+not ours and is never written into."""
+
 THRESHOLDS_FILE = "synthetic_thresholds.json"
 """The calibrated thresholds, in the file format of ``avparse calibrate`` (``--thresholds``)."""
 
@@ -234,9 +239,29 @@ def _settings(kind: str, counts: dict, features: str, seed: int, config: Synthet
     }
 
 
+def is_synthetic(root: str | Path) -> bool:
+    """Whether ``root`` is a synthetic root made by avparse (finished or not)."""
+    root = Path(root)
+    return (root / COMPLETE_MARKER).is_file() or (root / STARTED_MARKER).is_file()
+
+
+def _drop_generated(root: Path) -> None:
+    """Remove the per-clip folders a generator writes (only ever called on a root of ours)."""
+    for top in sorted({f.split("/")[0] for f in _GENERATED}):
+        shutil.rmtree(root / top, ignore_errors=True)
+
+
 def _begin(root: Path, settings: dict, overwrite: bool) -> bool:
-    """True when ``root`` already holds exactly this data (nothing to do)."""
+    """True when ``root`` already holds exactly this data (nothing to do).
+
+    Otherwise ``root`` is made ready for writing: a missing or empty folder is used; a finished
+    synthetic root of other settings only with ``overwrite``; an unfinished synthetic root
+    (started marker) is made again; any other non-empty folder is refused whatever the flags,
+    so real data (a copy of LLP's annotation files, a harvest root) is never replaced.
+    """
     marker = root / COMPLETE_MARKER
+    if root.exists() and not root.is_dir():
+        raise AvparseError(f"{root}: exists and is not a folder")
     if marker.is_file():
         try:
             done = json.loads(marker.read_text())
@@ -247,15 +272,19 @@ def _begin(root: Path, settings: dict, overwrite: bool) -> bool:
         if not overwrite:
             raise AvparseError(
                 f"{root}: holds synthetic data made with other settings; "
-                "choose another folder or pass overwrite"
+                "choose another folder or pass --overwrite (overwrite=True) to replace it"
             )
-        marker.unlink()
-        # Ours (it had the marker): drop the per-clip folders, so no clip of the old set stays.
-        for top in sorted({f.split("/")[0] for f in _GENERATED}):
-            shutil.rmtree(root / top, ignore_errors=True)
-    elif root.exists() and not root.is_dir():
-        raise AvparseError(f"{root}: exists and is not a folder")
+    elif not (root / STARTED_MARKER).is_file() and root.is_dir() and any(root.iterdir()):
+        raise AvparseError(
+            f"{root}: not empty and not a synthetic root made by avparse; refusing to write "
+            "synthetic data into it (--overwrite replaces only a synthetic root); "
+            "choose a new or empty folder"
+        )
     root.mkdir(parents=True, exist_ok=True)
+    write_json(root / STARTED_MARKER, settings)  # first: from here on the folder is ours
+    marker.unlink(missing_ok=True)
+    # Ours: drop the per-clip folders, so no clip of an older set stays.
+    _drop_generated(root)
     return False
 
 
@@ -316,6 +345,7 @@ def _write_clips(
 def _finish(root: Path, settings: dict, calibration: Calibration) -> None:
     write_thresholds(calibration, root / THRESHOLDS_FILE)
     write_json(root / COMPLETE_MARKER, settings)
+    (root / STARTED_MARKER).unlink(missing_ok=True)
 
 
 def generate_llp(
@@ -498,7 +528,7 @@ def generate_ave(
 
 def is_complete(root: str | Path) -> bool:
     """Whether ``root`` is a finished synthetic data root."""
-    return (Path(root) / COMPLETE_MARKER).is_file()
+    return (Path(root) / COMPLETE_MARKER).is_file() and not (Path(root) / STARTED_MARKER).exists()
 
 
 def fused_root(root: str | Path, out: str | Path) -> Path:
@@ -513,7 +543,7 @@ def fused_root(root: str | Path, out: str | Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     links: dict[Path, Path] = {}
     for item in root.iterdir():
-        if item.name in (FUSED, "packed", "packed_ave", COMPLETE_MARKER):
+        if item.name in (FUSED, "packed", "packed_ave", COMPLETE_MARKER, STARTED_MARKER):
             continue
         if item.is_dir() and any(h.startswith(item.name + "/") for h in swapped):
             for sub in item.iterdir():
