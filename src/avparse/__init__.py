@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+"""The one home of the version (pyproject.toml reads it; CHANGELOG.md has its section)."""
 
 __all__ = ["__version__", "parse", "parse_many"]
 
@@ -27,3 +28,7 @@ def __getattr__(name: str) -> Any:
 
         return parse_many
     raise AttributeError(f"module 'avparse' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,0 +1,30 @@
+"""The version has one home and the CHANGELOG keeps step with it (issue 20 items 15, 16)."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import avparse
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_version_has_one_home_and_a_changelog_section(cli) -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    dynamic = project["tool"]["setuptools"]["dynamic"]["version"]
+    assert dynamic == {"attr": "avparse.__version__"}
+    assert avparse.__version__ == "0.2.0"
+    got = cli("--version")
+    assert got.code == 0 and got.out.strip() == f"avparse {avparse.__version__}"
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    sections = re.findall(r"^## \[([^\]]+)\]", changelog, re.M)
+    assert sections[:2] == ["Unreleased", avparse.__version__]
+    assert f"## [{avparse.__version__}] (2026-12-04)" in changelog
+
+
+def test_dir_shows_the_lazy_api() -> None:
+    names = dir(avparse)
+    assert {"parse", "parse_many", "__version__"} <= set(names)
