@@ -44,6 +44,15 @@ def ave_root() -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def unav_root() -> Path:
+    """The real UnAV-100 annotation file; tests using it skip where ``../shared`` is absent."""
+    root = SHARED / "data" / "unav100"
+    if not (root / "unav100_annotations.json").is_file():
+        pytest.skip(f"real UnAV-100 annotations not found at {root} (../shared absent)")
+    return root
+
+
 @dataclass
 class CliResult:
     code: int

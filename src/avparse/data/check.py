@@ -23,12 +23,12 @@ from avparse.data.agreement import OutsideShare, outside_share
 from avparse.data.files import read_feature_file
 from avparse.data.layout import (
     CLIP_ID_LENGTH,
-    FEATURE_KINDS,
     HARVEST_KINDS,
     LLP_FILES,
     PER_CLASS_KINDS,
     SPLITS,
     kind_folder,
+    task_kinds,
 )
 from avparse.data.llp import (
     AnnotationError,
@@ -268,7 +268,7 @@ def check_root(
     split_ids = {s: sorted({clip_id(f) for f in filenames[s]}) for s in SPLITS if s in filenames}
     all_ids = {c for ids in split_ids.values() for c in ids}
     jobs: list[tuple[SplitFiles, str, Path, str]] = []
-    for kind in [*FEATURE_KINDS, *PER_CLASS_KINDS]:
+    for kind in [*task_kinds("llp"), *PER_CLASS_KINDS]:
         folder = kind_folder(kind)
         path = root / folder
         entry = FolderReport(kind, folder, path.is_dir())

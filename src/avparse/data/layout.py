@@ -1,7 +1,13 @@
-"""The published data-root layout (VALOR / LLP): file and folder names, feature shapes.
+"""The published data-root layouts (VALOR / LLP, UnAV-100): file and folder names, shapes.
 
 One place names every file of a data root, so readers, the checker, the packer and the harvest
-all agree. See ``docs/reference.md`` sections 2, 3 and 14.
+all agree. See ``docs/reference.md`` sections 2, 3, 12 and 14, and ``docs/unav.md``.
+
+A feature kind has a fixed shape (LLP and AVE: 10 segments) or is of *any length*: its first
+dimension is ``None`` in :attr:`FeatureKind.shape`, and a clip's file has one row per 1-s segment
+(``clip_segments``, ``clap_segments``: ``T = ceil(duration)`` rows) or rows at a published
+frame rate (:attr:`FeatureKind.rate`, UnAV-100's VGGish and I3D files), average-pooled to ``T``
+rows as UWAV does (:func:`avparse.data.files.pool_segments`).
 """
 
 from __future__ import annotations
@@ -16,14 +22,25 @@ SEGMENTS = 10
 CLIP_ID_LENGTH = 11
 """A feature file is named by the first 11 characters of the clip's filename (the YouTube id)."""
 
+UNAV_FEATURE_RATE = 25 / 8
+"""Rows per second of UnAV-100's published VGGish and I3D files (25 fps, a stride of 8 frames)."""
+
+UNAV_FEATURE_TOLERANCE = 2.0
+"""Seconds by which the time a published UnAV-100 file covers (rows / rate) may differ from the
+video's duration, or 10 % of the duration where that is more (see ``docs/unav.md``)."""
+
+UNAV_ANNOTATIONS = "unav100_annotations.json"
+"""UnAV-100's annotation file, at the root of a UnAV-100 data root."""
+
 
 @dataclass(frozen=True)
 class FeatureKind:
-    """A per-clip ``.npy`` feature folder of the published layout."""
+    """A per-clip ``.npy`` feature folder of a published layout."""
 
     name: str
     folder: str
-    shape: tuple[int, int]
+    shape: tuple[int | None, int]
+    """Shape of one clip's file; the first dimension is ``None`` for a kind of any length."""
     role: str
     """``audio``, ``visual`` (2D, per frame) or ``motion`` (3D, per snippet)."""
     pooled: bool = False
@@ -32,11 +49,42 @@ class FeatureKind:
     Exact for the student: its first layer is linear, and a linear layer commutes with the mean
     (``mean(W x + b) = W mean(x) + b``), so the model reads the pooled rows unchanged.
     """
+    suffix: str = ""
+    """What follows the clip id in a file name: ``<id><suffix>.npy`` (UnAV-100: ``_rgb``)."""
+    rate: float | None = None
+    """Rows per second of a published any-length file, pooled to one row per 1-s segment;
+    None where a file already has one row per segment (or a fixed shape)."""
+    task: str = "llp"
+    """The dataset whose roots hold the kind: ``llp`` (LLP and AVE roots) or ``unav``."""
 
     @property
-    def packed_shape(self) -> tuple[int, int]:
-        """Shape of one clip's row in the packed store."""
-        return (SEGMENTS, self.shape[1]) if self.pooled else self.shape
+    def dim(self) -> int:
+        """Width of one row."""
+        return self.shape[1]
+
+    @property
+    def any_length(self) -> bool:
+        """One row per segment (after pooling) for a clip of any length T."""
+        return self.shape[0] is None
+
+    @property
+    def frames(self) -> int:
+        """Rows of a fixed-length kind's file (an error for a kind of any length)."""
+        rows = self.shape[0]
+        if rows is None:
+            raise AvparseError(f"feature kind {self.name!r} has one row per segment of any length")
+        return rows
+
+    def file_name(self, clip: str) -> str:
+        """The ``.npy`` file name of ``clip`` in :attr:`folder`."""
+        return f"{clip}{self.suffix}.npy"
+
+    @property
+    def packed_shape(self) -> tuple[int | None, int]:
+        """Shape of one clip's row in the packed store (``(None, dim)``: T rows of any length)."""
+        if self.any_length:
+            return (None, self.dim)
+        return (SEGMENTS, self.dim) if self.pooled else self.shape
 
 
 FEATURE_KINDS: dict[str, FeatureKind] = {
@@ -47,9 +95,37 @@ FEATURE_KINDS: dict[str, FeatureKind] = {
         FeatureKind("r2plus1d_18", "feats/r2plus1d_18", (10, 512), "motion"),
         FeatureKind("clip", "CLIP/features", (10, 768), "visual"),
         FeatureKind("clap", "CLAP/features", (64, 768), "audio"),
+        # UnAV-100, in UWAV's folder names (scripts/train_transformer.sh of its code).
+        # Segment embeddings: one row per 1-s segment (what `avparse harvest` writes).
+        FeatureKind("clip_segments", "feats_CLIP/segment_feats", (None, 768), "visual",
+                    task="unav"),
+        FeatureKind("clap_segments", "feats_CLAP/segment_feats", (None, 512), "audio",
+                    task="unav"),
+        # UnAV-100's published features: frames of 24 at a stride of 8 at 25 fps (its code's
+        # defaults), so 25 / 8 rows per second, pooled to one row per segment.
+        FeatureKind("unav_vggish", "feats/audio_features_vggish", (None, 128), "audio",
+                    pooled=True, suffix="_vggish", rate=UNAV_FEATURE_RATE, task="unav"),
+        FeatureKind("unav_i3d_rgb", "feats/visual_features_i3d_rgb", (None, 1024), "visual",
+                    pooled=True, suffix="_rgb", rate=UNAV_FEATURE_RATE, task="unav"),
+        FeatureKind("unav_i3d_flow", "feats/visual_features_i3d_flow", (None, 1024), "motion",
+                    pooled=True, suffix="_flow", rate=UNAV_FEATURE_RATE, task="unav"),
     )
-}
-"""Input features of the student, by short name."""
+}  # fmt: skip
+"""Input features of the student, by short name (every dataset's; ``task`` says whose)."""
+
+SEGMENT_KINDS = ("clip_segments", "clap_segments")
+"""Segment embeddings of any length, (T, 768) CLIP and (T, 512) CLAP: the temporal teacher's
+inputs, written by ``avparse harvest`` for a video of any duration."""
+
+UNAV_PUBLISHED_KINDS = ("unav_vggish", "unav_i3d_rgb", "unav_i3d_flow")
+"""UnAV-100's published per-video features (VGGish audio, I3D RGB and I3D flow)."""
+
+
+def task_kinds(task: str) -> dict[str, FeatureKind]:
+    """The feature kinds a root of ``task`` holds (``llp`` and ``ave``: the 10-segment kinds)."""
+    wanted = "unav" if task == "unav" else "llp"
+    return {k: fk for k, fk in FEATURE_KINDS.items() if fk.task == wanted}
+
 
 CLAP_MAP_GRID = (2, 32)
 """A CLAP token map of 64 tokens is a (frequency 2, time 32) grid of HTS-AT's last stage:
@@ -99,24 +175,31 @@ def kind_folder(kind: str) -> str:
     raise AvparseError(f"unknown feature kind {kind!r} (known: {known})")
 
 
-def expected_shape(kind: str, num_classes: int, length: int | None = None) -> tuple[int, int]:
+def expected_shape(
+    kind: str, num_classes: int, length: int | None = None
+) -> tuple[int | None, int]:
     """Shape of one clip's ``.npy`` file of ``kind``; ``length``: of a clip of that many segments.
 
-    Without ``length`` a clip has :data:`SEGMENTS` segments (LLP, AVE). With it, a kind with
-    ``k`` rows per segment (``shape[0] // SEGMENTS``) has ``k * length`` rows; a kind whose rows
-    are not per segment (the CLAP token map) has no shape for other lengths.
+    Without ``length`` a clip has :data:`SEGMENTS` segments (LLP, AVE) and a kind of any length
+    has ``None`` rows. With it, a kind with ``k`` rows per segment (``shape[0] // SEGMENTS``, or
+    1 for a segment kind of any length) has ``k * length`` rows; a kind whose rows are not per
+    segment (the CLAP token map) has no shape for other lengths; a published kind at a frame rate
+    (``FeatureKind.rate``) keeps ``None`` rows (see :func:`avparse.data.files.read_feature_file`).
     """
     if kind in PER_CLASS_KINDS:
         return (SEGMENTS if length is None else length, num_classes)
     kind_folder(kind)  # raises for an unknown kind
-    shape = FEATURE_KINDS[kind].shape
-    if length is None:
-        return shape
-    if shape[0] % SEGMENTS:
+    fk = FEATURE_KINDS[kind]
+    if length is None or fk.rate is not None:
+        return fk.shape
+    if fk.any_length:
+        return (length, fk.dim)
+    rows = fk.frames
+    if rows % SEGMENTS:
         raise AvparseError(
             f"feature kind {kind!r} is not per segment; clips of any length need one"
         )
-    return (shape[0] // SEGMENTS * length, shape[1])
+    return (rows // SEGMENTS * length, fk.dim)
 
 
 FUSED_HARVEST_FOLDERS: dict[str, str] = {m: f"fused/{f}" for m, f in HARVEST_FOLDERS.items()}

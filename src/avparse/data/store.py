@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from avparse.data.ave import AVEAnnotations, is_ave_root
-from avparse.data.files import read_feature_file
+from avparse.data.files import pool_segments, read_feature_file
 from avparse.data.layout import (
     FEATURE_KINDS,
     HARVEST_KINDS,
@@ -63,6 +63,7 @@ from avparse.data.layout import (
     TEACHER_KINDS,
     expected_shape,
     kind_folder,
+    task_kinds,
 )
 from avparse.data.llp import LLPAnnotations, clip_id
 from avparse.data.ragged import Ragged
@@ -111,15 +112,17 @@ class _Source:
 def _source(kind: str, num_classes: int, ragged: bool = False) -> _Source:
     folder = kind_folder(kind)  # raises for an unknown kind
     if ragged:  # one row per segment; the time axis is the values' first axis
-        width = expected_shape(kind, num_classes, 1)[1]  # refuses kinds that are not per segment
-        frames = expected_shape(kind, num_classes, 1)[0]
+        frames, width = expected_shape(kind, num_classes, 1)  # refuses kinds not per segment
         dtype = "uint8" if kind in HARVEST_KINDS else "float32"
-        return _Source(kind, folder, dtype, (width,), frames > 1)
+        # frames None: published rows at a frame rate (UnAV-100), pooled to one per segment
+        return _Source(kind, folder, dtype, (width,), frames is None or frames > 1)
     if kind in FEATURE_KINDS:
         fk = FEATURE_KINDS[kind]
-        return _Source(kind, folder, "float32", fk.packed_shape, fk.pooled)
+        frames = fk.frames  # a one-line error for a kind of any length (not packed here)
+        rows = SEGMENTS if fk.pooled else frames
+        return _Source(kind, folder, "float32", (rows, fk.dim), fk.pooled)
     dtype = "uint8" if kind in HARVEST_KINDS else "float32"
-    return _Source(kind, folder, dtype, expected_shape(kind, num_classes), False)
+    return _Source(kind, folder, dtype, (SEGMENTS, num_classes), False)
 
 
 def _missing_folder(root: Path, kind: str, folder: str) -> str:
@@ -492,13 +495,17 @@ def _read_rows(
 
     def read(cid: str) -> tuple[str, np.ndarray | None, str, str | None]:
         length = None if lengths is None else lengths[cid]
+        fk = FEATURE_KINDS.get(src.kind)
+        name = f"{cid}.npy" if fk is None else fk.file_name(cid)
         data, problem = read_feature_file(
-            folder / f"{cid}.npy", src.kind, num_classes=num_classes, length=length
+            folder / name, src.kind, num_classes=num_classes, length=length
         )
         if data is None:
             return cid, None, "", problem
         digest = _file_hash(data)
-        if src.pooled:  # as the model does: float32 frames, mean of each segment's group
+        if fk is not None and fk.rate is not None and length is not None:
+            data = pool_segments(data, length)  # UWAV's adaptive average pooling
+        elif src.pooled:  # as the model does: float32 frames, mean of each segment's group
             frames = data.astype(np.float32, copy=False)
             segments = SEGMENTS if length is None else length
             data = frames.reshape(segments, -1, frames.shape[-1]).mean(axis=1)
@@ -567,11 +574,13 @@ def _pack_ragged(
             )
     files: dict[str, list] = {}
     stamps: dict[str, list[int]] = {}
+    fk = FEATURE_KINDS.get(src.kind)
     for cid in length_of:
+        name = f"{cid}.npy" if fk is None else fk.file_name(cid)  # UnAV-100: `<id>_rgb.npy`
         try:
-            stamps[cid] = _stamp((folder / f"{cid}.npy").stat())
+            stamps[cid] = _stamp((folder / name).stat())
         except FileNotFoundError:
-            problems.append(f"{folder / cid}.npy: missing (clip of split {split!r})")
+            problems.append(f"{folder / name}: missing (clip of split {split!r})")
             continue
         previous = old_files.get(cid)
         if (
@@ -785,7 +794,7 @@ def llp_kinds(root: str | Path, split: str) -> list[str]:
     """What ``data pack`` packs by default: every feature folder present, and for the train
     split the hard harvests present (teacher outputs only when asked for)."""
     root = Path(root)
-    kinds = [k for k, fk in FEATURE_KINDS.items() if (root / fk.folder).is_dir()]
+    kinds = [k for k, fk in task_kinds("llp").items() if (root / fk.folder).is_dir()]
     if split == "train":
         kinds += [k for k, folder in HARVEST_KINDS.items() if (root / folder).is_dir()]
     return kinds

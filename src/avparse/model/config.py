@@ -104,11 +104,11 @@ class ModelConfig:
 
     @property
     def audio_frames(self) -> int:
-        return FEATURE_KINDS[self.audio_feature].shape[0]
+        return FEATURE_KINDS[self.audio_feature].frames
 
     @property
     def visual_frames(self) -> int:
-        return FEATURE_KINDS[self.visual_feature].shape[0]
+        return FEATURE_KINDS[self.visual_feature].frames
 
     @property
     def feature_kinds(self) -> dict[str, str]:

@@ -27,6 +27,7 @@ from avparse.data.layout import (
     SCORE_FOLDERS,
     SEGMENTS,
     SOFT_HARVEST_FOLDERS,
+    task_kinds,
 )
 from avparse.data.llp import write_dense_tsv, write_weak_tsv
 from avparse.errors import AvparseError
@@ -69,7 +70,7 @@ FORMAT = 2
 part of the settings in the completion marker, so a root of another version is made again."""
 
 _GENERATED = (
-    *(k.folder for k in FEATURE_KINDS.values()),
+    *(k.folder for k in task_kinds("llp").values()),
     *HARVEST_FOLDERS.values(), *SOFT_HARVEST_FOLDERS.values(), *SCORE_FOLDERS.values(), FUSED,
 )  # fmt: skip
 """Per-clip folders a generator writes (their top folders are removed before regenerating)."""
@@ -219,7 +220,9 @@ def generate_arrays(
     _render_splits(splits, kinds, seed, config, vocab, task, sink, min_clips)
     for name, split in splits.items():
         split.features = {
-            k: np.concatenate(v) if v else np.zeros((0, *FEATURE_KINDS[k].shape), np.float32)
+            k: np.concatenate(v)
+            if v
+            else np.zeros((0, FEATURE_KINDS[k].frames, FEATURE_KINDS[k].dim), np.float32)
             for k, v in store[name].items()
         }
     return splits

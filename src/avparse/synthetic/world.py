@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from avparse.data.layout import FEATURE_KINDS, SEGMENTS
+from avparse.data.layout import FEATURE_KINDS, SEGMENTS, task_kinds
 from avparse.synthetic.config import SyntheticConfig
 from avparse.synthetic.config import rng as rng_of
 
@@ -46,7 +46,7 @@ class World:
     def build(cls, num_classes: int, seed: int, config: SyntheticConfig) -> World:
         rng = rng_of(seed, 99)
         protos = {}
-        for name in sorted(FEATURE_KINDS):
+        for name in sorted(task_kinds("llp")):
             dim = FEATURE_KINDS[name].shape[1]
             protos[name] = _unit(rng.standard_normal((num_classes, dim)))
         semantic = _unit(rng.standard_normal((num_classes, TEACHER_DIM)))
@@ -130,7 +130,7 @@ def render(
             )
             feats[kind] = base
         else:
-            repeat = FEATURE_KINDS[kind].shape[0] // SEGMENTS
+            repeat = FEATURE_KINDS[kind].frames // SEGMENTS
             feats[kind] = _space(
                 rng, amp, world.prototypes[kind], cfg.distractor, cfg.nuisance, cfg.noise, repeat
             )
