@@ -5,7 +5,7 @@ The file (``unav100_annotations.json``, published with UnAV-100's code) is
 "test", "annotations": [{"segment": [start, end], "label": name, "label_id": 0..99}, ...]}}}``.
 Every event is audio-visual; events may overlap.
 
-Conventions (``docs/valor-reference.md`` section 12, UWAV's ``UnAV_dataset``):
+Conventions (``docs/reference.md`` section 12, UWAV's ``UnAV_dataset``):
 
 * a video of ``duration`` seconds has ``T = ceil(duration)`` one-second segments;
 * an event ``[start, end]`` covers the segments ``floor(start)`` up to ``ceil(end)``
