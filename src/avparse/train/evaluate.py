@@ -29,20 +29,55 @@ def predict(
     batch_size: int = 256,
     device: str | torch.device = "cpu",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Segment probabilities (N, 10, 2, C) and video probabilities (N, C) of a whole split."""
+    """Segment probabilities (N, T, 2, C) and video probabilities (N, C) of a whole split.
+
+    T is 10 for 10-segment clips. For clips of any length (``data.lengths``) T is the longest
+    clip and clip ``i``'s probabilities after its ``data.lengths[i]`` segments are 0: the clips
+    go through the model in batches of similar length, padded per batch with a mask.
+    """
     device = torch.device(device)
     was_training = model.training
     model.eval()
-    frames, videos = [], []
-    for start in range(0, len(data), batch_size):
-        rows = np.arange(start, min(start + batch_size, len(data)))
-        out = model(*batch_inputs(data, rows, device))
-        frames.append(out.frame_prob.float().cpu().numpy())
-        videos.append(out.video_prob.float().cpu().numpy())
-    model.train(was_training)
+    try:
+        if data.lengths is not None:
+            return _predict_ragged(model, data, batch_size, device)
+        frames, videos = [], []
+        for start in range(0, len(data), batch_size):
+            rows = np.arange(start, min(start + batch_size, len(data)))
+            out = model(*batch_inputs(data, rows, device))
+            frames.append(out.frame_prob.float().cpu().numpy())
+            videos.append(out.video_prob.float().cpu().numpy())
+    finally:
+        model.train(was_training)
     if not frames:
         raise AvparseError(f"split {data.split!r} has no clips")
     return np.concatenate(frames), np.concatenate(videos)
+
+
+def _predict_ragged(
+    model: torch.nn.Module, data: SplitData, batch_size: int, device: torch.device
+) -> tuple[np.ndarray, np.ndarray]:
+    from avparse.train.batching import pad_rows
+
+    lengths = np.asarray(data.lengths)
+    if len(lengths) == 0:
+        raise AvparseError(f"split {data.split!r} has no clips")
+    frame_prob: np.ndarray | None = None
+    video_prob: np.ndarray | None = None
+    order = np.argsort(lengths, kind="stable")  # similar lengths together: little padding
+    for start in range(0, len(order), batch_size):
+        rows = np.sort(order[start : start + batch_size])
+        host, mask = pad_rows({r: data.inputs[r] for r in ("audio", "visual", "motion")}, rows)
+        inputs = [torch.from_numpy(host[r]).to(device) for r in ("audio", "visual", "motion")]
+        out = model(*inputs, mask=torch.from_numpy(mask).to(device))
+        frames = out.frame_prob.float().cpu().numpy()
+        if frame_prob is None or video_prob is None:
+            frame_prob = np.zeros((len(data), int(lengths.max()), *frames.shape[2:]), np.float32)
+            video_prob = np.zeros((len(data), out.video_prob.shape[-1]), np.float32)
+        frame_prob[rows, : frames.shape[1]] = frames * mask[:, :, None, None]
+        video_prob[rows] = out.video_prob.float().cpu().numpy()
+    assert frame_prob is not None and video_prob is not None
+    return frame_prob, video_prob
 
 
 def write_predictions(

@@ -47,6 +47,10 @@ from avparse.utils import distributed as D
 from avparse.utils.atomic import write_json, write_text
 from avparse.utils.progress import progress
 
+MASK = "mask"
+"""Key of a batch's (B, T) bool validity mask (True = real segment) among its loss targets;
+present only for clips of any length."""
+
 
 class RunFailed(AvparseError):
     """The run stopped (a non-finite loss); ``run.json`` says ``failed``."""
@@ -262,14 +266,21 @@ def train_one_epoch(
     from torch.utils.data import DistributedSampler
 
     cfg, d = run.cfg, run.d
-    per_rank = cfg.batch_size // d.world
-    indices: Any = range(len(data))  # the sampler needs only len(): no Dataset object
-    sampler: DistributedSampler = DistributedSampler(
-        indices, num_replicas=d.world, rank=d.rank, shuffle=True, seed=cfg.seed
-    )
-    sampler.set_epoch(epoch)
-    order = np.fromiter(iter(sampler), dtype=np.int64)
-    batches = [np.sort(order[i : i + per_rank]) for i in range(0, len(order), per_rank)]
+    if data.lengths is not None:  # clips of any length: length buckets (train/batching.py)
+        from avparse.train.batching import bucket_batches
+
+        batches = bucket_batches(
+            data.lengths, cfg.batch_size, seed=cfg.seed, epoch=epoch, world=d.world, rank=d.rank
+        )
+    else:
+        per_rank = cfg.batch_size // d.world
+        indices: Any = range(len(data))  # the sampler needs only len(): no Dataset object
+        sampler: DistributedSampler = DistributedSampler(
+            indices, num_replicas=d.world, rank=d.rank, shuffle=True, seed=cfg.seed
+        )
+        sampler.set_epoch(epoch)
+        order = np.fromiter(iter(sampler), dtype=np.int64)
+        batches = [np.sort(order[i : i + per_rank]) for i in range(0, len(order), per_rank)]
     params = [p for p in net.parameters() if p.requires_grad]
     net.train()
     sums: dict[str, float] = {}
@@ -313,8 +324,13 @@ def train_one_epoch(
 def _step_loss(
     run: Run, net: torch.nn.Module, inputs: list[torch.Tensor], targets: dict[str, torch.Tensor]
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The loss of one batch; non-finite probabilities (BCE refuses them) become a NaN loss."""
-    out = net(*inputs)
+    """The loss of one batch; non-finite probabilities (BCE refuses them) become a NaN loss.
+
+    A batch of clips of any length carries its validity mask as ``targets["mask"]``: the model
+    gets it (``mask=``) and the losses read it (segment terms over real segments only).
+    """
+    mask = targets.get(MASK)
+    out = net(*inputs) if mask is None else net(*inputs, mask=mask)
     try:
         return run.loss.fn(out, targets, run.cfg)
     except RuntimeError:
@@ -405,7 +421,7 @@ def keep_on_device(run: Run, data: SplitData) -> bool:
     """Whether the train split stays on the device for the whole run: on a GPU, when its
     float32 arrays take at most half of the free memory (an epoch then never touches the
     host). On the CPU the memory maps are read directly."""
-    if run.device.type != "cuda":
+    if run.device.type != "cuda" or data.lengths is not None:  # ragged splits: from the maps
         return False
     rows = len(data)
     need = sum(
@@ -421,7 +437,8 @@ def _device_batches(
 ) -> Iterator[tuple[list[torch.Tensor], dict[str, torch.Tensor]]]:
     """Each batch's inputs (in role order) and loss targets as float32 tensors on the device:
     gathered on the device from the resident split, else from the memory maps by a prefetch
-    thread. Both give the same values."""
+    thread. Both give the same values. Clips of any length are padded per batch; their targets
+    then carry the (B, T) bool mask as :data:`MASK`."""
     keys = run.loss.batch_keys
     if run.resident is None and keep_on_device(run, data):
         arrays = {**data.inputs, **{k: data.targets[k] for k in keys}}
@@ -435,7 +452,9 @@ def _device_batches(
             picked = {n: t.index_select(0, index) for n, t in run.resident.items()}
             yield [picked[r] for r in ROLES], {k: picked[k] for k in keys}
         return
-    for host in _prefetch(data, batches, keys):
+    if data.lengths is not None:
+        keys = (*keys, MASK)
+    for host in _prefetch(data, batches, run.loss.batch_keys):
         yield (
             [torch.from_numpy(host[r]).to(run.device, non_blocking=True) for r in ROLES],
             {k: torch.from_numpy(host[k]).to(run.device, non_blocking=True) for k in keys},
@@ -443,7 +462,15 @@ def _device_batches(
 
 
 def _gather(data: SplitData, rows: np.ndarray, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """One batch as float32 host arrays: a fancy index per memory-mapped array."""
+    """One batch as float32 host arrays: a fancy index per memory-mapped array (clips of any
+    length: padded to the batch's longest, with the bool mask as :data:`MASK`)."""
+    if data.lengths is not None:
+        from avparse.train.batching import pad_rows
+
+        arrays = {**{r: data.inputs[r] for r in ROLES}, **{k: data.targets[k] for k in keys}}
+        padded, mask = pad_rows(arrays, rows)
+        padded[MASK] = mask
+        return padded
     out = {r: np.ascontiguousarray(data.inputs[r][rows], dtype=np.float32) for r in ROLES}
     out.update({k: np.asarray(data.targets[k][rows], dtype=np.float32) for k in keys})
     return out

@@ -1,6 +1,8 @@
 """Losses of the student (reference section 6), on the outputs of :class:`avparse.model.han.HAN`.
 
-Each returns ``(total, parts)``; parts are detached scalars for logging. :data:`LOSSES` is the
+Each returns ``(total, parts)``; parts are detached scalars for logging. A batch of clips of any
+length carries its (B, T) validity mask as ``batch["mask"]``; segment terms then average over
+real segments only (without it, today's means over all 10 segments). :data:`LOSSES` is the
 registry ``--loss`` chooses from; adding a loss is one :func:`register_loss` call (a task offers
 it as soon as it provides the loss's targets).
 """
@@ -43,13 +45,28 @@ def han_loss(
     return total, parts
 
 
+def segment_bce_with_logits(logits: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Mean BCE-with-logits over (B, T, C); with ``mask`` (B, T) over real segments only.
+
+    ``mask=None`` is torch's mean over every entry (10-segment clips: the published loss).
+    """
+    if mask is None:
+        return F.binary_cross_entropy_with_logits(logits, target)
+    return F.binary_cross_entropy_with_logits(logits[mask], target[mask])
+
+
 def valor_loss(
-    out: HANOutput, weak: Tensor, harvest_audio: Tensor, harvest_visual: Tensor
+    out: HANOutput,
+    weak: Tensor,
+    harvest_audio: Tensor,
+    harvest_visual: Tensor,
+    mask: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """Video BCE plus BCE-with-logits of segment logits against the (B, T, C) harvests."""
+    """Video BCE plus BCE-with-logits of segment logits against the (B, T, C) harvests
+    (averaged over the real segments of ``mask`` (B, T) when clips are padded)."""
     video = _bce(out.video_prob, weak)
-    audio = F.binary_cross_entropy_with_logits(out.frame_logits[:, :, 0], harvest_audio)
-    visual = F.binary_cross_entropy_with_logits(out.frame_logits[:, :, 1], harvest_visual)
+    audio = segment_bce_with_logits(out.frame_logits[:, :, 0], harvest_audio, mask)
+    visual = segment_bce_with_logits(out.frame_logits[:, :, 1], harvest_visual, mask)
     parts = {"video": video.detach(), "audio": audio.detach(), "visual": visual.detach()}
     return video + audio + visual, parts
 
@@ -57,7 +74,9 @@ def valor_loss(
 def valor_video_loss(
     out: HANOutput, weak: Tensor, harvest_audio: Tensor, harvest_visual: Tensor
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """Ablation: harvests reduced to video level (any positive segment) on the modality probs."""
+    """Ablation: harvests reduced to video level (any positive segment) on the modality probs.
+
+    Padded segments hold 0 in the harvests, so the maximum over time needs no mask."""
     video = _bce(out.video_prob, weak)
     audio = _bce(out.audio_prob, harvest_audio.amax(dim=1))
     visual = _bce(out.visual_prob, harvest_visual.amax(dim=1))
@@ -113,7 +132,9 @@ register_loss(Loss(
 ))  # fmt: skip
 register_loss(Loss(
     "valor", _HARVESTS,
-    lambda out, b, cfg: valor_loss(out, b["weak"], b["harvest_audio"], b["harvest_visual"]),
+    lambda out, b, cfg: valor_loss(
+        out, b["weak"], b["harvest_audio"], b["harvest_visual"], b.get("mask")
+    ),
     "weak labels plus the teachers' segment harvests (VALOR)",
 ))  # fmt: skip
 register_loss(Loss(
@@ -123,7 +144,9 @@ register_loss(Loss(
 ))  # fmt: skip
 register_loss(Loss(
     "supervised", ("weak", "segments_av"),
-    lambda out, b, cfg: valor_loss(out, b["weak"], b["segments_av"], b["segments_av"]),
+    lambda out, b, cfg: valor_loss(
+        out, b["weak"], b["segments_av"], b["segments_av"], b.get("mask")
+    ),
     "true segment labels as both modalities' targets (fully supervised AVE, for comparison)",
 ))  # fmt: skip
 

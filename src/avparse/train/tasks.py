@@ -15,7 +15,8 @@ What a task declares (all arrays row-aligned with ``SplitData.filenames``):
   (memory maps are fine); ``targets`` holds the requested training targets, and for the val
   and test splits whatever ``evaluate`` reads.
 - ``evaluate(frame_prob, video_prob, data) -> dict[str, float]``: scores of numpy predictions
-  ``frame_prob`` (N, 10, 2, C) and ``video_prob`` (N, C) of a whole split, keys ``score_keys``.
+  ``frame_prob`` (N, T, 2, C) and ``video_prob`` (N, C) of a whole split, keys ``score_keys``
+  (T = 10, or the longest clip of a split of any length, ``data.lengths``, padding zeros).
 - ``selection_metric``: the ``evaluate`` key that selects the best epoch (higher wins).
 - ``has_split(root, split)``: whether the data root has that split (cheap: a file test).
 """
@@ -26,7 +27,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -41,15 +42,28 @@ if TYPE_CHECKING:
 
 @dataclass
 class SplitData:
-    """One split, ready for the loop: inputs by role and targets by name, row-aligned."""
+    """One split, ready for the loop: inputs by role and targets by name, row-aligned.
+
+    Clips of 10 segments (LLP, AVE): ``lengths`` is None and the arrays are (N, 10, ...).
+    Clips of any length (UnAV-100): ``lengths`` (N,) holds each clip's segments, the inputs and
+    per-segment targets are :class:`avparse.data.ragged.Ragged` (no padding; batches are padded
+    per batch with a mask, :mod:`avparse.train.batching`), per-clip targets stay (N, ...) arrays.
+    """
 
     split: str
     filenames: list[str]
-    inputs: dict[str, np.ndarray]
-    targets: dict[str, np.ndarray] = field(default_factory=dict)
+    inputs: dict[str, Any]
+    """Role -> (N, 10, dim) array, or a ``Ragged`` of (T_i, dim) rows when ``lengths`` is set."""
+    targets: dict[str, Any] = field(default_factory=dict)
+    lengths: np.ndarray | None = None
+    """(N,) segments per clip for clips of any length; None: every clip has 10."""
 
     def __len__(self) -> int:
         return len(self.filenames)
+
+    @property
+    def is_ragged(self) -> bool:
+        return self.lengths is not None
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from avparse.data.ragged import Ragged
 from avparse.errors import AvparseError
 from avparse.model.han import HANOutput
 from avparse.train.recipe import TrainConfig
@@ -59,7 +60,8 @@ def soft_targets(soft: Tensor, weak: Tensor, temperature: float = 2.0) -> Tensor
 
 
 def positive_fraction(hard: np.ndarray, chunk: int = 4096) -> float:
-    """Fraction of positive entries of a (N, T, C) hard harvest (memory maps read in chunks)."""
+    """Fraction of positive entries of a (N, T, C) hard harvest, or of the (segments, C) values
+    of clips of any length (memory maps read in chunks)."""
     if hard.size == 0:
         raise AvparseError("cannot weigh classes from an empty harvest")
     total = 0
@@ -77,15 +79,20 @@ def class_weights(fraction: float, num_classes: int, cfg: TrainConfig) -> tuple[
 
 
 def segment_loss(
-    logits: Tensor, target: Tensor, weak: Tensor, weights: tuple[float, float] | None
+    logits: Tensor,
+    target: Tensor,
+    weak: Tensor,
+    weights: tuple[float, float] | None,
+    mask: Tensor | None = None,
 ) -> Tensor:
-    """Mean BCE-with-logits over (B, T, C); ``weights`` ``(w_pos, w_neg)`` by weak membership."""
+    """Mean BCE-with-logits over (B, T, C); ``weights`` ``(w_pos, w_neg)`` by weak membership;
+    ``mask`` (B, T): the mean over real segments only (clips of any length, padded)."""
     loss = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     if weights is not None:
         w_pos, w_neg = weights
         inside = (weak > 0)[:, None, :]
         loss = loss * torch.where(inside, w_pos, w_neg).to(loss.dtype)
-    return loss.mean()
+    return loss.mean() if mask is None else loss[mask].mean()
 
 
 def draw_mixup(n: int, alpha: float) -> tuple[float, Tensor]:
@@ -101,15 +108,18 @@ def draw_mixup(n: int, alpha: float) -> tuple[float, Tensor]:
     return lam, torch.randperm(n)
 
 
-def mixup_loss(logits: Tensor, labels: Tensor, lam: float, perm: Tensor) -> Tensor:
+def mixup_loss(
+    logits: Tensor, labels: Tensor, lam: float, perm: Tensor, mask: Tensor | None = None
+) -> Tensor:
     """``lam BCE(mix, y) + (1 - lam) BCE(mix, y[perm])`` over the (B*T) segments of one modality.
 
     ``mix = lam z + (1 - lam) z[perm]`` on the segment logits ``z`` (B, T, C), which equals the
-    classifier applied to the mixed encoder features (the classifier is affine).
+    classifier applied to the mixed encoder features (the classifier is affine). With ``mask``
+    (B, T) only real segments are mixed (``perm`` then permutes the real segments).
     """
     c = logits.shape[-1]
-    z = logits.reshape(-1, c)
-    y = labels.reshape(-1, c)
+    z = logits.reshape(-1, c) if mask is None else logits[mask]
+    y = labels.reshape(-1, c) if mask is None else labels[mask]
     perm = perm.to(z.device)
     mixed = lam * z + (1.0 - lam) * z[perm]
     first = F.binary_cross_entropy_with_logits(mixed, y)
@@ -124,6 +134,7 @@ def segment_terms(
     soft: dict[str, Tensor] | None,
     weights: dict[str, tuple[float, float]] | None,
     cfg: TrainConfig,
+    mask: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """UWAV's segment terms: the (re-weighted) segment loss and the mixup loss of each modality.
 
@@ -137,6 +148,7 @@ def segment_terms(
         soft: the same for the stored soft labels (needed when ``cfg.uwav_soft``).
         weights: ``(w_pos, w_neg)`` per modality (needed when ``cfg.uwav_reweight``).
         cfg: the training config; its ``uwav_*`` fields are the switches.
+        mask: (B, T) bool, True on real segments of padded clips (None: all are real).
     """
     total = frame_logits.new_zeros(())
     parts: dict[str, Tensor] = {}
@@ -153,13 +165,14 @@ def segment_terms(
             if weights is None:
                 raise ValueError("re-weighting asked for but no class weights given")
             w = weights[m]
-        seg = segment_loss(logits, target, weak, w)
+        seg = segment_loss(logits, target, weak, w, mask)
         total = total + seg
         parts[m] = seg.detach()
         if cfg.uwav_mixup:
-            lam, perm = draw_mixup(logits.shape[0] * logits.shape[1], cfg.uwav_alpha)
+            n = logits.shape[0] * logits.shape[1] if mask is None else int(mask.sum())
+            lam, perm = draw_mixup(n, cfg.uwav_alpha)
             labels = torch.ceil(target) if cfg.uwav_ceil else target
-            mix = mixup_loss(logits, labels, lam, perm)
+            mix = mixup_loss(logits, labels, lam, perm, mask)
             total = total + mix
             parts[f"{m}_mixup"] = mix.detach()
     return total, parts
@@ -180,10 +193,15 @@ WEIGHTS_TARGET = "uwav_weights"
 def derive_targets(targets: dict[str, np.ndarray], cfg: TrainConfig) -> dict[str, np.ndarray]:
     """:data:`WEIGHTS_TARGET` of a training split, from its (N, T, C) hard harvests."""
     hard = targets["harvest_audio"]
-    rows, num_classes = len(hard), hard.shape[-1]
+    rows = len(hard)
+
+    def segments(array: np.ndarray | Ragged) -> np.ndarray:  # real segments only
+        return array.values if isinstance(array, Ragged) else array
+
+    num_classes = segments(hard).shape[-1]
     table = np.array(
         [
-            class_weights(positive_fraction(targets[f"harvest_{m}"]), num_classes, cfg)
+            class_weights(positive_fraction(segments(targets[f"harvest_{m}"])), num_classes, cfg)
             for m in ("audio", "visual")
         ],
         dtype=np.float32,
@@ -200,4 +218,6 @@ def batch_terms(
     soft = {m: batch[f"soft_{m}"] for m in modalities}  # soft_targets keeps the weak labels only
     table = batch[WEIGHTS_TARGET][0].tolist()
     weights = {m: (float(table[i][0]), float(table[i][1])) for i, m in enumerate(modalities)}
-    return segment_terms(out.frame_logits, batch["weak"], hard, soft, weights, cfg)
+    return segment_terms(
+        out.frame_logits, batch["weak"], hard, soft, weights, cfg, batch.get("mask")
+    )
