@@ -46,6 +46,12 @@ def _output_file(path: Path, flag: str) -> None:
 def _add_check(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("root", type=Path, metavar="ROOT", help="data root to check")
     parser.add_argument(
+        "--task",
+        choices=("llp", "ave"),
+        default=None,
+        help="the root's task (default: recognised from its annotation files)",
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="read only the .npy headers (shapes, dtypes, lengths), not the values",
@@ -72,6 +78,7 @@ def _run_check(args: argparse.Namespace) -> int:
         _output_file(args.json, "--json")
     report = check_root(
         args.root,
+        task=args.task,
         quick=args.quick,
         workers=args.workers,
         progress=progress_enabled(args),

@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out",
         required=True,
         type=Path,
-        help="writes audio.tsv, visual.tsv, metrics.json, probs.npz",
+        help="writes metrics.json, probs.npz and the predictions (llp: audio.tsv, visual.tsv "
+        "in the dense label format; ave: predictions.tsv, one line per clip and segment)",
     )
     parser.add_argument(
         "--store",
@@ -59,5 +60,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.split}: {args.checkpoint}")
     print(format_scores(scores))
     if not args.quiet:
-        print(f"wrote {args.out}/audio.tsv, visual.tsv, metrics.json, probs.npz")
+        files = "predictions.tsv" if args.task == "ave" else "audio.tsv, visual.tsv"
+        print(f"wrote {args.out}/{files}, metrics.json, probs.npz")
     return 0

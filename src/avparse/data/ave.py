@@ -229,7 +229,13 @@ class AVEAnnotations:
     @property
     def clips(self) -> AVEClips:
         if self._clips is None:
-            self._clips = read_ave_annotations(self.root / AVE_FILES["annotations"], self.vocab)
+            path = self.root / AVE_FILES["annotations"]
+            if not path.is_file():
+                from avparse.data.roots import task_hint
+
+                hint = task_hint(self.root, "ave")
+                raise AVEAnnotationError(f"{path}: AVE annotation file not found{hint}")
+            self._clips = read_ave_annotations(path, self.vocab)
         return self._clips
 
     def split(self, name: str) -> AVEClips:

@@ -1,6 +1,8 @@
 """``avparse data check``: is a data root complete and sound, in the published layout?
 
-Checks the LLP annotation files (present, valid, splits disjoint), then every feature and
+The task of the root (LLP or AVE) is recognised from its annotation files
+(:func:`avparse.data.roots.root_task`) or given. Checks the annotation files (LLP: present,
+valid, splits disjoint; AVE: ``Annotations.txt`` and the three split files), then every feature and
 harvest folder that exists (and the teacher logits and soft labels ``avparse harvest`` writes
 beside the harvests): per split which clips have no ``.npy`` file, which files belong to
 no clip of any split, and which files have a wrong shape or dtype, non-finite values, or
@@ -41,7 +43,7 @@ from avparse.data.llp import (
 )
 from avparse.errors import AvparseError
 from avparse.utils.progress import progress as show_progress
-from avparse.vocab import LLP, Vocabulary
+from avparse.vocab import AVE, LLP, Vocabulary
 
 HARVEST_SPLITS = ("train",)
 """Splits that must have harvests (the student learns from them); others are checked if present."""
@@ -83,6 +85,8 @@ class CheckReport:
 
     root: Path
     quick: bool
+    task: str = "llp"
+    """The task the root was checked for (``llp``, ``ave``)."""
     annotations: dict[str, str | None] = field(default_factory=dict)
     """Annotation file name -> None when valid, else the problem (``missing`` or the error)."""
     annotation_problems: list[str] = field(default_factory=list)
@@ -112,6 +116,7 @@ class CheckReport:
     def to_json(self) -> dict:
         return {
             "root": str(self.root),
+            "task": self.task,
             "quick": self.quick,
             "ok": self.ok,
             "annotations": self.annotations,
@@ -201,6 +206,61 @@ def _check_annotations(root: Path, vocab: Vocabulary, report: CheckReport) -> di
     return weak
 
 
+def _check_ave_annotations(
+    root: Path, vocab: Vocabulary, report: CheckReport
+) -> dict[str, WeakLabels]:
+    """Validate ``Annotations.txt`` and the split files; returns per split its unique ids with
+    the union of their rows' labels (a video id may repeat across rows, as in the real files)."""
+    from avparse.data.ave import (
+        AVE_FILES,
+        AVEAnnotationError,
+        read_ave_annotations,
+        read_ave_split,
+    )
+
+    name = AVE_FILES["annotations"]
+    if not (root / name).is_file():
+        report.annotations[name] = "missing"
+        report.annotation_problems.append(f"{name}: missing")
+        return {}
+    try:
+        clips = read_ave_annotations(root / name, vocab)
+    except AVEAnnotationError as exc:
+        report.annotations[name] = str(exc)
+        report.annotation_problems.append(str(exc))
+        return {}
+    report.annotations[name] = None
+    if clips.quirks:
+        more = f" (and {len(clips.quirks) - 1} more)" if len(clips.quirks) > 1 else ""
+        report.notes.append(clips.quirks[0] + more)
+    all_ids, union = clips.id_labels()
+    row_of = {c: i for i, c in enumerate(all_ids)}
+    weak: dict[str, WeakLabels] = {}
+    for split in SPLITS:
+        file = AVE_FILES[split]
+        if not (root / file).is_file():
+            report.annotations[file] = "missing"
+            report.annotation_problems.append(f"{file}: missing")
+            continue
+        try:
+            sub = clips.subset(read_ave_split(root / file, len(clips)))
+        except AVEAnnotationError as exc:
+            report.annotations[file] = str(exc)
+            report.annotation_problems.append(str(exc))
+            continue
+        report.annotations[file] = None
+        ids = list(dict.fromkeys(sub.ids))  # a file holds the classes of every row of its id
+        weak[split] = WeakLabels(ids, union[[row_of[c] for c in ids]], vocab)
+    pairs = [(a, b) for a in weak for b in weak if a < b]
+    both = {c for a, b in pairs for c in set(weak[a].filenames) & set(weak[b].filenames)}
+    if both:
+        report.notes.append(
+            f"{len(both)} video ids have rows in more than one split (their files are shared), "
+            f"e.g. {sorted(both)[0]!r}"
+        )
+    return weak
+
+
 def _compare_dense_with_weak(
     weak: dict[str, WeakLabels], dense: dict[str, DenseRows], vocab: Vocabulary, report: CheckReport
 ) -> None:
@@ -244,8 +304,9 @@ def _npy_files(folder: Path) -> dict[str, str]:
 def check_root(
     root: str | Path,
     *,
+    task: str | None = None,
     quick: bool = False,
-    vocab: Vocabulary = LLP,
+    vocab: Vocabulary | None = None,
     workers: int = 4,
     progress: bool = False,
     accept_mismatch: bool = False,
@@ -254,6 +315,9 @@ def check_root(
 
     Args:
         root: the data root.
+        task: ``llp`` or ``ave``; None recognises it from the annotation files
+            (:func:`avparse.data.roots.root_task`; LLP when the root shows none).
+        vocab: the classes (default: the task's).
         quick: read only ``.npy`` headers (shape, dtype, length), not values.
         workers: threads reading files (numpy releases the GIL while it reads and checks).
         progress: show progress (``avparse.utils.progress``) while files are read.
@@ -262,8 +326,18 @@ def check_root(
     root = Path(root)
     if not root.is_dir():
         raise AvparseError(f"{root}: data root not found")
-    report = CheckReport(root=root, quick=quick, accept_mismatch=accept_mismatch)
-    weak = _check_annotations(root, vocab, report)
+    from avparse.data.roots import TASK_NAMES, root_task
+
+    task = task or root_task(root) or "llp"
+    if task not in TASK_NAMES:
+        raise AvparseError(f"unknown task {task!r} for data check (known: {', '.join(TASK_NAMES)})")
+    if vocab is None:
+        vocab = AVE if task == "ave" else LLP
+    report = CheckReport(root=root, quick=quick, task=task, accept_mismatch=accept_mismatch)
+    if task == "ave":
+        weak = _check_ave_annotations(root, vocab, report)
+    else:
+        weak = _check_annotations(root, vocab, report)
     filenames = {split: w.filenames for split, w in weak.items()}
     split_ids = {s: sorted({clip_id(f) for f in filenames[s]}) for s in SPLITS if s in filenames}
     all_ids = {c for ids in split_ids.values() for c in ids}
@@ -337,7 +411,10 @@ def _agreement(
 
 def format_report(report: CheckReport, *, show: int = 10) -> str:
     """A readable summary: annotation files, a folder x split table, the first ``show`` problems."""
-    lines = [f"data root {report.root}" + (" (quick: headers only)" if report.quick else "")]
+    lines = [
+        f"data root {report.root} (task {report.task})"
+        + (" (quick: headers only)" if report.quick else "")
+    ]
     lines.append("annotation files:")
     for name, problem in report.annotations.items():
         lines.append(f"  {name:<24} {'ok' if problem is None else problem}")

@@ -387,7 +387,10 @@ class LLPAnnotations:
         if split not in self._weak:
             path = self.path(split)
             if not path.is_file():
-                raise AvparseError(f"{path}: split file for {split!r} not found")
+                from avparse.data.roots import task_hint
+
+                hint = task_hint(self.root, "llp")
+                raise AvparseError(f"{path}: split file for {split!r} not found{hint}")
             self._weak[split] = read_weak(path, self.vocab)
         return self._weak[split]
 

@@ -369,7 +369,8 @@ def format_scores(
     print as ``key  value`` lines; ``title`` is a first line above either."""
     lines = [title] if title else []
     if not all(k in scores for k in SCORE_KEYS):
-        lines += [f"{k:>12}  {v:6.2f}" for k, v in scores.items()]
+        width = max((len(k) for k in scores), default=0)  # AVE's long class names
+        lines += [f"{k:<{width}}  {v:6.2f}" for k, v in scores.items()]
         return "\n".join(lines)
     ci = f"{round(100 * level)}% interval"
     header = f"{'F-score (%)':<16}{'segment':>9}"

@@ -81,16 +81,27 @@ def _predict_ragged(
 
 
 def write_predictions(
-    out: Path, data: SplitData, frame_prob: np.ndarray, video_prob: np.ndarray, vocab: Any
-) -> None:
-    """``audio.tsv``/``visual.tsv`` (dense format) and ``probs.npz``, atomically."""
-    from avparse.data.llp import write_dense_tsv
-    from avparse.eval.events import decide
-
+    out: Path,
+    data: SplitData,
+    frame_prob: np.ndarray,
+    video_prob: np.ndarray,
+    vocab: Any,
+    task: str = "llp",
+) -> list[str]:
+    """The task's prediction files (LLP: ``audio.tsv``/``visual.tsv`` in the dense format; AVE:
+    ``predictions.tsv``) and ``probs.npz``, atomically; returns the names written."""
     out.mkdir(parents=True, exist_ok=True)
-    pred_a, pred_v = decide(frame_prob, video_prob)
-    write_dense_tsv(out / "audio.tsv", data.filenames, pred_a, vocab)
-    write_dense_tsv(out / "visual.tsv", data.filenames, pred_v, vocab)
+    spec = get_task(task)
+    if spec.write_predictions is not None:
+        written = spec.write_predictions(out, data, frame_prob, video_prob)
+    else:
+        from avparse.data.llp import write_dense_tsv
+        from avparse.eval.events import decide
+
+        pred_a, pred_v = decide(frame_prob, video_prob)
+        write_dense_tsv(out / "audio.tsv", data.filenames, pred_a, vocab)
+        write_dense_tsv(out / "visual.tsv", data.filenames, pred_v, vocab)
+        written = ["audio.tsv", "visual.tsv"]
     with atomic_path(out / "probs.npz", suffix=".npz") as tmp:
         np.savez(
             tmp,
@@ -98,6 +109,7 @@ def write_predictions(
             frame_prob=frame_prob.astype(np.float32),
             video_prob=video_prob.astype(np.float32),
         )
+    return [*written, "probs.npz"]
 
 
 def evaluate_checkpoint(
@@ -144,6 +156,6 @@ def evaluate_checkpoint(
     model.to(device)
     frame_prob, video_prob = predict(model, data, batch_size=batch_size, device=device)
     scores = spec.evaluate(frame_prob, video_prob, data)
-    write_predictions(out, data, frame_prob, video_prob, config.vocab)
+    write_predictions(out, data, frame_prob, video_prob, config.vocab, task)
     write_json(out / "metrics.json", scores)
     return scores

@@ -75,6 +75,19 @@ def _evaluate(frame_prob: np.ndarray, video_prob: np.ndarray, data: SplitData) -
     return ave_scores(pred, data.targets["segment_labels"], AVE.names)
 
 
+def _write_predictions(
+    out: Path, data: SplitData, frame_prob: np.ndarray, video_prob: np.ndarray
+) -> list[str]:
+    """``predictions.tsv``: the 29-way decision the score uses, one line per row and segment."""
+    from avparse.eval.ave import AVE_PREDICTIONS, decide_ave, write_ave_predictions
+    from avparse.vocab import AVE
+
+    write_ave_predictions(
+        out / AVE_PREDICTIONS, data.filenames, decide_ave(frame_prob, video_prob), AVE.names
+    )
+    return [AVE_PREDICTIONS]
+
+
 def _has_split(root: Path, split: str) -> bool:
     from avparse.data.ave import AVE_FILES
 
@@ -91,5 +104,6 @@ TASK = register_task(
         load=_load,
         evaluate=_evaluate,
         has_split=_has_split,
+        write_predictions=_write_predictions,
     )
 )

@@ -94,6 +94,9 @@ class Task:
     load: Callable[[LoadRequest], SplitData]
     evaluate: Callable[[np.ndarray, np.ndarray, SplitData], dict[str, float]]
     has_split: Callable[[Path, str], bool]
+    write_predictions: Callable[[Path, SplitData, np.ndarray, np.ndarray], list[str]] | None = None
+    """Writes the task's own prediction files into a folder, returns their names; None: the LLP
+    dense files ``audio.tsv`` / ``visual.tsv`` (:func:`avparse.train.evaluate.write_predictions`)."""
 
     @property
     def losses(self) -> tuple[str, ...]:
@@ -130,8 +133,19 @@ def get_task(name: str) -> Task:
             if exc.name != module:  # the plugin exists but one of its imports is missing
                 raise
     if name not in TASKS:
-        raise AvparseError(f"unknown task {name!r} (known: {', '.join(sorted(TASKS))})")
+        raise AvparseError(f"unknown task {name!r} (known: {', '.join(known_tasks())})")
     return TASKS[name]
+
+
+def known_tasks() -> list[str]:
+    """Names of every task: those registered and the ``avparse.train.task_<name>`` modules."""
+    import pkgutil
+
+    import avparse.train
+
+    modules = pkgutil.iter_modules(avparse.train.__path__)
+    found = {m.name[len("task_") :] for m in modules if m.name.startswith("task_")}
+    return sorted({*TASKS, *found})
 
 
 def check_harvests(
