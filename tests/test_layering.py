@@ -17,7 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "avparse"
 # lowest first; the same order as docs/architecture.md
 LAYERS = (
     "errors", "utils", "vocab", "data", "eval", "media", "teachers", "features", "model",
-    "harvest", "train", "parsing", "synthetic", "demo", "cli",
+    "harvest", "train", "temporal", "parsing", "synthetic", "demo", "cli",
 )  # fmt: skip
 RANK = {name: i for i, name in enumerate(LAYERS)}
 ENTRY_POINTS = {"__init__", "__main__"}

@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "calibrate": ("calibrate", "choose per-class teacher thresholds on the val split"),
     "train": ("train", "train the student (HAN / VALOR presets) on a data root"),
+    "teacher": (
+        "teacher",
+        "UWAV's temporal teacher: pretrain it (train), label a data root with it (label)",
+    ),
     "evaluate": ("evaluate", "run a trained student on a split and score it"),
     "parse": ("parse", "parse video files: events heard, seen, and both, with times"),
     "convert": ("convert", "turn a published checkpoint_best.pt into a model folder with a card"),

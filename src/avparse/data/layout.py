@@ -219,3 +219,36 @@ LLP_FILES: dict[str, str] = {
 """LLP annotation files, at the root of a data root."""
 
 SPLITS = ("train", "val", "test")
+
+
+# --- UWAV's temporal teacher (issue 16) ---------------------------------------------------------
+
+SEGMENT_FOLDERS: dict[str, str] = {
+    "visual": "feats_CLIP/segment_feats",
+    "audio": "feats_CLAP/segment_feats",
+}
+"""The temporal teacher's inputs, one vector per 1-s segment of a clip of any length T:
+CLIP (T, 768) and CLAP (T, 512) segment embeddings in UWAV's folder names (the feature kinds
+``clip_segments`` / ``clap_segments`` of issue 15)."""
+
+EVENT_FEATURE_FOLDERS: dict[str, str] = {
+    "visual": "feats_CLIP/event_feats",
+    "audio": "feats_CLAP/event_feats",
+}
+"""Class text embeddings ("event features", UWAV's folder names): ``<vocabulary>-<key>.npy``
+(C, D) float32, L2-normalised, plus a ``.json`` naming the text model and prompts."""
+
+TEMPORAL_HARVEST = "temporal"
+"""Folder of the temporal teacher's harvest (``avparse teacher label``) inside a data root,
+laid out like a root's harvest folders (``CLIP/segment_pseudo_labels``, ... of any length T):
+hard labels, soft labels ``sigmoid(logit - threshold)`` (0 outside the weak labels), logits."""
+
+TEMPORAL_THRESHOLDS = f"{TEMPORAL_HARVEST}/thresholds.json"
+"""Per-class thresholds of the temporal harvest and where they came from."""
+
+TEMPORAL_MANIFEST = f"{TEMPORAL_HARVEST}/teacher_harvest.json"
+"""What made the temporal harvest (teacher, vocabulary, thresholds source, scores)."""
+
+HARVEST_SOURCES: dict[str, str] = {"frame": "", "temporal": f"{TEMPORAL_HARVEST}/"}
+"""Whose harvest a student learns from: the frame-wise teachers' (``avparse harvest``) or the
+temporal teacher's; the value prefixes the harvest folders of :data:`PER_CLASS_KINDS`."""

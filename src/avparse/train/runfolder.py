@@ -16,6 +16,7 @@ must have the saved settings (the changed ones are named), and ``--resume`` need
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -117,9 +118,13 @@ def prepare(
     *,
     resume: bool,
     overwrite: bool,
+    saved_configs: Callable[[Path], tuple[Any, Any, Any]] | None = None,
 ) -> str:
     """Check ``out`` against the run it may hold (rank 0). Returns what to do: ``new``,
-    ``resume``, ``finished`` (resume of a finished run: nothing to train) or ``overwrite``."""
+    ``resume``, ``finished`` (resume of a finished run: nothing to train) or ``overwrite``.
+
+    ``saved_configs`` reads the configs saved in ``out`` (default :func:`run_configs`, the
+    student's); the temporal teacher's runs give their own reader."""
     run = read_run(out) if out.is_dir() else None
     if run is None and resume and not overwrite:
         raise AvparseError(
@@ -135,7 +140,7 @@ def prepare(
         state = {"finished": "a finished", "failed": "a failed"}.get(str(status), "an unfinished")
         hint = "--overwrite to replace it" + ("" if status == "finished" else " or --resume")
         raise AvparseError(f"{out}: holds {state} run; use {hint}")
-    saved_model, saved_train, _ = run_configs(out)
+    saved_model, saved_train, _ = (saved_configs or run_configs)(out)
     diffs = changed_fields((saved_model, saved_train), (model_cfg, train_cfg))
     if diffs:
         raise AvparseError(
