@@ -224,12 +224,10 @@ SPLITS = ("train", "val", "test")
 # --- UWAV's temporal teacher (issue 16) ---------------------------------------------------------
 
 SEGMENT_FOLDERS: dict[str, str] = {
-    "visual": "feats_CLIP/segment_feats",
-    "audio": "feats_CLAP/segment_feats",
+    "visual": FEATURE_KINDS["clip_segments"].folder,
+    "audio": FEATURE_KINDS["clap_segments"].folder,
 }
-"""The temporal teacher's inputs, one vector per 1-s segment of a clip of any length T:
-CLIP (T, 768) and CLAP (T, 512) segment embeddings in UWAV's folder names (the feature kinds
-``clip_segments`` / ``clap_segments`` of issue 15)."""
+"""The temporal teacher's inputs by modality: the segment kinds of :data:`SEGMENT_KINDS`."""
 
 EVENT_FEATURE_FOLDERS: dict[str, str] = {
     "visual": "feats_CLIP/event_feats",

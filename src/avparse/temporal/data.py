@@ -68,12 +68,9 @@ def root_kind(root: str | Path) -> str:
 
 
 def _unav_root(root: Path) -> bool:
-    try:
-        from avparse.data import unav  # issue 15's reader
-    except ImportError:
-        return False
-    is_root = getattr(unav, "is_unav_root", None)
-    return bool(is_root(root)) if is_root is not None else False
+    from avparse.data.unav import is_unav_root
+
+    return is_unav_root(root)
 
 
 def root_vocabulary(root: str | Path) -> Vocabulary:
