@@ -44,7 +44,9 @@ def _output_file(path: Path, flag: str) -> None:
 
 
 def _add_check(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("root", type=Path, metavar="ROOT", help="data root to check")
+    parser.add_argument(
+        "root", type=Path, metavar="ROOT", help="data root to check (LLP, AVE or UnAV-100)"
+    )
     parser.add_argument(
         "--task",
         choices=("llp", "ave"),
@@ -73,10 +75,14 @@ def _add_check(parser: argparse.ArgumentParser) -> None:
 
 def _run_check(args: argparse.Namespace) -> int:
     from avparse.data.check import check_root, format_report
+    from avparse.data.unav import is_unav_root
 
     if args.json:
         _output_file(args.json, "--json")
-    report = check_root(
+    check = check_root
+    if is_unav_root(args.root):  # UnAV-100: unav100_annotations.json at the root
+        from avparse.data.unav_check import check_unav_root as check
+    report = check(
         args.root,
         task=args.task,
         quick=args.quick,

@@ -419,17 +419,18 @@ def format_report(report: CheckReport, *, show: int = 10) -> str:
     for name, problem in report.annotations.items():
         lines.append(f"  {name:<24} {'ok' if problem is None else problem}")
     lines.append("")
-    header = f"{'folder':<28}{'split':<8}{'present':>9}{'missing':>9}{'extra':>7}{'bad':>6}"
+    w = max([28, *(len(f.folder) + 2 for f in report.folders)])
+    header = f"{'folder':<{w}}{'split':<8}{'present':>9}{'missing':>9}{'extra':>7}{'bad':>6}"
     lines.append(header)
     for f in report.folders:
         if not f.exists:
-            lines.append(f"{f.folder:<28}{'-':<8}{'(absent)':>9}")
+            lines.append(f"{f.folder:<{w}}{'-':<8}{'(absent)':>9}")
             continue
         for i, (name, s) in enumerate(f.splits.items()):
             missing = str(len(s.missing)) + ("" if s.required or not s.missing else "*")
             extra = str(len(f.extra)) if i == 0 else ""
             lines.append(
-                f"{f.folder if i == 0 else '':<28}{name:<8}{s.present:>9}{missing:>9}"
+                f"{f.folder if i == 0 else '':<{w}}{name:<8}{s.present:>9}{missing:>9}"
                 f"{extra:>7}{len(s.bad):>6}"
             )
     if any(not s.required and s.missing for f in report.folders for s in f.splits.values()):
