@@ -8,6 +8,7 @@ from pathlib import Path
 
 from avparse.data.layout import SPLITS
 from avparse.features.sampling import SNIPPET_FPS, SNIPPET_SIZE
+from avparse.harvest.outputs import SPANS
 from avparse.teachers.clap import DEFAULT_CLAP
 from avparse.teachers.clip import DEFAULT_CLIP, TEACHER_INPUTS
 from avparse.teachers.loading import PRECISIONS
@@ -21,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         required=True,
         metavar="FILE",
-        help="weak labels: LLP CSV (filename<TAB>event_labels) or, with --task ave, Annotations.txt",
+        help="weak labels: LLP CSV (filename<TAB>event_labels), with --task ave Annotations.txt, "
+        "with --task unav the UnAV-100 annotation file (unav100_annotations.json)",
     )
     parser.add_argument(
         "--out", type=Path, required=True, metavar="ROOT", help="data root to write"
@@ -45,7 +47,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--batch-size", type=int, default=8, metavar="N", help="clips per model call"
     )
     parser.add_argument("--workers", type=int, default=2, metavar="N", help="decoding threads")
-    parser.add_argument("--task", choices=("llp", "ave"), default="llp", help="class vocabulary")
+    parser.add_argument(
+        "--task", choices=("llp", "ave", "unav"), default="llp", help="class vocabulary"
+    )
+    parser.add_argument(
+        "--span",
+        choices=SPANS,
+        default=None,
+        help="window: each video's first 10 s as 10 segments (the LLP/AVE layout); full: the "
+        "whole video in one-second segments, any length (feats_CLIP/feats_CLAP segment_feats). "
+        "Default: full for --task unav, else window",
+    )
     parser.add_argument(
         "--thresholds", type=Path, metavar="FILE", help="thresholds JSON from `avparse calibrate`"
     )
@@ -123,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         r2plus1d=args.r2plus1d,
         snippet_fps=args.snippet_fps,
         snippet_size=args.snippet_size,
+        span=args.span,
     )
     result = run_harvest(config)
     where = f" (rank {result.rank} of {result.world})" if result.world > 1 else ""
@@ -136,6 +149,13 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"{len(result.no_audio)} clips have no audio: harvested as silence ({NO_AUDIO_REPORT})"
         )
+    if result.no_video:
+        print(
+            f"{len(result.no_video)} files have no picture: harvested as heard only "
+            "(visual labels 0, CLIP/no_video)"
+        )
+    if result.segments:
+        print(f"{result.segments} one-second segments in {result.harvested} whole videos")
     if not result.labelled:
         print(
             f"no thresholds for {args.task!r}: wrote features and logits only; run "

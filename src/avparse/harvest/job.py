@@ -5,7 +5,8 @@
 saved logits allow, and runs the models on the rest: worker threads decode clips ahead
 (:mod:`avparse.harvest.prefetch`), the main thread runs CLIP, CLAP (and with ``r2plus1d``
 R(2+1)D-18) on batches of clips, labels them (:mod:`avparse.harvest.labels`) and writes each
-clip's files atomically. The manifest and the removal of files that new settings replace happen
+clip's files atomically. With ``span="full"`` (UnAV-100, videos of any length) each video is read
+whole, in 10 s windows, by :mod:`avparse.harvest.whole`. The manifest and the removal of files that new settings replace happen
 once, just before the first write, after the models needed have loaded, so a run that fails on a
 model or device leaves the root as it was. Under ``torchrun`` rank ``r`` of ``w`` takes the clips
 at sorted positions ``i % w == r``.
@@ -26,8 +27,8 @@ from avparse.harvest import manifest
 from avparse.harvest.failures import write_reports
 from avparse.harvest.labels import TEACHER_MODES, Thresholds, label_clip, thresholds_of
 from avparse.harvest.models import DOWNLOAD, HarvestModels, ModelSources
-from avparse.harvest.outputs import MANIFEST, ClipOutputs
-from avparse.harvest.plan import ClipJob, Failure, assign, index_videos, plan, read_labels, shard
+from avparse.harvest.outputs import MANIFEST, SPANS, ClipOutputs
+from avparse.harvest.plan import ClipJob, Failure, assign, index_videos, plan, read_clips, shard
 from avparse.media.decode import TEACHER_SIZE
 from avparse.teachers.clap import DEFAULT_CLAP
 from avparse.teachers.clip import DEFAULT_CLIP, TEACHER_INPUTS, check_inputs, frame_decoding
@@ -70,6 +71,13 @@ class HarvestConfig:
     None writes no 3D features."""
     snippet_fps: float = float(SNIPPET_FPS)
     snippet_size: int = SNIPPET_SIZE
+    span: str | None = None
+    """``window`` (each video's first 10 s as 10 segments: LLP, AVE) or ``full`` (the whole
+    video in one-second segments: UnAV-100); None: ``full`` for task ``unav``, else ``window``."""
+
+    @property
+    def read_span(self) -> str:
+        return self.span or ("full" if self.task == "unav" else "window")
 
     def validate(self) -> None:
         """Refuse bad settings in one line, before anything is read or written."""
@@ -82,6 +90,13 @@ class HarvestConfig:
         if self.workers < 1:
             raise AvparseError(f"--workers {self.workers}: must be at least 1")
         check_snippet_sampling(self.snippet_fps, self.snippet_size)
+        if self.read_span not in SPANS:
+            raise AvparseError(f"--span {self.span}: expected {' or '.join(SPANS)}")
+        if self.read_span == "full" and self.r2plus1d is not None:
+            raise AvparseError(
+                "--r2plus1d writes the 10-segment student input feats/r2plus1d_18, which a "
+                "whole-video harvest (--span full) does not make; harvest it with --span window"
+            )
 
     def sources(self) -> ModelSources:
         return ModelSources(
@@ -108,7 +123,8 @@ class HarvestConfig:
 
 @dataclass
 class HarvestResult:
-    """What a run did; ``failures`` and ``no_audio`` are ``(clip, file, reason)`` rows."""
+    """What a run did; ``failures``, ``no_audio`` and ``no_video`` are ``(clip, file, reason)``
+    rows."""
 
     total: int = 0
     harvested: int = 0
@@ -119,6 +135,10 @@ class HarvestResult:
     skipped: int = 0
     failures: list[Failure] = field(default_factory=list)
     no_audio: list[Failure] = field(default_factory=list)
+    no_video: list[Failure] = field(default_factory=list)
+    """Audio-only files: harvested as heard, their visual labels 0."""
+    segments: int = 0
+    """One-second segments harvested (whole-video harvests)."""
     seconds: float = 0.0
     """Wall time of the whole run (model loading included)."""
     model_seconds: float = 0.0
@@ -196,10 +216,11 @@ def run_harvest(config: HarvestConfig) -> HarvestResult:
         if thresholds is None
         else {m: [float(v) for v in t] for m, t in thresholds.items()},
         motion=config.motion_settings(),
+        span=config.read_span,
     )
     change = manifest.compare(root, record, config.overwrite)
-    filenames, ids, weak = read_labels(Path(config.labels), config.task, vocab)
-    jobs, repeated = plan(filenames, ids, weak, index_videos(Path(config.videos)))
+    filenames, ids, weak, lengths = read_clips(Path(config.labels), config.task, vocab)
+    jobs, repeated = plan(filenames, ids, weak, index_videos(Path(config.videos)), lengths)
     group = distributed.setup("cpu")  # gloo: the ranks only wait for each other
     mine = shard(jobs, group.rank, group.world)
     result = HarvestResult(
@@ -220,6 +241,7 @@ def run_harvest(config: HarvestConfig) -> HarvestResult:
         labelled=thresholds is not None,
         replaced=change.teachers,
         redo_motion=change.redo_motion,
+        span=config.read_span,
     )
     result.failures += work.failures
     result.skipped = work.skipped
@@ -228,9 +250,14 @@ def run_harvest(config: HarvestConfig) -> HarvestResult:
         assert thresholds is not None
         for job in work.relabel:
             out = ClipOutputs(root, job.clip)
-            label_clip(out, job.weak, out.load_scores(), thresholds, config.teacher, out.silent)
+            scores = out.load_scores()
+            label_clip(out, job.weak, scores, thresholds, config.teacher, out.silent, out.blind)
             result.relabelled += 1
-    if work.todo:
+    if work.todo and config.read_span == "full":
+        from avparse.harvest.whole import run_whole
+
+        run_whole(work.todo, config, vocab, root, thresholds, result, commit)
+    elif work.todo:
         _run_models(work.todo, config, vocab, root, thresholds, result, commit)
     result.seconds = time.perf_counter() - start
     write_reports(
@@ -323,16 +350,19 @@ def _run_batch(
     for i, p in enumerate(taught):
         out = ClipOutputs(root, p.job.clip)
         seg = slice(i * SEGMENTS, (i + 1) * SEGMENTS)
-        if p.silent:  # the marker first: CLAP files without it would be taken for heard audio
-            out.mark_no_audio(str(p.job.video), p.audio_note)
+        # the markers first: CLAP/CLIP files without them would pass for heard / seen input
+        out.mark_inputs(str(p.job.video), silent=p.silent, audio_note=p.audio_note, blind=p.blind)
+        if p.silent:
             result.no_audio.append((p.job.clip, str(p.job.video), p.audio_note))
-        else:
-            out.no_audio.unlink(missing_ok=True)
+        if p.blind:
+            result.no_video.append((p.job.clip, str(p.job.video), "no video stream"))
         scores = {"visual": vis_scores[seg], "audio": aud_scores[seg]}
+        out.write_segments("visual", emb[seg])
+        out.write_segments("audio", chunk_emb[seg])
         out.write_model("visual", emb[seg], scores["visual"])
         out.write_model("audio", maps[i], scores["audio"])
         if thresholds is not None:
-            label_clip(out, p.job.weak, scores, thresholds, config.teacher, p.silent)
+            label_clip(out, p.job.weak, scores, thresholds, config.teacher, p.silent, p.blind)
         result.harvested += 1
 
 

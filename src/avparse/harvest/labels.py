@@ -30,13 +30,18 @@ def label_clip(
     thresholds: Thresholds,
     teacher: str,
     silent: bool = False,
+    blind: bool = False,
 ) -> None:
-    """Apply the rule; a silent clip hears nothing (all-zero audio labels, visual rule alone)."""
-    if silent:
-        hard, soft = elaborate(scores["visual"], thresholds["visual"], weak)
-        zeros = np.zeros_like(soft)
-        out.write_labels("audio", zeros, zeros)
-        out.write_labels("visual", hard, soft)
+    """Apply the rule; a silent clip hears nothing (all-zero audio labels, visual rule alone),
+    an audio-only file sees nothing (all-zero visual labels, audio rule alone). Any length T."""
+    if silent or blind:
+        zeros = np.zeros(np.shape(scores["visual"]), np.float32)
+        pairs = {m: (zeros, zeros) for m in ("audio", "visual")}
+        for m, off in (("visual", blind), ("audio", silent)):
+            if not off:
+                pairs[m] = elaborate(scores[m], thresholds[m], weak)
+        out.write_labels("audio", *pairs["audio"])
+        out.write_labels("visual", *pairs["visual"])
         return
     for m, (hard, soft) in label(scores, thresholds, weak, teacher).items():
         out.write_labels(m, hard, soft)

@@ -24,12 +24,13 @@ from avparse.media.decode import WINDOW_SECONDS
 from avparse.teachers.loading import resolve_source
 from avparse.utils.jsonio import read_json_object
 
-MODEL_KEYS = ("task", "classes", "clip_model", "clap_model", "teacher_inputs", "precision")
+MODEL_KEYS = ("task", "classes", "clip_model", "clap_model", "teacher_inputs", "precision", "span")
 """Settings that change the teachers' features and logits (a change redoes every clip)."""
 LABEL_KEYS = ("teacher", "thresholds")
 """Settings that change only the labels (a change relabels from the saved logits)."""
-OLD_DEFAULTS = {"teacher_inputs": "0.1", "precision": "float32"}
-"""What a record without these keys (written by avparse 0.1) was harvested with."""
+OLD_DEFAULTS = {"teacher_inputs": "0.1", "precision": "float32", "span": "window"}
+"""What a record without these keys (written by avparse 0.1, or before whole-video harvests)
+was harvested with."""
 
 
 @dataclass
@@ -56,6 +57,7 @@ def settings(
     teacher: str,
     thresholds: dict[str, list[float]] | None,
     motion: dict[str, Any] | None,
+    span: str = "window",
 ) -> dict[str, Any]:
     """The record of a run's settings (model sources resolved, see the module docstring)."""
     return {
@@ -69,6 +71,7 @@ def settings(
         "precision": precision,
         "teacher": teacher,
         "window_seconds": WINDOW_SECONDS,
+        "span": span,
         "thresholds": thresholds,
         "motion": motion,
     }

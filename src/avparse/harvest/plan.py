@@ -19,6 +19,9 @@ from avparse.harvest.outputs import ClipOutputs
 from avparse.vocab import Vocabulary
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".flv", ".mpg", ".mpeg")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".m4a", ".ogg")
+"""Audio-only files: harvested as heard and not seen (visual labels 0, ``CLIP/no_video``)."""
+MEDIA_EXTENSIONS = VIDEO_EXTENSIONS + AUDIO_EXTENSIONS
 
 Failure = tuple[str, str, str]
 """``(clip, file, reason)`` of a clip that could not be harvested."""
@@ -36,6 +39,9 @@ class ClipJob:
     """Run the teachers (False: their files exist and only R(2+1)D features are missing)."""
     motion: bool = False
     """Compute R(2+1)D-18 features."""
+    segments: int | None = None
+    """One-second segments of the whole video as its labels give them (UnAV-100:
+    ``ceil(duration)``); None: from the file's duration (whole-video harvests only)."""
 
 
 @dataclass
@@ -53,44 +59,73 @@ class Work:
 def read_labels(
     path: Path, task: str, vocab: Vocabulary
 ) -> tuple[list[str], list[str], np.ndarray]:
-    """(filenames, clip ids, weak (N, C) bool) from an LLP weak CSV or AVE ``Annotations.txt``."""
+    """(filenames, clip ids, weak (N, C) bool) of :func:`read_clips`."""
+    filenames, ids, weak, _ = read_clips(path, task, vocab)
+    return filenames, ids, weak
+
+
+def read_clips(
+    path: Path, task: str, vocab: Vocabulary
+) -> tuple[list[str], list[str], np.ndarray, list[int] | None]:
+    """(filenames, clip ids, weak (N, C) bool, segments per clip or None) from an LLP weak CSV,
+    an AVE ``Annotations.txt`` or the UnAV-100 annotation file (every split; its durations give
+    each video's segments)."""
     if task == "ave":
         from avparse.data.ave import read_ave_annotations
 
         ids, labels = read_ave_annotations(path, vocab).id_labels()
-        return list(ids), list(ids), np.asarray(labels, bool)
+        return list(ids), list(ids), np.asarray(labels, bool), None
+    if task == "unav":
+        from avparse.data.unav import UnAVAnnotations
+
+        ann = UnAVAnnotations(path)
+        names: list[str] = []
+        rows, lengths = [], []
+        for split in ("train", "validation", "test"):
+            names += list(ann.videos(split))
+            rows.append(np.asarray(ann.weak(split), bool))
+            lengths += [int(n) for n in ann.lengths(split)]
+        return names, list(names), np.concatenate(rows), lengths
     weak = read_weak(path, vocab)
-    return list(weak.filenames), weak.ids, np.asarray(weak.labels, bool)
+    return list(weak.filenames), weak.ids, np.asarray(weak.labels, bool), None
 
 
 def index_videos(folder: Path) -> dict[str, Path]:
-    """Video files under ``folder`` (recursively) by file stem."""
+    """Video and audio files under ``folder`` (recursively) by file stem."""
     if not folder.is_dir():
         raise AvparseError(f"{folder}: video folder not found")
     found: dict[str, Path] = {}
     for path in sorted(folder.rglob("*")):
-        if path.suffix.lower() in VIDEO_EXTENSIONS and path.is_file():
+        if path.suffix.lower() in MEDIA_EXTENSIONS and path.is_file():
             found.setdefault(path.stem, path)
     return found
 
 
 def find_video(videos: dict[str, Path], filename: str) -> Path | None:
     """A clip's video by its full filename (with or without extension) or its 11-character id."""
-    stem = Path(filename).stem if Path(filename).suffix.lower() in VIDEO_EXTENSIONS else filename
+    stem = Path(filename).stem if Path(filename).suffix.lower() in MEDIA_EXTENSIONS else filename
     return videos.get(filename) or videos.get(stem) or videos.get(clip_id(filename))
 
 
 def plan(
-    filenames: list[str], ids: list[str], weak: np.ndarray, videos: dict[str, Path]
+    filenames: list[str],
+    ids: list[str],
+    weak: np.ndarray,
+    videos: dict[str, Path],
+    lengths: list[int] | None = None,
 ) -> tuple[list[ClipJob], list[Failure]]:
-    """Jobs sorted by clip id, and failures for clips with a repeated id."""
+    """Jobs sorted by clip id, and failures for clips with a repeated id.
+
+    ``lengths``: each clip's segments where the labels give them (UnAV-100), else None.
+    """
     jobs: dict[str, ClipJob] = {}
     failures = []
-    for name, cid, row in zip(filenames, ids, weak, strict=True):
+    for i, (name, cid, row) in enumerate(zip(filenames, ids, weak, strict=True)):
         if cid in jobs:
             failures.append((cid, name, f"clip id repeats {jobs[cid].filename!r}; harvested once"))
             continue
-        jobs[cid] = ClipJob(cid, name, row, find_video(videos, name))
+        length = None if lengths is None else int(lengths[i])
+        jobs[cid] = ClipJob(cid, name, row, find_video(videos, name), segments=length)
     ordered = [jobs[c] for c in sorted(jobs)]
     return ordered, failures
 
@@ -109,6 +144,7 @@ def assign(
     labelled: bool,
     replaced: str = "same",
     redo_motion: bool = False,
+    span: str = "window",
 ) -> Work:
     """Decide what each clip needs from the files already in ``root``.
 
@@ -120,6 +156,8 @@ def assign(
         replaced: what new settings replace (``"same"``, ``"labels"``, ``"models"``: see
             :class:`avparse.harvest.manifest.Change`); those files count as missing.
         redo_motion: the R(2+1)D-18 features count as missing.
+        span: ``window`` (first 10 s) or ``full`` (whole video; its files are the segment
+            embeddings, see :mod:`avparse.harvest.outputs`).
     """
     work = Work()
     for job in jobs:
@@ -127,7 +165,7 @@ def assign(
         if job.video is None:
             work.failures.append((job.clip, job.filename, "video not found"))
             continue
-        model_done = replaced != "models" and out.model_done()
+        model_done = replaced != "models" and out.model_done(span)
         labels_done = replaced == "same" and out.labels_done()
         motion_done = not redo_motion and out.motion.is_file()
         job.teachers = redo_models or not model_done

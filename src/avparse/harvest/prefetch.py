@@ -16,7 +16,13 @@ import numpy as np
 
 from avparse.errors import first_line
 from avparse.harvest.plan import ClipJob
-from avparse.media.decode import VideoDecodeError, chunk_bounds, decode_clip
+from avparse.media.decode import (
+    TEACHER_FRAMES,
+    TEACHER_SIZE,
+    VideoDecodeError,
+    chunk_bounds,
+    decode_clip,
+)
 from avparse.teachers.clap import AudioInputBuilder, AudioInputs
 
 
@@ -43,9 +49,17 @@ class Prepared:
     """CLAP input of the whole window (for the token map)."""
     silent: bool = False
     audio_note: str = ""
+    blind: bool = False
+    """An audio-only file: ``frames`` are black (the teacher's input for "nothing seen")."""
     rate_frames: np.ndarray | None = None
     """Frames at the snippet rate for R(2+1)D-18."""
     error: str = ""
+
+
+def black_frames(count: int) -> np.ndarray:
+    """(count, 224, 224, 3) black frames: what an audio-only file is seen as (as silence is
+    what a video without sound is heard as)."""
+    return np.zeros((count, *TEACHER_SIZE, 3), np.uint8)
 
 
 def prepare(job: ClipJob, inputs: AudioInputBuilder, settings: DecodeSettings) -> Prepared:
@@ -66,14 +80,20 @@ def prepare(job: ClipJob, inputs: AudioInputBuilder, settings: DecodeSettings) -
             audio=job.teachers,
             fps=settings.snippet_fps if job.motion else None,
             fps_size=(size, size) if job.motion else None,
+            audio_only=True,
             **settings.frames,
         )
         if job.motion:
+            if not clip.has_video:
+                raise VideoDecodeError(f"{job.video}: no video stream, so no R(2+1)D-18 features")
             if clip.rate_frames is None or len(clip.rate_frames) == 0:
                 raise VideoDecodeError(f"{job.video}: no frames decoded for R(2+1)D-18 snippets")
             prepared.rate_frames = clip.rate_frames
         if job.teachers:
             prepared.frames = clip.frames
+            if not clip.has_video:
+                prepared.blind = True
+                prepared.frames = black_frames(TEACHER_FRAMES)
             wave = clip.audio
             if wave is None:
                 from avparse.features.extract import silence

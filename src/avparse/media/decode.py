@@ -24,6 +24,16 @@ Rules (reference section 4; see also ``docs/harvest.md``):
   :class:`VideoDecodeError` (an :class:`AvparseError`) naming the file. A packet that fails to
   decode mid-stream is skipped (the frame count comes from what decoded). A file without an audio
   stream decodes fine: ``audio`` is None and ``audio_note`` says why.
+* **Audio-only files** (wav, flac, mp3, m4a, ogg, or a video container without a picture) decode
+  with ``audio_only=True``: ``frames`` is None and ``video_note`` says why (the converse of a
+  silent video). Without it, a file with no video stream is refused as before.
+* **One-second segments** (videos of any length, ``docs/harvest.md``): a video of ``d`` seconds
+  has ``T =`` :func:`segment_count` ``(d)`` segments of one second, the last one possibly
+  shorter. It is read as consecutive 10 s windows; window ``k`` holds ``min(10, T - 10 k)``
+  segments (``segments=`` here). Its teacher frames are the published rule with one frame per
+  segment (``round(linspace(0, n - 1, segments))`` of its ``n`` frames at 8 fps), and its audio
+  is cut by :func:`segment_chunks` into one-second chunks starting at whole seconds, zero-padded
+  at the end of the file. A 10 s window of 10 segments is therefore exactly the 10 s clip rule.
 """
 
 from __future__ import annotations
@@ -43,6 +53,12 @@ TEACHER_FRAMES = 10
 """Frames (one per segment) and audio chunks per window."""
 WINDOW_SECONDS = 10.0
 """Length of a clip / parsing window in seconds."""
+SEGMENT_SECONDS = 1.0
+"""Length of one segment of a video of any length."""
+SEGMENT_TAIL = 0.1
+"""A file's last partial second counts as a segment only when it lasts at least this long: a
+container's duration often exceeds the content by some milliseconds (an AAC encoder's priming),
+which must not add a segment (a 60.06 s file of a 60 s video has 60 segments)."""
 TEACHER_SIZE = (224, 224)
 """(height, width) of teacher frames: VALOR resizes to 224x224 without a centre crop."""
 
@@ -56,6 +72,30 @@ def teacher_frame_indices(n: int, count: int = TEACHER_FRAMES) -> np.ndarray:
     if n < 1:
         raise ValueError("a window needs at least one frame")
     return np.round(np.linspace(0, n - 1, count)).astype(np.int64)
+
+
+def segment_count(duration: float) -> int:
+    """``T``: one-second segments of a file of ``duration`` seconds (``ceil``, less a tiny tail)."""
+    if not duration > 0:
+        raise ValueError(f"duration must be positive, got {duration}")
+    return max(1, math.ceil(duration - SEGMENT_TAIL))
+
+
+def segment_windows(segments: int, per_window: int = TEACHER_FRAMES) -> list[int]:
+    """Segments in each 10 s window of a video of ``segments`` segments: [10, 10, ..., rest]."""
+    if segments < 1:
+        raise ValueError("a video has at least one segment")
+    return [min(per_window, segments - s) for s in range(0, segments, per_window)]
+
+
+def segment_chunks(audio: np.ndarray, segments: int, rate: int = AUDIO_RATE) -> np.ndarray:
+    """(segments, rate) one-second chunks of ``audio``, chunk ``i`` from ``i * rate``; audio
+    missing at the end (the file's last partial second) is zero."""
+    need = segments * rate
+    audio = np.asarray(audio, np.float32)
+    if len(audio) < need:
+        audio = np.concatenate([audio, np.zeros(need - len(audio), np.float32)])
+    return audio[:need].reshape(segments, rate)
 
 
 def chunk_bounds(n: int, count: int = TEACHER_FRAMES) -> list[tuple[int, int]]:
@@ -86,6 +126,8 @@ class DecodedClip:
     """(round(seconds * 48000),) float32 mono audio in [-1, 1], or None (see ``audio_note``)."""
     audio_note: str = ""
     """Why ``audio`` is None ("no audio stream", ...); empty when audio is present."""
+    video_note: str = ""
+    """Why there is no picture ("no video stream"), for an audio-only file; else empty."""
     damaged_packets: int = 0
     """Packets skipped because they failed to decode."""
     notes: list[str] = field(default_factory=list)
@@ -93,6 +135,10 @@ class DecodedClip:
     @property
     def has_audio(self) -> bool:
         return self.audio is not None
+
+    @property
+    def has_video(self) -> bool:
+        return not self.video_note
 
     def audio_chunks(self, count: int = TEACHER_FRAMES) -> np.ndarray | None:
         """(count, n // count) float32 chunks of the audio (reference section 4), or None."""
@@ -171,6 +217,8 @@ def decode_clip(
     fps: float | None = None,
     fps_size: tuple[int, int] | None = None,
     teacher_fps: float | None = None,
+    segments: int | None = None,
+    audio_only: bool = False,
 ) -> DecodedClip:
     """Decode window ``window`` of ``path`` (see the module docstring for the rules).
 
@@ -181,6 +229,8 @@ def decode_clip(
             published 8 fps) instead of among all its frames.
         audio: decode the audio (48 kHz mono).
         fps: also return frames at this rate (``rate_frames``), resized to ``fps_size``.
+        segments: teacher frames of the window (default 10; one per segment of a long video).
+        audio_only: decode a file without a video stream as audio alone (``frames`` None).
     """
     path = Path(path)
     if window < 0:
@@ -198,6 +248,8 @@ def decode_clip(
             fps,
             fps_size,
             teacher_fps,
+            segments or TEACHER_FRAMES,
+            audio_only,
         )
     except require("av", "media").FFmpegError as exc:  # seeking or probing a damaged file
         raise VideoDecodeError(f"{path}: cannot decode ({_reason(exc)})") from None
@@ -242,8 +294,12 @@ def _decode(
     fps: float | None,
     fps_size: tuple[int, int] | None,
     teacher_fps: float | None = None,
+    count: int = TEACHER_FRAMES,
+    audio_only: bool = False,
 ) -> DecodedClip:
     if not container.streams.video:
+        if audio_only and want_audio and container.streams.audio:
+            return _decode_audio_only(container, path, window, seconds)
         raise VideoDecodeError(f"{path}: no video stream")
     vstream = container.streams.video[0]
     vstream.thread_type = "AUTO"
@@ -271,7 +327,7 @@ def _decode(
 
     scan = _Scan(container, vstream, astream, start, length, rate)
     by_rate = want_teacher and teacher_fps is not None
-    picks = teacher_frame_indices(n_guess) if want_teacher and not by_rate else None
+    picks = teacher_frame_indices(n_guess, count) if want_teacher and not by_rate else None
     rate_picker = (
         _RatePicker(np.arange(max(1, round(length * fps))) / fps, fps_size)
         if fps is not None
@@ -280,7 +336,7 @@ def _decode(
     teacher_picker = None
     if by_rate:
         assert teacher_fps is not None
-        rate_picks = teacher_frame_indices(max(1, round(length * teacher_fps)))
+        rate_picks = teacher_frame_indices(max(1, round(length * teacher_fps)), count)
         teacher_picker = _RatePicker(rate_picks / teacher_fps, frame_size)
     pickers = [p for p in (rate_picker, teacher_picker) if p is not None]
     chosen = scan.run(picks, frame_size, pickers)
@@ -292,7 +348,7 @@ def _decode(
         clip.frames = teacher_picker.finish()
         clip.frame_indices = rate_picks
     elif want_teacher:
-        picks = teacher_frame_indices(n)
+        picks = teacher_frame_indices(n, count)
         if any(int(i) not in chosen for i in picks):
             # The container's frame count was wrong (or packets were damaged): decode again
             # with the true count, video only. Rare; the common path is one pass.
@@ -314,6 +370,58 @@ def _decode(
             audio_note = "audio stream could not be decoded"
     clip.audio_note = audio_note
     return clip
+
+
+def _decode_audio_only(container: Any, path: Path, window: int, seconds: float) -> DecodedClip:
+    """A window of a file that has sound and no picture (``frames`` None, ``video_note`` set)."""
+    astream = container.streams.audio[0]
+    duration = _duration(container, astream)
+    if duration is None:
+        duration = _measure_duration(container, astream)
+        container.seek(0)
+    start = window * seconds
+    if start >= duration - 1e-3:
+        raise VideoDecodeError(
+            f"{path}: window {window} starts at {start:g} s, after the end ({duration:.2f} s)"
+        )
+    length = min(seconds, duration - start)
+    scan = _Scan(container, None, astream, start, length, 100.0)
+    scan.run(None, None, [])
+    clip = DecodedClip(path, window, start, length, 0, damaged_packets=scan.damaged)
+    clip.video_note = "no video stream"
+    if scan.truncated:
+        clip.notes.append(f"stream ended early ({scan.truncated})")
+    if scan.audio_pieces:
+        clip.audio = _assemble_audio(scan, start, length)
+    else:
+        raise VideoDecodeError(f"{path}: audio stream could not be decoded in window {window}")
+    return clip
+
+
+def media_duration(path: str | Path, *, audio_only: bool = False) -> float:
+    """Length of a file in seconds (container, then stream, then last packet); one-line errors.
+
+    The video stream's file unless ``audio_only`` allows a file with sound alone.
+    """
+    path = Path(path)
+    container = _open(path)
+    try:
+        if container.streams.video:
+            stream = container.streams.video[0]
+        elif audio_only and container.streams.audio:
+            stream = container.streams.audio[0]
+        else:
+            raise VideoDecodeError(f"{path}: no video stream")
+        duration = _duration(container, stream)
+        if duration is None:
+            duration = _measure_duration(container, stream)
+    except require("av", "media").FFmpegError as exc:
+        raise VideoDecodeError(f"{path}: cannot decode ({_reason(exc)})") from None
+    finally:
+        container.close()
+    if not duration > 0:
+        raise VideoDecodeError(f"{path}: video has no duration (no timed packets)")
+    return duration
 
 
 def _seek_target(start: float, vstream: Any) -> int:
@@ -357,11 +465,13 @@ class _Scan:
         wanted = set(int(i) for i in picks) if picks is not None else set()
         chosen: dict[int, np.ndarray] = {}
         if self.start > 0:
-            target = _seek_target(self.start + self.origin, self.vstream)
-            self.container.seek(target, stream=self.vstream)
+            seek_stream = self.vstream if self.vstream is not None else self.astream
+            target = _seek_target(self.start + self.origin, seek_stream)
+            self.container.seek(target, stream=seek_stream)
         resampler = av.AudioResampler(format="fltp") if self.astream is not None else None
         streams = [s for s in (self.vstream, self.astream) if s is not None]
-        video_done = audio_done = False
+        video_done = self.vstream is None
+        audio_done = False
         first_size: tuple[int, int] | None = size
         packets = self.container.demux(*streams)
         while not (video_done and (audio_done or self.astream is None)):

@@ -1,7 +1,8 @@
-"""Write small synthetic video files with PyAV (tests, benchmarks, smoke runs).
+"""Write small synthetic video and audio files with PyAV (tests, benchmarks, smoke runs).
 
 A moving colour gradient (so frames differ) and, optionally, a sine tone whose loudness changes
-each second (so audio chunks differ), encoded as H.264 + AAC in an mp4.
+each second (so audio chunks differ), encoded as H.264 + AAC in an mp4; or the tone alone in an
+audio file (:func:`write_test_audio`: wav, flac, mp3, m4a, ogg).
 """
 
 from __future__ import annotations
@@ -11,6 +12,64 @@ from pathlib import Path
 import numpy as np
 
 from avparse.errors import require
+
+AUDIO_CODECS = {
+    ".wav": ("pcm_s16le", "s16"),
+    ".flac": ("flac", "s16"),
+    ".mp3": ("libmp3lame", "fltp"),
+    ".m4a": ("aac", "fltp"),
+    ".ogg": ("libopus", "flt"),
+}
+"""Codec and sample format of each audio file type :func:`write_test_audio` writes."""
+
+
+def _tone(seconds: float, sample_rate: int, tone_hz: float) -> np.ndarray:
+    n = round(seconds * sample_rate)
+    times = np.arange(n) / sample_rate
+    loud = 0.1 + 0.08 * (np.floor(times) % 5)
+    return (loud * np.sin(2 * np.pi * tone_hz * times)).astype(np.float32)
+
+
+def write_test_audio(
+    path: str | Path,
+    *,
+    seconds: float = 10.0,
+    tone_hz: float = 440.0,
+    sample_rate: int = 48_000,
+    channels: int = 1,
+) -> Path:
+    """Encode the tone of :func:`write_test_video` alone in an audio file, by its suffix
+    (:data:`AUDIO_CODECS`)."""
+    av = require("av", "media")
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in AUDIO_CODECS:
+        raise ValueError(f"{path}: audio file type must be one of {', '.join(AUDIO_CODECS)}")
+    codec, fmt = AUDIO_CODECS[suffix]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    layout = "stereo" if channels == 2 else "mono"
+    wave = np.tile(_tone(seconds, sample_rate, tone_hz), (channels, 1))
+    with av.open(str(path), "w", format="ipod" if suffix == ".m4a" else None) as out:
+        stream = out.add_stream(codec, rate=sample_rate)
+        stream.layout = layout
+        stream.format = fmt
+        size = stream.codec_context.frame_size or 1024
+        for s in range(0, wave.shape[1], size):
+            part = wave[:, s : s + size]
+            if fmt == "s16":
+                data = (part * 32767).astype(np.int16).T.reshape(1, -1)
+            elif fmt == "flt":
+                data = np.ascontiguousarray(part.T.reshape(1, -1))
+            else:
+                data = np.ascontiguousarray(part)
+            frame = av.AudioFrame.from_ndarray(data, format=fmt, layout=layout)
+            frame.sample_rate = sample_rate
+            frame.pts = s
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
 
 
 def write_test_video(
@@ -52,10 +111,8 @@ def write_test_video(
         for packet in video.encode():
             out.mux(packet)
         if audio is not None and tone_hz is not None:
-            n = round(seconds * sample_rate)
-            times = np.arange(n) / sample_rate
-            loud = 0.1 + 0.08 * (np.floor(times) % 5)
-            wave = (loud * np.sin(2 * np.pi * tone_hz * times)).astype(np.float32)
+            wave = _tone(seconds, sample_rate, tone_hz)
+            n = len(wave)
             data = np.tile(wave, (channels, 1))
             step = 1024
             for s in range(0, n, step):

@@ -1,0 +1,213 @@
+"""Videos of any length and audio-only files: decoding, whole-video harvest, parse (issue 15
+items 4 and 8, issue 18 item 4). Tiny offline teachers; the real UnAV-100 video and LLP clip
+where ``../shared`` is there."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("av")
+
+from avparse.media import (
+    AUDIO_RATE,
+    decode_clip,
+    media_duration,
+    segment_chunks,
+    segment_count,
+    segment_windows,
+)
+from avparse.media.synthetic import AUDIO_CODECS, write_test_audio, write_test_video
+
+UNAV_VIDEO = "--HuBNHXu9I"
+
+
+@pytest.fixture(scope="session")
+def unav_video(llp_root: Path) -> Path:
+    path = llp_root.parent / "unav100" / "video" / f"{UNAV_VIDEO}.mp4"
+    if not path.is_file():
+        pytest.skip(f"{path} absent (the real UnAV-100 video lives in ../shared)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory) -> tuple[Path, Path]:
+    pytest.importorskip("transformers")
+    from avparse.teachers.tiny import save_tiny_teachers
+
+    return save_tiny_teachers(tmp_path_factory.getbasetemp() / "avparse-tiny-teachers")
+
+
+def test_segment_count_and_windows():
+    assert segment_count(10.0) == 10
+    assert segment_count(60.06) == 60  # a container's few ms past the content add no segment
+    assert segment_count(59.5) == 60
+    assert segment_count(0.05) == 1
+    assert segment_windows(25) == [10, 10, 5]
+    assert segment_windows(10) == [10]
+    chunks = segment_chunks(np.ones(int(2.5 * AUDIO_RATE), np.float32), 3)
+    assert chunks.shape == (3, AUDIO_RATE)
+    assert chunks[2, : AUDIO_RATE // 2].all() and not chunks[2, AUDIO_RATE // 2 :].any()
+
+
+def test_ten_second_window_of_segments_is_the_clip_rule(tmp_path):
+    """Window 0 of a long video with 10 segments decodes exactly as a 10 s clip does."""
+    video = write_test_video(tmp_path / "v.mp4", seconds=10)
+    a = decode_clip(video, frame_size=None, teacher_fps=8)
+    b = decode_clip(video, frame_size=None, teacher_fps=8, segments=10, audio_only=True)
+    assert np.array_equal(a.frames, b.frames) and np.array_equal(a.audio, b.audio)
+    assert np.array_equal(a.audio_chunks(), segment_chunks(b.audio, 10))
+
+
+def test_tail_window_has_one_frame_per_segment(tmp_path):
+    video = write_test_video(tmp_path / "v.mp4", seconds=23.5)
+    d = media_duration(video)
+    sizes = segment_windows(segment_count(d))
+    assert sizes == [10, 10, 4]
+    clip = decode_clip(video, window=2, segments=4, frame_size=None, teacher_fps=8)
+    assert clip.frames.shape[0] == 4 and clip.seconds == pytest.approx(3.5, abs=0.05)
+
+
+@pytest.mark.parametrize("suffix", sorted(AUDIO_CODECS))
+def test_audio_only_files_decode_as_sound_without_picture(tmp_path, suffix):
+    path = write_test_audio(tmp_path / f"a{suffix}", seconds=3.5)
+    assert media_duration(path, audio_only=True) == pytest.approx(3.5, abs=0.05)
+    clip = decode_clip(path, audio_only=True, segments=4)
+    assert clip.frames is None and not clip.has_video and clip.video_note == "no video stream"
+    assert clip.has_audio and np.abs(clip.audio).max() > 0.05
+    from avparse.media import VideoDecodeError
+
+    with pytest.raises(VideoDecodeError, match="no video stream"):
+        decode_clip(path)  # without audio_only: refused as before
+
+
+# ---- whole-video harvest ---------------------------------------------------------------------
+
+
+def _harvest(cli, videos: Path, labels: Path, out: Path, tiny, *extra: str):
+    return cli(
+        "harvest", "--videos", videos, "--labels", labels, "--out", out,
+        "--clip-model", tiny[0], "--clap-model", tiny[1], "--batch-size", "3",
+        "--no-progress", *extra,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def long_root(tmp_path_factory, tiny):
+    """A 23.5 s video, a 10 s video, a silent 12 s video and a 4 s wav, harvested whole."""
+    from avparse.cli.main import main
+
+    base = tmp_path_factory.mktemp("whole")
+    videos = base / "videos"
+    write_test_video(videos / "longvideo01.mp4", seconds=23.5)
+    write_test_video(videos / "tenseconds1.mp4", seconds=10)
+    write_test_video(videos / "silentlong1.mp4", seconds=12, tone_hz=None)
+    write_test_audio(videos / "audioonly01.wav", seconds=4)
+    labels = base / "labels.csv"
+    labels.write_text(
+        "filename\tevent_labels\n"
+        "longvideo01\tSpeech,Dog\n"
+        "tenseconds1\tCello\n"
+        "silentlong1\tCar\n"
+        "audioonly01\tSpeech\n"
+    )
+    out = base / "root"
+    args = ["harvest", "--videos", videos, "--labels", labels, "--out", out]
+    args += ["--clip-model", tiny[0], "--clap-model", tiny[1], "--span", "full"]
+    code = main([str(a) for a in [*args, "--batch-size", "3", "--no-progress"]])
+    return code, base, out
+
+
+def test_whole_harvest_writes_one_row_per_second(long_root):
+    from avparse.harvest.outputs import ClipOutputs
+    from avparse.vocab import LLP
+
+    code, _, root = long_root
+    assert code == 0
+    expect = {"longvideo01": 24, "tenseconds1": 10, "silentlong1": 12, "audioonly01": 4}
+    for clip, t in expect.items():
+        out = ClipOutputs(root, clip)
+        assert np.load(out.segments("visual")).shape == (t, 16)
+        assert np.load(out.segments("audio")).shape == (t, 16)
+        for m in ("visual", "audio"):
+            assert np.load(out.scores(m)).shape == (t, len(LLP))
+            assert np.load(out.hard(m)).shape == (t, len(LLP))
+            assert np.load(out.soft(m)).shape == (t, len(LLP))
+        assert not out.features("visual").exists()  # no 10-segment student inputs
+    assert ClipOutputs(root, "silentlong1").silent
+    assert not np.load(ClipOutputs(root, "silentlong1").hard("audio")).any()
+    blind = ClipOutputs(root, "audioonly01")
+    assert blind.blind and not blind.silent
+    assert not np.load(blind.hard("visual")).any()
+    # labels stay inside the weak labels
+    hard = np.load(ClipOutputs(root, "longvideo01").hard("visual"))
+    allowed = [LLP.index("Speech"), LLP.index("Dog")]
+    assert not np.delete(hard, allowed, axis=1).any()
+
+
+def test_whole_harvest_of_ten_seconds_matches_the_window_harvest(long_root, tiny, cli, tmp_path):
+    """A 10 s video gives the same CLIP rows, CLAP chunk embeddings and logits either way."""
+    from avparse.harvest.outputs import ClipOutputs
+
+    _, base, whole = long_root
+    videos = tmp_path / "v"
+    videos.mkdir()
+    shutil.copy(base / "videos" / "tenseconds1.mp4", videos)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("filename\tevent_labels\ntenseconds1\tCello\n")
+    window = tmp_path / "root"
+    assert _harvest(cli, videos, labels, window, tiny).code == 0
+    a, b = ClipOutputs(whole, "tenseconds1"), ClipOutputs(window, "tenseconds1")
+    for m in ("visual", "audio"):
+        np.testing.assert_allclose(np.load(a.segments(m)), np.load(b.segments(m)), atol=1e-5)
+        np.testing.assert_allclose(np.load(a.scores(m)), np.load(b.scores(m)), atol=1e-4)
+        assert np.array_equal(np.load(a.hard(m)), np.load(b.hard(m)))
+    # the window harvest's CLIP segment rows are its CLIP features
+    assert np.array_equal(np.load(b.segments("visual")), np.load(b.features("visual")))
+
+
+def test_whole_harvest_rerun_skips_and_span_change_is_refused(long_root, tiny, cli):
+    _, base, root = long_root
+    again = _harvest(cli, base / "videos", base / "labels.csv", root, tiny, "--span", "full")
+    assert again.code == 0 and "skipped 4 finished" in again.out
+    other = _harvest(cli, base / "videos", base / "labels.csv", root, tiny)
+    assert other.code == 2 and "span" in other.err
+
+
+def test_whole_harvest_refuses_r2plus1d(tiny, cli, tmp_path):
+    r = _harvest(cli, tmp_path, tmp_path / "l.csv", tmp_path / "o", tiny, "--span", "full",
+                 "--r2plus1d", "download")  # fmt: skip
+    assert r.code == 2 and "--span window" in r.err
+
+
+def test_audio_only_file_in_a_ten_second_harvest(tiny, cli, tmp_path):
+    from avparse.harvest.outputs import ClipOutputs
+
+    videos = tmp_path / "v"
+    write_test_audio(videos / "m4aclip0001.m4a", seconds=10)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("filename\tevent_labels\nm4aclip0001\tSpeech,Dog\n")
+    r = _harvest(cli, videos, labels, tmp_path / "root", tiny)
+    assert r.code == 0 and "1 files have no picture" in r.out
+    out = ClipOutputs(tmp_path / "root", "m4aclip0001")
+    assert out.blind and not np.load(out.hard("visual")).any()
+    assert np.load(out.scores("audio")).shape == (10, 25)
+
+
+def test_real_unav_video_harvested_whole(unav_video, tiny, cli, tmp_path):
+    """The real 60 s UnAV-100 video (its name begins with ``--``): 60 one-second rows."""
+    from avparse.harvest.outputs import ClipOutputs
+
+    videos = tmp_path / "v"
+    videos.mkdir()
+    shutil.copy(unav_video, videos)
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"filename\tevent_labels\n{UNAV_VIDEO}\tSpeech\n")
+    r = _harvest(cli, videos, labels, tmp_path / "root", tiny, "--span", "full")
+    assert r.code == 0, r.err
+    out = ClipOutputs(tmp_path / "root", UNAV_VIDEO)
+    assert np.load(out.segments("visual")).shape == (60, 16)
+    assert np.load(out.scores("audio")).shape == (60, 25)
