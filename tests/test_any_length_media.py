@@ -211,3 +211,23 @@ def test_real_unav_video_harvested_whole(unav_video, tiny, cli, tmp_path):
     out = ClipOutputs(tmp_path / "root", UNAV_VIDEO)
     assert np.load(out.segments("visual")).shape == (60, 16)
     assert np.load(out.scores("audio")).shape == (60, 25)
+
+
+def test_unav_task_harvests_the_annotation_files_videos_whole(unav_video, tiny, cli, tmp_path):
+    """--task unav: weak labels and T = ceil(duration) from the real annotation file."""
+    from avparse.data.unav import UnAVAnnotations
+    from avparse.harvest.outputs import ClipOutputs
+
+    annotations = unav_video.parent.parent / "unav100_annotations.json"
+    videos = tmp_path / "v"
+    videos.mkdir()
+    shutil.copy(unav_video, videos)
+    r = _harvest(cli, videos, annotations, tmp_path / "root", tiny, "--task", "unav")
+    assert r.code == 1  # every other video of the file is missing (recorded, not harvested)
+    assert "harvested 1 clips" in r.out and "60 one-second segments" in r.out
+    out = ClipOutputs(tmp_path / "root", UNAV_VIDEO)
+    assert np.load(out.segments("audio")).shape == (60, 16)
+    assert np.load(out.scores("visual")).shape == (60, 100)
+    ann = UnAVAnnotations(annotations)
+    row = ann.videos("train").index(UNAV_VIDEO)
+    assert int(ann.lengths("train")[row]) == 60

@@ -38,11 +38,8 @@ MODALITIES = ("visual", "audio")
 FEATURE_FOLDERS = {"visual": FEATURE_KINDS["clip"].folder, "audio": FEATURE_KINDS["clap"].folder}
 MOTION_FOLDER = FEATURE_KINDS["r2plus1d_18"].folder
 SEGMENT_FOLDERS = {
-    m: FEATURE_KINDS[k].folder if k in FEATURE_KINDS else f  # layout kinds (landing with unavdata)
-    for m, k, f in (
-        ("visual", "clip_segments", "feats_CLIP/segment_feats"),
-        ("audio", "clap_segments", "feats_CLAP/segment_feats"),
-    )
+    "visual": FEATURE_KINDS["clip_segments"].folder,
+    "audio": FEATURE_KINDS["clap_segments"].folder,
 }
 """One embedding per one-second segment, any length (UWAV's folder names)."""
 SPANS = ("window", "full")

@@ -78,10 +78,10 @@ def read_clips(
     if task == "unav":
         from avparse.data.unav import UnAVAnnotations
 
-        ann = UnAVAnnotations(path)
+        ann = UnAVAnnotations(path, vocab=vocab)
         names: list[str] = []
         rows, lengths = [], []
-        for split in ("train", "validation", "test"):
+        for split in ("train", "val", "test"):
             names += list(ann.videos(split))
             rows.append(np.asarray(ann.weak(split), bool))
             lengths += [int(n) for n in ann.lengths(split)]
