@@ -49,9 +49,10 @@ def _add_check(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--task",
-        choices=("llp", "ave"),
+        choices=("llp", "ave", "unav"),
         default=None,
-        help="the root's task (default: recognised from its annotation files)",
+        help="the root's task (default: recognised from its annotation files; unav: "
+        "unav100_annotations.json)",
     )
     parser.add_argument(
         "--quick",
@@ -75,14 +76,10 @@ def _add_check(parser: argparse.ArgumentParser) -> None:
 
 def _run_check(args: argparse.Namespace) -> int:
     from avparse.data.check import check_root, format_report
-    from avparse.data.unav import is_unav_root
 
     if args.json:
         _output_file(args.json, "--json")
-    check = check_root
-    if is_unav_root(args.root):  # UnAV-100: unav100_annotations.json at the root
-        from avparse.data.unav_check import check_unav_root as check
-    report = check(
+    report = check_root(
         args.root,
         task=args.task,
         quick=args.quick,

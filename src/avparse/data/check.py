@@ -1,6 +1,6 @@
 """``avparse data check``: is a data root complete and sound, in the published layout?
 
-The task of the root (LLP or AVE) is recognised from its annotation files
+The task of the root (LLP, AVE or UnAV-100: :mod:`avparse.data.unav_check`) is recognised from its annotation files
 (:func:`avparse.data.roots.root_task`) or given. Checks the annotation files (LLP: present,
 valid, splits disjoint; AVE: ``Annotations.txt`` and the three split files), then every feature and
 harvest folder that exists (and the teacher logits and soft labels ``avparse harvest`` writes
@@ -43,7 +43,7 @@ from avparse.data.llp import (
 )
 from avparse.errors import AvparseError
 from avparse.utils.progress import progress as show_progress
-from avparse.vocab import AVE, LLP, Vocabulary
+from avparse.vocab import AVE, LLP, UNAV, Vocabulary
 
 HARVEST_SPLITS = ("train",)
 """Splits that must have harvests (the student learns from them); others are checked if present."""
@@ -86,7 +86,7 @@ class CheckReport:
     root: Path
     quick: bool
     task: str = "llp"
-    """The task the root was checked for (``llp``, ``ave``)."""
+    """The task the root was checked for (``llp``, ``ave``, ``unav``)."""
     annotations: dict[str, str | None] = field(default_factory=dict)
     """Annotation file name -> None when valid, else the problem (``missing`` or the error)."""
     annotation_problems: list[str] = field(default_factory=list)
@@ -315,7 +315,7 @@ def check_root(
 
     Args:
         root: the data root.
-        task: ``llp`` or ``ave``; None recognises it from the annotation files
+        task: ``llp``, ``ave`` or ``unav``; None recognises it from the annotation files
             (:func:`avparse.data.roots.root_task`; LLP when the root shows none).
         vocab: the classes (default: the task's).
         quick: read only ``.npy`` headers (shape, dtype, length), not values.
@@ -331,6 +331,13 @@ def check_root(
     task = task or root_task(root) or "llp"
     if task not in TASK_NAMES:
         raise AvparseError(f"unknown task {task!r} for data check (known: {', '.join(TASK_NAMES)})")
+    if task == "unav":  # UnAV-100: one annotation file, features of any length
+        from avparse.data.unav_check import check_unav_root
+
+        return check_unav_root(
+            root, quick=quick, vocab=vocab or UNAV, workers=workers, progress=progress,
+            accept_mismatch=accept_mismatch,
+        )  # fmt: skip
     if vocab is None:
         vocab = AVE if task == "ave" else LLP
     report = CheckReport(root=root, quick=quick, task=task, accept_mismatch=accept_mismatch)

@@ -61,7 +61,7 @@ def check_unav_root(
     root = Path(root)
     if not root.is_dir():
         raise AvparseError(f"{root}: data root not found")
-    report = CheckReport(root=root, quick=quick, accept_mismatch=accept_mismatch)
+    report = CheckReport(root=root, quick=quick, task="unav", accept_mismatch=accept_mismatch)
     ann = UnAVAnnotations(root, vocab=vocab, strict=False)
     report.annotation_problems.extend(ann.problems)
     if not ann.problems:
