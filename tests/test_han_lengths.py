@@ -11,6 +11,13 @@ from avparse.model.han import HAN
 
 DIMS = {"audio": 12, "visual": 20, "motion": 8}
 LENGTHS = [3, 12, 1, 7]
+ARCHS = {
+    "valor": {},
+    "uwav": {"arch": "uwav", "proj_layers": 2, "mmil_layers": 2},
+    # UWAV's CLIP / CLAP student: no 3-D input, the visual input unprojected (width d_model 16)
+    "uwav-no-3d": {"arch": "uwav", "motion_feature": "none", "visual_feature": "clip",
+                   "feature_dims": {"audio": 12, "visual": 16}},
+}  # fmt: skip
 
 
 def _model(norm: str, **over) -> HAN:
@@ -26,16 +33,18 @@ def _model(norm: str, **over) -> HAN:
     return model
 
 
-def _clip(t: int, seed: int) -> list[torch.Tensor]:
+def _clip(t: int, seed: int, model: HAN | None = None) -> list[torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    return [torch.randn(1, t, DIMS[r], generator=g) for r in ("audio", "visual", "motion")]
+    roles = model.config.feature_kinds if model is not None else DIMS
+    dims = {r: model.config.input_dim(r) for r in roles} if model is not None else DIMS
+    return [torch.randn(1, t, dims[r], generator=g) for r in roles]
 
 
 def _padded(clips: list[list[torch.Tensor]], t: int) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Clips padded to ``t`` with large noise (so a leak would show), and the validity mask."""
     g = torch.Generator().manual_seed(99)
     batch = []
-    for role in range(3):
+    for role in range(len(clips[0])):
         rows = []
         for clip in clips:
             x = clip[role][0]
@@ -46,10 +55,11 @@ def _padded(clips: list[list[torch.Tensor]], t: int) -> tuple[list[torch.Tensor]
     return batch, mask
 
 
+@pytest.mark.parametrize("arch", list(ARCHS))
 @pytest.mark.parametrize("norm", ["post", "pre"])
-def test_padded_clip_gives_its_outputs_alone(norm: str) -> None:
-    model = _model(norm)
-    clips = [_clip(t, seed) for seed, t in enumerate(LENGTHS)]
+def test_padded_clip_gives_its_outputs_alone(norm: str, arch: str) -> None:
+    model = _model(norm, **ARCHS[arch])
+    clips = [_clip(t, seed, model) for seed, t in enumerate(LENGTHS)]
     batch, mask = _padded(clips, max(LENGTHS) + 2)
     with torch.no_grad():
         together = model(*batch, mask=mask)

@@ -317,6 +317,7 @@ def test_uwav_presets_follow_the_published_script() -> None:
         m, r = model_config(name), recipe(name)
         assert (m.d_model, m.num_layers, m.nhead, m.dim_feedforward) == (512, 5, 16, 2048)
         assert m.audio_feature == audio and m.norm == "post" and m.dropout == 0.1
+        assert (m.arch, m.proj_layers, m.mmil_layers) == ("uwav", 1, 1)  # UWAV's network
         assert (r.loss, r.epochs, r.lr, r.lr_min, r.warmup) == ("uwav", 80, 1e-4, 5e-6, 10)
         assert (r.betas, r.weight_decay, r.eps, r.batch_size) == ((0.9, 0.999), 1e-4, 1e-8, 64)
         assert (r.seed, r.clip_grad, r.uwav_weights, r.uwav_w) == (20000, 1.0, "code", 0.5)

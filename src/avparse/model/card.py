@@ -16,11 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from avparse.errors import AvparseError
-from avparse.model.config import ModelConfig
+from avparse.model.config import NO_MOTION, ModelConfig
 from avparse.utils.atomic import write_text
 from avparse.utils.jsonio import read_json_object
 
 CARD_FILE = "README.md"
+_ARCH_NAMES = {
+    "valor": "VALOR's HAN layout",
+    "uwav": "UWAV's HybridAttentionNet layout (MLP projections and MIL attentions)",
+}
 
 
 def file_sha256(path: Path) -> str:
@@ -67,8 +71,8 @@ def model_card(
         "",
         f"# avparse student: preset `{config.name}`",
         "",
-        "A HAN student for audio-visual video parsing (VALOR family): for every second of a video",
-        "it says which events are heard, seen, and both. Load it with",
+        "A HAN student for audio-visual video parsing (VALOR / UWAV family): for every second of a",
+        "video it says which events are heard, seen, and both. Load it with",
         "`avparse.parse(video, model=<this folder or hub id>)` or",
         "`avparse parse clip.mp4 --model <this folder or hub id>`.",
         "",
@@ -78,9 +82,14 @@ def model_card(
         "| --- | --- | --- |",
         f"| audio | `{config.audio_feature}` | {config.audio_dim} |",
         f"| visual (2D) | `{config.visual_feature}` | {config.visual_dim} |",
-        f"| motion (3D) | `{config.motion_feature}` | {config.motion_dim} |",
+        (
+            f"| motion (3D) | `{config.motion_feature}` | {config.motion_dim} |"
+            if config.motion_feature != NO_MOTION
+            else "| motion (3D) | none: the 2D input enters the encoder unprojected | - |"
+        ),
         "",
-        f"Architecture: d_model {config.d_model}, {config.num_layers} layers, {config.nhead} heads,",
+        f"Architecture: {_ARCH_NAMES[config.arch]}, d_model {config.d_model}, "
+        f"{config.num_layers} layers, {config.nhead} heads,",
         f"feed-forward {config.dim_feedforward}, {config.norm}-norm (all fields in `config.json`).",
         "",
         f"## Classes ({len(config.class_names)}, vocabulary `{config.vocabulary}`)",

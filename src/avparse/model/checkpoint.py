@@ -59,22 +59,81 @@ def clean_state_dict(state: Any, where: str) -> dict[str, torch.Tensor]:
     return out
 
 
-def load_state(model: HAN, state: Mapping[str, torch.Tensor], where: str) -> None:
-    """Load ``state`` strictly; any mismatch is one line naming the first offending key."""
+def _names(keys: list[str]) -> str:
+    shown = ", ".join(repr(k) for k in keys[:2])
+    return shown + (f" and {len(keys) - 2} more" if len(keys) > 2 else "")
+
+
+def state_layout(state: Mapping[str, torch.Tensor]) -> str | None:
+    """``valor`` or ``uwav``: whose network a state dict's key names are from (None: neither)."""
+    if "fc_v.weight" in state or "fc_a.weight" in state:
+        return "valor"
+    if any(k.startswith("fc_a.layers.") for k in state):
+        return "uwav"
+    return None
+
+
+def fitting_presets(
+    state: Mapping[str, torch.Tensor], overrides: Mapping[str, Any] | None = None
+) -> list[str]:
+    """Presets whose network has exactly ``state``'s keys and shapes (built on the meta device,
+    so no memory is spent; the architecture keys of ``overrides`` are not applied)."""
+    from avparse.model.config import PRESETS
+
+    ignored = ("arch", "proj_layers", "mmil_layers", "motion_feature", "name")
+    over = {k: v for k, v in (overrides or {}).items() if k not in ignored}
+    fits = []
+    for name in PRESETS:
+        try:
+            with torch.device("meta"):
+                own = HAN(model_config(name, over)).state_dict()
+        except AvparseError:
+            continue
+        if set(own) == set(state) and all(own[k].shape == state[k].shape for k in own):
+            fits.append(name)
+    return fits
+
+
+def _hint(state: Mapping[str, torch.Tensor], config: ModelConfig, overrides: Any) -> str:
+    """Which preset (or at least which layout) the state dict fits, for a load error."""
+    fits = [p for p in fitting_presets(state, overrides) if p != config.name]
+    if fits:
+        return f"; it fits preset {' / '.join(fits)}"
+    layout = state_layout(state)
+    if layout is not None and layout != config.arch:
+        names = {"valor": "VALOR's", "uwav": "UWAV's"}
+        return f"; it is {names[layout]} network (--set arch={layout})"
+    return ""
+
+
+def load_state(
+    model: HAN,
+    state: Mapping[str, torch.Tensor],
+    where: str,
+    overrides: Mapping[str, Any] | None = None,
+) -> None:
+    """Load ``state`` strictly; a mismatch is one line naming the missing and the unexpected
+    keys (or the first key of another shape) and the preset the state dict fits."""
     own = model.state_dict()
+    config = model.config
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    if missing:
-        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-        raise AvparseError(f"{where}: missing key {missing[0]!r}{more} for this model config")
-    if unexpected:
-        more = f" and {len(unexpected) - 1} more" if len(unexpected) > 1 else ""
-        raise AvparseError(f"{where}: unexpected key {unexpected[0]!r}{more} for this model config")
+    what = f"preset {config.name!r} ({config.arch} layout)"
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing key{'s' if len(missing) > 1 else ''} {_names(missing)}")
+        if unexpected:
+            parts.append(f"unexpected key{'s' if len(unexpected) > 1 else ''} {_names(unexpected)}")
+        raise AvparseError(
+            f"{where}: {'; '.join(parts)} for {what}{_hint(state, config, overrides)}"
+        )
     for key, value in own.items():
         if tuple(state[key].shape) != tuple(value.shape):
             raise AvparseError(
                 f"{where}: key {key!r} has shape {tuple(state[key].shape)} in the checkpoint "
                 f"but {tuple(value.shape)} in the model (wrong preset or --set?)"
+                f"{_hint(state, config, overrides)}"
             )
     model.load_state_dict(dict(state), strict=True)
 
@@ -94,7 +153,7 @@ def load_published(
     except Exception as exc:  # pickle errors, truncated zip files, unsafe objects
         raise AvparseError(f"{path}: cannot read checkpoint ({first_line(exc)})") from None
     model = HAN(config)
-    load_state(model, clean_state_dict(state, str(path)), str(path))
+    load_state(model, clean_state_dict(state, str(path)), str(path), overrides)
     return model, config
 
 

@@ -27,6 +27,14 @@ CLAP_MAP_WIDTH = 1024
 
 NORMS = ("post", "pre")
 VISUAL_ATTENDS = ("updated", "previous")
+ARCHS = ("valor", "uwav")
+"""Student layouts: VALOR's HAN (linear projections) or UWAV's ``HybridAttentionNet`` (MLPs)."""
+NO_MOTION = "none"
+"""``motion_feature`` of a UWAV student without 3-D features: the 2-D visual input goes to the
+encoder unprojected, as in UWAV's CLIP / CLAP student."""
+UWAV_MOTION_WIDTH = 512
+"""Width of the 3-D input UWAV's ``fc_fusion`` is built for when no 3-D features are used (its
+``--input_v_3d_dim`` default): the layer is then idle but in every UWAV state dict."""
 ROLES = ("audio", "visual", "motion")
 """Input roles, in the order the network takes them."""
 
@@ -57,6 +65,15 @@ class ModelConfig:
     just updated in the same layer, as reference section 5 states) or ``previous`` (the audio
     that entered the layer, as in the original HAN code). Pick the convention a checkpoint was
     trained with; both load the same state dict."""
+    arch: str = "valor"
+    """Network layout: ``valor`` (VALOR's HAN: linear ``fc_a``, ``fc_v``, ``fc_st`` and
+    ``fc_fusion``, linear MIL attentions) or ``uwav`` (UWAV's ``HybridAttentionNet``: audio MLP
+    in -> 2d -> d, one MLP ``fc_fusion`` over the concatenated 2-D and 3-D features, MLP MIL
+    attentions); the encoder is the same. Each loads its own published state dicts."""
+    proj_layers: int = 1
+    """``uwav``: layers of the visual MLP ``fc_fusion`` (UWAV's ``num_proj_layers``)."""
+    mmil_layers: int = 1
+    """``uwav``: layers of the MIL attention MLPs (UWAV's ``num_MMIL_layers``)."""
     vocabulary: str = "llp"
     """Name of the class vocabulary (``llp``, ``ave``, or any name for custom classes)."""
     class_names: list[str] = field(default_factory=lambda: list(LLP.names))
@@ -68,11 +85,32 @@ class ModelConfig:
         self.validate()
 
     def validate(self) -> None:
-        for role in ("audio", "visual", "motion"):
+        for role in ROLES:
             kind = getattr(self, f"{role}_feature")
+            if role == "motion" and kind == NO_MOTION:
+                continue
             if kind not in FEATURE_KINDS:
                 known = ", ".join(FEATURE_KINDS)
                 raise AvparseError(f"unknown {role}_feature {kind!r} (known: {known})")
+        if self.arch not in ARCHS:
+            raise AvparseError(f"arch must be 'valor' or 'uwav', got {self.arch!r}")
+        for key in ("proj_layers", "mmil_layers"):
+            if getattr(self, key) < 1:
+                raise AvparseError(f"{key} must be positive, got {getattr(self, key)}")
+            if self.arch == "valor" and getattr(self, key) != 1:
+                raise AvparseError(
+                    f"{key} describes UWAV's network (arch=uwav); VALOR's has one linear layer"
+                )
+        if self.motion_feature == NO_MOTION:
+            if self.arch != "uwav":
+                raise AvparseError(
+                    "motion_feature 'none' (no 3-D features) needs UWAV's network (arch=uwav)"
+                )
+            if self.visual_dim != self.d_model:
+                raise AvparseError(
+                    f"without 3-D features the visual input ({self.visual_dim} wide) goes to the "
+                    f"encoder unprojected, so d_model must be {self.visual_dim}, not {self.d_model}"
+                )
         if self.norm not in NORMS:
             raise AvparseError(f"norm must be 'post' or 'pre', got {self.norm!r}")
         if self.visual_attends not in VISUAL_ATTENDS:
@@ -94,7 +132,12 @@ class ModelConfig:
                 f"audio feature {self.audio_feature!r} has {self.audio_frames} steps; "
                 f"expected {SEGMENTS} or a {CLAP_MAP_GRID[0]}x{CLAP_MAP_GRID[1]} token map"
             )
-        if self.visual_frames % SEGMENTS or FEATURE_KINDS[self.motion_feature].shape[0] != SEGMENTS:
+        motion_rows = (
+            SEGMENTS
+            if self.motion_feature == NO_MOTION
+            else FEATURE_KINDS[self.motion_feature].shape[0]
+        )
+        if self.visual_frames % SEGMENTS or motion_rows != SEGMENTS:
             raise AvparseError("visual features need a multiple of 10 frames, motion exactly 10")
         for key in ("d_model", "num_layers", "nhead", "dim_feedforward"):
             if getattr(self, key) < 1:
@@ -112,11 +155,15 @@ class ModelConfig:
 
     @property
     def feature_kinds(self) -> dict[str, str]:
-        """Input role -> feature kind, in the order the network takes them."""
-        return {role: getattr(self, f"{role}_feature") for role in ROLES}
+        """Input role -> feature kind, in the order the network takes them (roles it does not
+        take, the 3-D input of a student without one, left out)."""
+        kinds = {role: getattr(self, f"{role}_feature") for role in ROLES}
+        return {role: kind for role, kind in kinds.items() if kind != NO_MOTION}
 
     def input_dim(self, role: str) -> int:
         """Width of input ``role``: the feature kind's, unless ``feature_dims`` says otherwise."""
+        if getattr(self, f"{role}_feature") == NO_MOTION:
+            return int(self.feature_dims.get(role, UWAV_MOTION_WIDTH))
         kind = FEATURE_KINDS[getattr(self, f"{role}_feature")]
         return int(self.feature_dims.get(role, kind.shape[1]))
 
@@ -186,8 +233,10 @@ def _fold_derived(data: dict[str, Any], where: str) -> dict[str, Any]:
     for role in ROLES:
         dim = data.pop(f"{role}_dim", None)
         default = getattr(ModelConfig, f"{role}_feature")
-        kind = FEATURE_KINDS.get(str(data.get(f"{role}_feature", default)))
-        if dim is not None and (kind is None or int(dim) != kind.shape[1]):
+        name = str(data.get(f"{role}_feature", default))
+        kind = FEATURE_KINDS.get(name)
+        width = UWAV_MOTION_WIDTH if name == NO_MOTION else kind.shape[1] if kind else None
+        if dim is not None and int(dim) != width:
             dims[role] = int(dim)
     if dims:
         data["feature_dims"] = dims
@@ -270,8 +319,12 @@ register_preset(
     recipe={"loss": "valor", "lr": 3e-4, "lr_min": 3e-6, "seed": 87},
     about="VALOR++: VALOR+ on CLAP and CLIP features",
 )
-_UWAV = {"d_model": 512, "num_layers": 5, "nhead": 16, "dim_feedforward": 2048}
-"""The student of UWAV's published script (``scripts/train_han.sh``), in HAN's layout."""
+_UWAV = {
+    "arch": "uwav", "d_model": 512, "num_layers": 5, "nhead": 16, "dim_feedforward": 2048,
+    "proj_layers": 1, "mmil_layers": 1,
+}  # fmt: skip
+"""The student of UWAV's published script (``scripts/train_han.sh``): its network
+(``HybridAttentionNet``) and sizes; ``--set arch=valor`` gives VALOR's layout at these sizes."""
 _UWAV_RECIPE = {
     "loss": "uwav", "epochs": 80, "lr": 1e-4, "lr_min": 5e-6, "warmup": 10,
     "betas": (0.9, 0.999), "weight_decay": 1e-4, "seed": 20000, "uwav_weights": "code",
@@ -283,13 +336,14 @@ register_preset(
     "uwav",
     model={**_STANDARD, **_UWAV},
     recipe=_UWAV_RECIPE,
-    about="UWAV: soft, class-balanced harvests with feature mixup, standard features",
+    about="UWAV: its student network and objective (soft, class-balanced harvests, feature "
+    "mixup), standard features",
 )
 register_preset(
     "uwav++",
     model={**_CLIP_CLAP, **_UWAV},
     recipe=_UWAV_RECIPE,
-    about="UWAV on CLAP and CLIP features",
+    about="UWAV's network and objective on VALOR++'s inputs (CLAP map, CLIP frames, R(2+1)D)",
 )
 register_preset(
     "tiny",

@@ -1,14 +1,18 @@
-"""HAN student with attentive multimodal MIL pooling (reference section 5).
+"""HAN student with attentive multimodal MIL pooling (reference section 5), in two layouts.
 
-Module and parameter names match the published checkpoints (``fc_prob``, ``fc_frame_att``,
-``fc_av_att``, ``fc_a``, ``fc_v``, ``fc_st``, ``fc_fusion``, ``hat_encoder.layers.<i>.*``,
-``hat_encoder.final_norm_a|v``), so a published ``state_dict`` loads without renaming.
+``arch="valor"``: module and parameter names match VALOR's published checkpoints (``fc_prob``,
+``fc_frame_att``, ``fc_av_att``, ``fc_a``, ``fc_v``, ``fc_st``, ``fc_fusion``,
+``hat_encoder.layers.<i>.*``, ``hat_encoder.final_norm_a|v``). ``arch="uwav"``: those of UWAV's
+student (``HybridAttentionNet``): ``fc_a``, ``fc_fusion``, ``fc_frame_att`` and ``fc_av_att``
+are MLPs (``<name>.layers.<j>``), there is no ``fc_v`` / ``fc_st``, the encoder is the same.
+Either way a published ``state_dict`` loads without renaming.
 Temporal pooling is written as fixed averaging (reshape-mean, a pooling matrix) rather than
 ``avg_pool``/``adaptive_avg_pool`` so that the backward pass is deterministic on CUDA too.
 """
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import NamedTuple
 
 import torch
@@ -17,7 +21,7 @@ from torch import Tensor, nn
 
 from avparse.data.layout import CLAP_MAP_GRID, SEGMENTS
 from avparse.errors import AvparseError
-from avparse.model.config import CLAP_MAP_WIDTH, ModelConfig
+from avparse.model.config import CLAP_MAP_WIDTH, NO_MOTION, ModelConfig
 
 
 class HANOutput(NamedTuple):
@@ -120,6 +124,25 @@ def adaptive_pool_matrix(n_in: int, n_out: int) -> Tensor:
     return weights
 
 
+class MLP(nn.Module):
+    """Linear layers with ReLU between them (UWAV's ``MLP``): in -> hidden ... -> out.
+
+    One layer is a single linear layer; parameters are ``layers.<j>.weight|bias``.
+    """
+
+    def __init__(self, d_in: int, hidden: int, d_out: int, num_layers: int):
+        super().__init__()
+        widths = [d_in] + [hidden] * (num_layers - 1) + [d_out]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(widths))
+
+    def forward(self, x: Tensor) -> Tensor:
+        for j, layer in enumerate(self.layers):
+            x = layer(x)
+            if j < len(self.layers) - 1:
+                x = F.relu(x)
+        return x
+
+
 class HAN(nn.Module):
     """The student: features of a clip in, segment and video probabilities out.
 
@@ -134,14 +157,31 @@ class HAN(nn.Module):
         config.validate()
         self.config = config
         d, c = config.d_model, config.num_classes
-        self.fc_a = nn.Linear(config.audio_dim, d)
-        self.fc_v = nn.Linear(config.visual_dim, d)
-        self.fc_st = nn.Linear(config.motion_dim, d)
-        self.fc_fusion = nn.Linear(2 * d, d)
-        self.hat_encoder = HybridAttentionEncoder(config)
-        self.fc_prob = nn.Linear(d, c)
-        self.fc_frame_att = nn.Linear(d, c)
-        self.fc_av_att = nn.Linear(d, c)
+        self.uwav = config.arch == "uwav"
+        self.has_motion = config.motion_feature != NO_MOTION
+        self.fc_a: nn.Module
+        self.fc_fusion: nn.Module
+        self.fc_frame_att: nn.Module
+        self.fc_av_att: nn.Module
+        if self.uwav:
+            self.fc_prob = nn.Linear(d, c)
+            self.fc_frame_att = MLP(d, 2 * d, c, config.mmil_layers)
+            self.fc_av_att = MLP(d, 2 * d, c, config.mmil_layers)
+            self.fc_a = MLP(config.audio_dim, 2 * d, d, 2)
+            width = config.visual_dim + config.motion_dim
+            self.fc_fusion = MLP(width, 2 * d, d, config.proj_layers)
+            self.hat_encoder = HybridAttentionEncoder(config)
+            if not self.has_motion:  # idle, as in UWAV, but part of its state dict
+                self.fc_fusion.requires_grad_(False)
+        else:
+            self.fc_a = nn.Linear(config.audio_dim, d)
+            self.fc_v = nn.Linear(config.visual_dim, d)
+            self.fc_st = nn.Linear(config.motion_dim, d)
+            self.fc_fusion = nn.Linear(2 * d, d)
+            self.hat_encoder = HybridAttentionEncoder(config)
+            self.fc_prob = nn.Linear(d, c)
+            self.fc_frame_att = nn.Linear(d, c)
+            self.fc_av_att = nn.Linear(d, c)
         self.audio_map = config.audio_frames == CLAP_MAP_GRID[0] * CLAP_MAP_GRID[1]
         if self.audio_map:
             pool = adaptive_pool_matrix(CLAP_MAP_WIDTH, SEGMENTS)
@@ -179,30 +219,48 @@ class HAN(nn.Module):
         x = self.fc_a(grid.permute(0, 2, 3, 1)).mean(dim=1)  # (B, 1024, d)
         return torch.einsum("ow,bwd->bod", self._audio_pool.to(x.dtype), x)
 
-    def embed_visual(self, visual: Tensor, motion: Tensor) -> Tensor:
+    def embed_visual(self, visual: Tensor, motion: Tensor | None) -> Tensor:
         """2D input (per segment, or 10-s frames averaged in groups) fused with 3D snippets.
 
-        The group mean is taken before the linear layer: ``mean(W x + b) = W mean(x) + b``, so
-        the function is the published one while ResNet-152 input (80 frames) costs 8x less.
+        The group mean is taken before the first layer (UWAV's order; for VALOR's linear
+        ``fc_v`` it is the published function, ``mean(W x + b) = W mean(x) + b``, while
+        ResNet-152 input (80 frames) costs 8x less). VALOR projects each input, then fuses;
+        UWAV concatenates them and projects once; without 3-D features UWAV's encoder takes
+        the 2-D input as it is.
         """
         b, n, ch = visual.shape
-        t = motion.shape[1]
+        t = motion.shape[1] if motion is not None else SEGMENTS if self.audio_map else n
         if n != t:
             visual = visual.reshape(b, t, n // t, ch).mean(dim=2)
+        if motion is None:
+            return visual
+        if self.uwav:
+            return self.fc_fusion(torch.cat((visual, motion), dim=-1))
         v = self.fc_v(visual)
         return self.fc_fusion(torch.cat((v, self.fc_st(motion)), dim=-1))
 
     def forward(
-        self, audio: Tensor, visual: Tensor, motion: Tensor, mask: Tensor | None = None
+        self,
+        audio: Tensor,
+        visual: Tensor,
+        motion: Tensor | None = None,
+        mask: Tensor | None = None,
     ) -> HANOutput:
         """Inputs (B, T, width) per segment (see the class note); ``mask`` (B, T) bool, True =
         real segment, for clips padded to a common T (each clip needs one real segment).
+        ``motion`` is None exactly when the config has no 3-D input (``motion_feature='none'``).
 
         With a mask, padded segments are keys of no attention and get no weight in the
         attentive MIL pooling, so a padded clip's outputs on its real segments (and its video
         probabilities) are those it gets alone; outputs on padded segments are finite and
         meaningless. Without one, every segment is real.
         """
+        if (motion is not None) != self.has_motion:
+            raise AvparseError(
+                "this student takes 3-D (motion) features; none were given"
+                if self.has_motion
+                else "this student takes no 3-D (motion) features (motion_feature 'none')"
+            )
         t = self.segments(audio, visual, motion)
         padding = None
         if mask is not None:
