@@ -107,6 +107,8 @@ def _add_pack(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_pack(args: argparse.Namespace) -> int:
+    from avparse.data.ave import AVEAnnotations
+    from avparse.data.ave_h5 import CACHE_FOLDER, all_rows, h5_kinds, is_ave_h5_root
     from avparse.data.store import PackError, default_store, pack, store_size
 
     out = args.out or default_store(args.root)
@@ -118,6 +120,10 @@ def _run_pack(args: argparse.Namespace) -> int:
         print(f"avparse data pack: {len(exc.problems)} problem(s); nothing packed for those arrays",
               file=sys.stderr)  # fmt: skip
         return 2
+    if is_ave_h5_root(args.root):  # the official AVE maps: pooled once, cached with the store
+        for kind, fk in h5_kinds().items():
+            if (args.root / fk.folder).is_file() and fk.h5_shape != fk.shape:
+                all_rows(args.root, kind, out / CACHE_FOLDER, len(AVEAnnotations(args.root).clips))
     print(f"{out}: {len(report.written)} arrays written, {len(report.unchanged)} up to date, "
           f"{report.files_read} files read, {store_size(out) / 2**20:.1f} MiB")  # fmt: skip
     return 0

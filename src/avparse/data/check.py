@@ -301,6 +301,21 @@ def _npy_files(folder: Path) -> dict[str, str]:
     return out
 
 
+def _check_ave_h5(root: Path, quick: bool, report: CheckReport) -> None:
+    """The official AVE feature files (AVE-ECCV18 ``.h5``), where an AVE root has them."""
+    from avparse.data.ave_h5 import check_ave_h5, file_shapes, is_ave_h5_root
+
+    if not is_ave_h5_root(root):
+        return
+    problems, _ = check_ave_h5(root, quick=quick)
+    report.annotation_problems.extend(problems)
+    shapes = ", ".join(
+        f"{name} {'absent' if shape is None else tuple(shape)}"
+        for name, shape in file_shapes(root).items()
+    )
+    report.notes.append(f"official AVE features (AVE-ECCV18): {shapes}")
+
+
 def check_root(
     root: str | Path,
     *,
@@ -343,6 +358,7 @@ def check_root(
     report = CheckReport(root=root, quick=quick, task=task, accept_mismatch=accept_mismatch)
     if task == "ave":
         weak = _check_ave_annotations(root, vocab, report)
+        _check_ave_h5(root, quick, report)
     else:
         weak = _check_annotations(root, vocab, report)
     filenames = {split: w.filenames for split, w in weak.items()}

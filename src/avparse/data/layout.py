@@ -55,7 +55,13 @@ class FeatureKind:
     """Rows per second of a published any-length file, pooled to one row per 1-s segment;
     None where a file already has one row per segment (or a fixed shape)."""
     task: str = "llp"
-    """The dataset whose roots hold the kind: ``llp`` (LLP and AVE roots) or ``unav``."""
+    """The dataset whose roots hold the kind: ``llp`` (LLP and AVE roots), ``unav``, or
+    ``ave_h5`` (the official AVE features, one HDF5 file of every clip: see ``h5_shape``)."""
+    h5_shape: tuple[int, ...] | None = None
+    """Set for a kind stored as ONE HDF5 file of every clip (``folder`` is then that file, its
+    dataset :data:`AVE_H5_DATASET`, row ``i`` = line ``i`` of AVE's ``Annotations.txt``): the
+    shape of one clip's row there. ``shape`` is what the model reads (see
+    :mod:`avparse.data.ave_h5`)."""
 
     @property
     def dim(self) -> int:
@@ -109,6 +115,12 @@ FEATURE_KINDS: dict[str, FeatureKind] = {
                     pooled=True, suffix="_rgb", rate=UNAV_FEATURE_RATE, task="unav"),
         FeatureKind("unav_i3d_flow", "feats/visual_features_i3d_flow", (None, 1024), "motion",
                     pooled=True, suffix="_flow", rate=UNAV_FEATURE_RATE, task="unav"),
+        # The official AVE features (AVE-ECCV18, reference section 13): one HDF5 file each;
+        # the VGG-19 maps are averaged over their 7x7 grid (avparse.data.ave_h5).
+        FeatureKind("ave_vggish", "audio_feature.h5", (10, 128), "audio", task="ave_h5",
+                    h5_shape=(10, 128)),
+        FeatureKind("ave_vgg19", "visual_feature.h5", (10, 512), "visual", task="ave_h5",
+                    h5_shape=(10, 7, 7, 512)),
     )
 }  # fmt: skip
 """Input features of the student, by short name (every dataset's; ``task`` says whose)."""
@@ -126,6 +138,12 @@ def task_kinds(task: str) -> dict[str, FeatureKind]:
     wanted = "unav" if task == "unav" else "llp"
     return {k: fk for k, fk in FEATURE_KINDS.items() if fk.task == wanted}
 
+
+AVE_H5_DATASET = "avadataset"
+"""The HDF5 dataset of each official AVE feature and label file."""
+
+AVE_H5_LABELS = ("labels.h5", (10, 29))
+"""The official AVE segment labels: file and one clip's shape (one-hot, background last)."""
 
 CLAP_MAP_GRID = (2, 32)
 """A CLAP token map of 64 tokens is a (frequency 2, time 32) grid of HTS-AT's last stage:

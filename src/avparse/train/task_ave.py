@@ -18,7 +18,9 @@ all segments (``accuracy``, the selection metric) and per-class accuracy (``acc/
 Features are packed by the one store builder (:func:`avparse.data.store.ensure_rows`, store
 default ``ROOT/packed_ave``), keyed by the split's rows: rows whose video id repeats (see
 :mod:`avparse.data.ave`) share the id's files; each row's harvest (hard and soft) is restricted
-to its own class.
+to its own class. The official AVE features (``audio_feature.h5``, ``visual_feature.h5``;
+kinds ``ave_vggish``, ``ave_vgg19``) are read from their HDF5 files by the split's row order
+(:mod:`avparse.data.ave_h5`; the pooled VGG-19 maps are cached in the store folder).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ _STORE_TARGETS = ("harvest_audio", "harvest_visual", "soft_audio", "soft_visual"
 
 
 def _load(req: LoadRequest) -> SplitData:
-    from avparse.data.ave import AVEAnnotations
+    from avparse.data.ave import AVE_FILES, AVEAnnotations, read_ave_split
+    from avparse.data.ave_h5 import CACHE_FOLDER, all_rows, is_h5_kind
     from avparse.data.store import AVE_STORE, default_store, ensure_rows
     from avparse.vocab import AVE
 
@@ -44,14 +47,23 @@ def _load(req: LoadRequest) -> SplitData:
             f"{req.model.vocabulary!r}; the ave task needs the AVE vocabulary (28 classes; "
             "`avparse train --task ave` sets it)"
         )
-    clips = AVEAnnotations(req.root, AVE).split(req.split)
+    annotations = AVEAnnotations(req.root, AVE)
+    clips = annotations.split(req.split)
     kinds = list(dict.fromkeys(req.model.feature_kinds.values()))
+    h5 = [k for k in kinds if is_h5_kind(k)]  # the official AVE .h5 features, read as they are
+    kinds = [k for k in kinds if k not in h5]
     harvests = [t for t in req.targets if t in _STORE_TARGETS]
     store = req.store if req.store is not None else default_store(req.root, AVE_STORE)
-    arrays = ensure_rows(
+    packed = ensure_rows(
         req.root, store, req.split, clips.ids, kinds + harvests,
         num_classes=len(clips.vocab), ids=clips.ids, progress=req.progress,
     )  # fmt: skip
+    arrays = {k: packed[k] for k in kinds + harvests}
+    if h5:
+        order = read_ave_split(req.root / AVE_FILES[req.split], len(annotations.clips))
+        for kind in h5:
+            every = all_rows(req.root, kind, Path(store) / CACHE_FOLDER, len(annotations.clips))
+            arrays[kind] = np.ascontiguousarray(every[order])
     ids, union = clips.id_labels()  # a file holds the classes of every row of its id
     row_of = {c: i for i, c in enumerate(ids)}
     by_row = union[[row_of[c] for c in clips.ids]]
