@@ -96,12 +96,15 @@ def _run_check(args: argparse.Namespace) -> int:
 
 
 def _add_pack(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("root", type=Path, metavar="ROOT", help="LLP or AVE data root to pack")
+    parser.add_argument(
+        "root", type=Path, metavar="ROOT", help="LLP, AVE or UnAV-100 data root to pack"
+    )
     parser.add_argument(
         "--out",
         type=Path,
         default=None,
-        help="store folder (default ROOT/packed, AVE: packed_ave; a read-only ROOT: the user cache)",
+        help="store folder (default ROOT/packed, AVE: packed_ave, UnAV-100: packed_unav; a "
+        "read-only ROOT: the user cache)",
     )
     add_progress_flags(parser)
 

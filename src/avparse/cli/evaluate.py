@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         type=Path,
         help="writes metrics.json, probs.npz and the predictions (llp: audio.tsv, visual.tsv "
-        "in the dense label format; ave: predictions.tsv, one line per clip and segment)",
+        "in the dense label format; ave: predictions.tsv, one line per clip and segment; unav: "
+        "audio.tsv, visual.tsv, audio_visual.tsv with times in seconds)",
     )
     parser.add_argument(
         "--store",
@@ -39,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="packed feature store; DATA/packed when omitted (a read-only DATA: the user cache)",
     )
-    parser.add_argument("--task", default="llp", help="llp or ave")
+    parser.add_argument("--task", default="llp", help="llp, ave or unav")
     parser.add_argument(
         "--device", choices=("cpu", "cuda"), default="cpu", help="where to run the model"
     )
@@ -60,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.split}: {args.checkpoint}")
     print(format_scores(scores))
     if not args.quiet:
-        files = "predictions.tsv" if args.task == "ave" else "audio.tsv, visual.tsv"
+        files = {"ave": "predictions.tsv", "unav": "audio.tsv, visual.tsv, audio_visual.tsv"}.get(
+            args.task, "audio.tsv, visual.tsv"
+        )
         print(f"wrote {args.out}/{files}, metrics.json, probs.npz")
     return 0

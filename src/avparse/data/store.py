@@ -81,6 +81,9 @@ DEFAULT_STORE = "packed"
 AVE_STORE = "packed_ave"
 """Default store folder inside an AVE data root (its rows are AVE's annotation rows)."""
 
+UNAV_STORE = "packed_unav"
+"""Default store folder inside a UnAV-100 data root (its splits are ragged: videos of any length)."""
+
 RACY_NS = 100_000_000
 """A file changed less than this before it was stat-ed may change again with the same ctime
 (the kernel stamps ctime from a coarse clock); it is re-read on the next pack. File systems
@@ -202,7 +205,7 @@ def default_store(root: str | Path, name: str | None = None) -> Path:
     cache instead, ``cache_dir()/stores/<root name>-<hash of its absolute path>/<packed>``, one
     folder per root, and a note on stderr says where (once per process).
     """
-    name = name or (AVE_STORE if _is_ave(root) else DEFAULT_STORE)
+    name = name or (AVE_STORE if _is_ave(root) else UNAV_STORE if _is_unav(root) else DEFAULT_STORE)
     root = Path(root)
     if not root.is_dir() or can_write(root):
         return root / name
@@ -809,7 +812,8 @@ def pack(
     vocab: Vocabulary = LLP,
     progress: bool = False,
 ) -> PackReport:
-    """Pack ``splits`` of the LLP or AVE data root ``root`` into ``out`` (:func:`default_store`).
+    """Pack ``splits`` of the LLP, AVE or UnAV-100 data root ``root`` into ``out``
+    (:func:`default_store`; a UnAV-100 root's splits are packed ragged).
 
     An AVE root's rows are its annotation rows (``vocab`` is then AVE's). ``kinds`` limits the arrays (feature kinds and per-class kinds: ``harvest_*``, ``soft_*``,
     ``scores_*``); by default see :func:`llp_kinds`. Per-class kinds are packed for the train
@@ -818,6 +822,8 @@ def pack(
     out = Path(out) if out is not None else default_store(root)
     for kind in kinds or []:
         kind_folder(kind)  # an unknown kind is one line before anything is read
+    if _is_unav(root):
+        return _pack_unav(Path(root), out, splits, kinds, progress)
     rows, num_classes = _root_rows(Path(root), splits, vocab)
     report = PackReport()
     problems: list[str] = []
@@ -830,6 +836,52 @@ def pack(
             report.add(
                 pack_rows(root, out, split, names, wanted, num_classes=num_classes, ids=ids,
                           progress=progress)
+            )  # fmt: skip
+        except PackError as exc:
+            problems += exc.problems
+    if problems:
+        raise PackError(problems)
+    return report
+
+
+def _is_unav(root: str | Path) -> bool:
+    from avparse.data.unav import is_unav_root
+
+    return is_unav_root(root) and not (Path(root) / LLP_FILES["train"]).is_file()
+
+
+def _pack_unav(
+    root: Path,
+    out: Path,
+    splits: Sequence[str],
+    kinds: list[str] | None,
+    progress: bool,
+) -> PackReport:
+    """:func:`pack` of a UnAV-100 root: each split ragged, rows = videos, T = ceil(duration).
+
+    By default every UnAV-100 feature folder present, and for the train split the hard
+    harvests present."""
+    from avparse.data.layout import task_kinds
+    from avparse.data.unav import UnAVAnnotations
+    from avparse.vocab import UNAV
+
+    ann = UnAVAnnotations(root)
+    report = PackReport()
+    problems: list[str] = []
+    for split in splits:
+        videos = ann.videos(split)
+        if not videos:
+            continue
+        if kinds is None:
+            wanted = [k for k, fk in task_kinds("unav").items() if (root / fk.folder).is_dir()]
+            if split == "train":
+                wanted += [k for k, folder in HARVEST_KINDS.items() if (root / folder).is_dir()]
+        else:
+            wanted = [k for k in kinds if split == "train" or k not in PER_CLASS_KINDS]
+        try:
+            report.add(
+                pack_rows(root, out, split, videos, wanted, num_classes=len(UNAV), ids=videos,
+                          progress=progress, lengths=ann.lengths(split))
             )  # fmt: skip
         except PackError as exc:
             problems += exc.problems
@@ -871,6 +923,7 @@ def store_size(out: str | Path) -> int:
 
 __all__ = [
     "FORMAT",
+    "UNAV_STORE",
     "PackError",
     "PackReport",
     "PackedSplit",

@@ -133,9 +133,7 @@ class ModelConfig:
                 f"expected {SEGMENTS} or a {CLAP_MAP_GRID[0]}x{CLAP_MAP_GRID[1]} token map"
             )
         motion_rows = (
-            SEGMENTS
-            if self.motion_feature == NO_MOTION
-            else FEATURE_KINDS[self.motion_feature].shape[0]
+            SEGMENTS if self.motion_feature == NO_MOTION else _rows_of_10s(self.motion_feature)
         )
         if self.visual_frames % SEGMENTS or motion_rows != SEGMENTS:
             raise AvparseError("visual features need a multiple of 10 frames, motion exactly 10")
@@ -147,11 +145,12 @@ class ModelConfig:
 
     @property
     def audio_frames(self) -> int:
-        return FEATURE_KINDS[self.audio_feature].frames
+        """Rows of a 10-s clip's audio input (a kind of any length: one per segment)."""
+        return _rows_of_10s(self.audio_feature)
 
     @property
     def visual_frames(self) -> int:
-        return FEATURE_KINDS[self.visual_feature].frames
+        return _rows_of_10s(self.visual_feature)
 
     @property
     def feature_kinds(self) -> dict[str, str]:
@@ -220,6 +219,13 @@ class ModelConfig:
     @classmethod
     def load(cls, path: str | Path) -> ModelConfig:
         return cls.from_dict(read_json_object(path, "model config"), str(path))
+
+
+def _rows_of_10s(kind: str) -> int:
+    """Input rows of a 10-s clip for feature ``kind``: its file's rows, or one per segment for a
+    kind of any length (packed one row per segment, clips of any length)."""
+    fk = FEATURE_KINDS[kind]
+    return SEGMENTS if fk.any_length else fk.frames
 
 
 def _fold_derived(data: dict[str, Any], where: str) -> dict[str, Any]:
@@ -344,6 +350,19 @@ register_preset(
     model={**_CLIP_CLAP, **_UWAV},
     recipe=_UWAV_RECIPE,
     about="UWAV's network and objective on VALOR++'s inputs (CLAP map, CLIP frames, R(2+1)D)",
+)
+_UNAV_PUBLISHED = _features("unav_vggish", "unav_i3d_rgb", "unav_i3d_flow")
+"""UnAV-100's published features: VGGish audio, I3D RGB (2-D role) and I3D flow (3-D role),
+pooled to one row per 1-s segment by the store."""
+_UNAV_RECIPE = {"task": "unav", "loss": "han", "lr": 1e-4, "lr_min": 1e-6, "seed": 1000}
+"""The student on UnAV-100 (task ``unav``): video-level labels only by default (a downloaded
+root has no harvests; ``--loss valor`` or ``uwav`` where a harvest is there); VALOR's recipe."""
+
+register_preset(
+    "unav",
+    model={**_UNAV_PUBLISHED, **_VALOR},
+    recipe=_UNAV_RECIPE,
+    about="UnAV-100 (task unav): VALOR's network on the published VGGish + I3D features",
 )
 register_preset(
     "tiny",

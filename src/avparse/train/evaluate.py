@@ -89,7 +89,9 @@ def write_predictions(
     task: str = "llp",
 ) -> list[str]:
     """The task's prediction files (LLP: ``audio.tsv``/``visual.tsv`` in the dense format; AVE:
-    ``predictions.tsv``) and ``probs.npz``, atomically; returns the names written."""
+    ``predictions.tsv``; UnAV-100: ``audio.tsv``, ``visual.tsv``, ``audio_visual.tsv`` in
+    seconds) and ``probs.npz`` (with ``lengths`` for clips of any length), atomically; returns
+    the names written."""
     out.mkdir(parents=True, exist_ok=True)
     spec = get_task(task)
     if spec.write_predictions is not None:
@@ -102,13 +104,15 @@ def write_predictions(
         write_dense_tsv(out / "audio.tsv", data.filenames, pred_a, vocab)
         write_dense_tsv(out / "visual.tsv", data.filenames, pred_v, vocab)
         written = ["audio.tsv", "visual.tsv"]
+    arrays = {
+        "names": np.asarray(data.filenames),
+        "frame_prob": frame_prob.astype(np.float32),
+        "video_prob": video_prob.astype(np.float32),
+    }
+    if data.lengths is not None:  # clips of any length: frame_prob is padded to the longest
+        arrays["lengths"] = np.asarray(data.lengths, dtype=np.int64)
     with atomic_path(out / "probs.npz", suffix=".npz") as tmp:
-        np.savez(
-            tmp,
-            names=np.asarray(data.filenames),
-            frame_prob=frame_prob.astype(np.float32),
-            video_prob=video_prob.astype(np.float32),
-        )
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]
     return [*written, "probs.npz"]
 
 

@@ -19,6 +19,7 @@ What a task declares (all arrays row-aligned with ``SplitData.filenames``):
   (T = 10, or the longest clip of a split of any length, ``data.lengths``, padding zeros).
 - ``selection_metric``: the ``evaluate`` key that selects the best epoch (higher wins).
 - ``has_split(root, split)``: whether the data root has that split (cheap: a file test).
+- ``write_predictions`` (optional): the prediction files ``avparse evaluate`` writes.
 """
 
 from __future__ import annotations
