@@ -237,3 +237,16 @@ def test_the_unav_preset_is_the_task_and_its_published_features() -> None:
     assert model.num_classes == 100 and model.feature_kinds == {
         "audio": "unav_vggish", "visual": "unav_i3d_rgb", "motion": "unav_i3d_flow"
     }  # fmt: skip
+
+
+def test_unav_clip_preset_trains_without_a_3d_input(unav: Path, tmp_path: Path, cli) -> None:
+    small = ["--set", "num_layers=1", "--set", "dim_feedforward=32", "--set", "nhead=2"]
+    res = cli("train", "--data", unav, "--preset", "unav-clip", *small, "--epochs", "1",
+              "--batch-size", "4", "--out", tmp_path / "r", "--quiet")  # fmt: skip
+    assert res.code == 0, res.err
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert run["model"]["motion_feature"] == "none" and run["task"] == "unav"
+    res = cli("evaluate", "--data", unav, "--checkpoint", tmp_path / "r" / "model", "--task",
+              "unav", "--out", tmp_path / "e", "--quiet")  # fmt: skip
+    assert res.code == 0, res.err
+    assert (tmp_path / "e" / "audio_visual.tsv").is_file()

@@ -365,6 +365,15 @@ register_preset(
     about="UnAV-100 (task unav): VALOR's network on the published VGGish + I3D features",
 )
 register_preset(
+    "unav-clip",
+    model={
+        **_features("clap_segments", "clip_segments", NO_MOTION), **_UWAV, "d_model": 768,
+    },
+    recipe=_UNAV_RECIPE,
+    about="UnAV-100 (task unav): UWAV's network on CLAP (T, 512) and CLIP (T, 768) segment "
+    "embeddings, no 3-D input",
+)  # fmt: skip
+register_preset(
     "tiny",
     model={**_STANDARD, "d_model": 16, "num_layers": 1, "nhead": 2, "dim_feedforward": 32},
     recipe={"loss": "valor", "lr": 1e-3, "lr_min": 1e-5, "seed": 0, "epochs": 3,

@@ -13,10 +13,15 @@ from avparse.train.tasks import LoadRequest, SplitData, get_task
 from avparse.utils.atomic import atomic_path, write_json
 
 
-def batch_inputs(data: SplitData, rows: np.ndarray, device: torch.device) -> list[torch.Tensor]:
-    """Gather ``rows`` of the three inputs (one fancy index per memory map) as float tensors."""
+def batch_inputs(
+    data: SplitData, rows: np.ndarray, device: torch.device
+) -> list[torch.Tensor | None]:
+    """Gather ``rows`` of the three inputs (one fancy index per memory map) as float tensors
+    (None for a role the model does not take: a student without 3-D features)."""
     return [
         torch.from_numpy(np.ascontiguousarray(data.inputs[r][rows], dtype=np.float32)).to(device)
+        if r in data.inputs
+        else None
         for r in ("audio", "visual", "motion")
     ]
 
@@ -67,8 +72,11 @@ def _predict_ragged(
     order = np.argsort(lengths, kind="stable")  # similar lengths together: little padding
     for start in range(0, len(order), batch_size):
         rows = np.sort(order[start : start + batch_size])
-        host, mask = pad_rows({r: data.inputs[r] for r in ("audio", "visual", "motion")}, rows)
-        inputs = [torch.from_numpy(host[r]).to(device) for r in ("audio", "visual", "motion")]
+        host, mask = pad_rows(dict(data.inputs), rows)
+        inputs = [
+            torch.from_numpy(host[r]).to(device) if r in host else None
+            for r in ("audio", "visual", "motion")
+        ]
         out = model(*inputs, mask=torch.from_numpy(mask).to(device))
         frames = out.frame_prob.float().cpu().numpy()
         if frame_prob is None or video_prob is None:

@@ -322,7 +322,10 @@ def train_one_epoch(
 
 
 def _step_loss(
-    run: Run, net: torch.nn.Module, inputs: list[torch.Tensor], targets: dict[str, torch.Tensor]
+    run: Run,
+    net: torch.nn.Module,
+    inputs: list[torch.Tensor | None],
+    targets: dict[str, torch.Tensor],
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The loss of one batch; non-finite probabilities (BCE refuses them) become a NaN loss.
 
@@ -434,7 +437,7 @@ def keep_on_device(run: Run, data: SplitData) -> bool:
 
 def _device_batches(
     run: Run, data: SplitData, batches: list[np.ndarray]
-) -> Iterator[tuple[list[torch.Tensor], dict[str, torch.Tensor]]]:
+) -> Iterator[tuple[list[torch.Tensor | None], dict[str, torch.Tensor]]]:
     """Each batch's inputs (in role order) and loss targets as float32 tensors on the device:
     gathered on the device from the resident split, else from the memory maps by a prefetch
     thread. Both give the same values. Clips of any length are padded per batch; their targets
@@ -450,15 +453,20 @@ def _device_batches(
         for rows in batches:
             index = torch.from_numpy(rows).to(run.device)
             picked = {n: t.index_select(0, index) for n, t in run.resident.items()}
-            yield [picked[r] for r in ROLES], {k: picked[k] for k in keys}
+            yield [picked.get(r) for r in ROLES], {k: picked[k] for k in keys}
         return
     if data.lengths is not None:
         keys = (*keys, MASK)
     for host in _prefetch(data, batches, run.loss.batch_keys):
         yield (
-            [torch.from_numpy(host[r]).to(run.device, non_blocking=True) for r in ROLES],
+            [_tensor(host.get(r), run.device) for r in ROLES],
             {k: torch.from_numpy(host[k]).to(run.device, non_blocking=True) for k in keys},
         )
+
+
+def _tensor(array: np.ndarray | None, device: torch.device) -> torch.Tensor | None:
+    """A host array on the device; None stays None (a role the model does not take)."""
+    return None if array is None else torch.from_numpy(array).to(device, non_blocking=True)
 
 
 def _gather(data: SplitData, rows: np.ndarray, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -467,11 +475,11 @@ def _gather(data: SplitData, rows: np.ndarray, keys: tuple[str, ...]) -> dict[st
     if data.lengths is not None:
         from avparse.train.batching import pad_rows
 
-        arrays = {**{r: data.inputs[r] for r in ROLES}, **{k: data.targets[k] for k in keys}}
+        arrays = {**data.inputs, **{k: data.targets[k] for k in keys}}
         padded, mask = pad_rows(arrays, rows)
         padded[MASK] = mask
         return padded
-    out = {r: np.ascontiguousarray(data.inputs[r][rows], dtype=np.float32) for r in ROLES}
+    out = {r: np.ascontiguousarray(a[rows], dtype=np.float32) for r, a in data.inputs.items()}
     out.update({k: np.asarray(data.targets[k][rows], dtype=np.float32) for k in keys})
     return out
 
