@@ -252,3 +252,37 @@ def test_evaluate_and_convert_accept_a_uwav_state_dict(tmp_path: Path, cli) -> N
         assert "fits preset test-uwav" in res.err
     finally:
         PRESETS.pop("test-uwav", None)
+
+
+def test_uwav_clip_clap_student_trains_on_segment_embeddings(tmp_path: Path, cli) -> None:
+    """The ``uwav-clipclap`` preset: CLAP / CLIP segment embeddings (UWAV's folders) of a root
+    of 10-s clips, no 3-D input, through train and evaluate."""
+    import json
+
+    import numpy as np
+
+    from avparse.data.layout import FEATURE_KINDS
+    from avparse.data.llp import LLPAnnotations
+    from avparse.synthetic import generate_llp
+
+    root = generate_llp(tmp_path / "root", n_train=8, n_val=4, n_test=4)
+    ann = LLPAnnotations(root)
+    rng = np.random.default_rng(0)
+    for kind in ("clip_segments", "clap_segments"):
+        fk = FEATURE_KINDS[kind]
+        (root / fk.folder).mkdir(parents=True)
+        for split in ("train", "val", "test"):
+            for clip in ann.weak(split).ids:
+                feats = rng.standard_normal((10, fk.dim)).astype(np.float32)
+                np.save(root / fk.folder / fk.file_name(clip), feats)
+    out = tmp_path / "run"
+    res = cli("train", "--data", root, "--preset", "uwav-clipclap", "--loss", "valor",
+              "--epochs", "1", "--out", out, "--store", tmp_path / "store", "--no-progress",
+              "--set", "num_layers=1", "--set", "nhead=2", "--set", "dim_feedforward=32",
+              "--set", "batch_size=8")  # fmt: skip
+    assert res.code == 0, res.err
+    saved = json.loads((out / "model" / "config.json").read_text())
+    assert (saved["arch"], saved["motion_feature"], saved["d_model"]) == ("uwav", "none", 768)
+    res = cli("evaluate", "--data", root, "--checkpoint", out / "model", "--split", "val",
+              "--out", tmp_path / "eval", "--store", tmp_path / "store")  # fmt: skip
+    assert res.code == 0, res.err

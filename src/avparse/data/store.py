@@ -121,6 +121,8 @@ def _source(kind: str, num_classes: int, ragged: bool = False) -> _Source:
         return _Source(kind, folder, dtype, (width,), frames is None or frames > 1)
     if kind in FEATURE_KINDS:
         fk = FEATURE_KINDS[kind]
+        if fk.any_length and fk.rate is None:  # segment embeddings of 10-s clips: 10 rows
+            return _Source(kind, folder, "float32", (SEGMENTS, fk.dim), False)
         frames = fk.frames  # a one-line error for a kind of any length (not packed here)
         rows = SEGMENTS if fk.pooled else frames
         return _Source(kind, folder, "float32", (rows, fk.dim), fk.pooled)
@@ -499,6 +501,8 @@ def _read_rows(
     def read(cid: str) -> tuple[str, np.ndarray | None, str, str | None]:
         length = None if lengths is None else lengths[cid]
         fk = FEATURE_KINDS.get(src.kind)
+        if length is None and fk is not None and fk.any_length and fk.rate is None:
+            length = SEGMENTS  # a segment kind of any length, in a root of 10-s clips
         name = f"{cid}.npy" if fk is None else fk.file_name(cid)
         data, problem = read_feature_file(
             folder / name, src.kind, num_classes=num_classes, length=length

@@ -365,6 +365,16 @@ register_preset(
     about="UnAV-100 (task unav): VALOR's network on the published VGGish + I3D features",
 )
 register_preset(
+    "uwav-clipclap",
+    model={
+        "audio_feature": "clap_segments", "visual_feature": "clip_segments",
+        "motion_feature": NO_MOTION, **_UWAV, "d_model": 768,
+    },
+    recipe=_UWAV_RECIPE,
+    about="UWAV's CLIP+CLAP student: CLAP (T, 512) and CLIP (T, 768) segment embeddings, no 3-D "
+    "input, the CLIP input unprojected (so d 768)",
+)  # fmt: skip
+register_preset(
     "unav-clip",
     model={
         **_features("clap_segments", "clip_segments", NO_MOTION), **_UWAV, "d_model": 768,
