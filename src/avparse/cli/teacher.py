@@ -22,8 +22,8 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
                         help="root with dense audio-visual labels in every split (UnAV-100, AVE) "
                         "and CLIP / CLAP segment embeddings")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, metavar="RUN", help="run folder")
-    parser.add_argument("--preset", default="uwav", choices=sorted(TEACHER_PRESETS),
-                        help="architecture and recipe")  # fmt: skip
+    parser.add_argument("--preset", default=None, choices=sorted(TEACHER_PRESETS),
+                        help="architecture and recipe (uwav; a resumed run: its own)")  # fmt: skip
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a teacher or recipe setting (e.g. epochs=10, "
                         "clip_text=FOLDER); repeatable")  # fmt: skip

@@ -43,6 +43,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--loss", default=None, help="han, valor, valor-video or uwav; the preset's when omitted"
     )
     parser.add_argument(
+        "--harvest",
+        choices=("frame", "temporal"),
+        default=None,
+        help="segment labels of the valor / uwav losses: the CLIP/CLAP teachers' (frame, from "
+        "`avparse harvest`) or UWAV's temporal teacher's (temporal, from `avparse teacher "
+        "label`, in DATA/temporal); the preset's when omitted (uwav, uwav++: temporal)",
+    )
+    parser.add_argument(
         "--epochs", type=int, default=None, help="epochs (the preset's recipe when omitted: 60)"
     )
     parser.add_argument("--batch-size", type=int, default=None, help="global batch size")
@@ -74,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from avparse.train.tasks import get_task
 
     out = args.out if args.out is not None else default_out(args.preset, args.config)
-    flags = {"task": args.task, "loss": args.loss, "epochs": args.epochs,
+    flags = {"task": args.task, "loss": args.loss, "epochs": args.epochs, "harvest": args.harvest,
              "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed}  # fmt: skip
     model_cfg, train_cfg, preset = configs_for(
         out, preset=args.preset, config_file=args.config, flags=flags, sets=args.set,

@@ -167,13 +167,35 @@ SCORE_FOLDERS: dict[str, str] = {
 }
 """Raw teacher logits, (10, classes) float32, per clip: calibration and relabelling read them."""
 
-HARVEST_KINDS: dict[str, str] = {f"harvest_{m}": f for m, f in HARVEST_FOLDERS.items()}
-"""Hard harvests as array kinds (``harvest_audio``, ``harvest_visual``) -> folder."""
+TEMPORAL_HARVEST = "temporal"
+"""Folder of the temporal teacher's harvest (``avparse teacher label``) inside a data root,
+laid out like a root's harvest folders (``CLIP/segment_pseudo_labels``, ... of any length T):
+hard labels, soft labels ``sigmoid(logit - threshold)`` (0 outside the weak labels), logits."""
 
-SOFT_KINDS: dict[str, str] = {f"soft_{m}": f for m, f in SOFT_HARVEST_FOLDERS.items()}
+TEMPORAL_KIND_PREFIX = "temporal_"
+"""Array kinds of the temporal harvest are the frame-wise ones with this prefix
+(``temporal_harvest_audio`` -> ``temporal/CLAP/segment_pseudo_labels``)."""
+
+
+def _with_temporal(kinds: dict[str, str]) -> dict[str, str]:
+    return {
+        **kinds,
+        **{TEMPORAL_KIND_PREFIX + k: f"{TEMPORAL_HARVEST}/{f}" for k, f in kinds.items()},
+    }
+
+
+HARVEST_KINDS: dict[str, str] = _with_temporal(
+    {f"harvest_{m}": f for m, f in HARVEST_FOLDERS.items()}
+)
+"""Hard harvests as array kinds (``harvest_audio``, ``harvest_visual``, and the temporal
+teacher's ``temporal_harvest_audio``, ...) -> folder."""
+
+SOFT_KINDS: dict[str, str] = _with_temporal(
+    {f"soft_{m}": f for m, f in SOFT_HARVEST_FOLDERS.items()}
+)
 """Teacher soft labels as array kinds (``soft_audio``, ``soft_visual``) -> folder."""
 
-SCORE_KINDS: dict[str, str] = {f"scores_{m}": f for m, f in SCORE_FOLDERS.items()}
+SCORE_KINDS: dict[str, str] = _with_temporal({f"scores_{m}": f for m, f in SCORE_FOLDERS.items()})
 """Teacher logits as array kinds (``scores_audio``, ``scores_visual``) -> folder."""
 
 TEACHER_KINDS: dict[str, str] = {**SOFT_KINDS, **SCORE_KINDS}
@@ -254,17 +276,22 @@ EVENT_FEATURE_FOLDERS: dict[str, str] = {
 """Class text embeddings ("event features", UWAV's folder names): ``<vocabulary>-<key>.npy``
 (C, D) float32, L2-normalised, plus a ``.json`` naming the text model and prompts."""
 
-TEMPORAL_HARVEST = "temporal"
-"""Folder of the temporal teacher's harvest (``avparse teacher label``) inside a data root,
-laid out like a root's harvest folders (``CLIP/segment_pseudo_labels``, ... of any length T):
-hard labels, soft labels ``sigmoid(logit - threshold)`` (0 outside the weak labels), logits."""
-
 TEMPORAL_THRESHOLDS = f"{TEMPORAL_HARVEST}/thresholds.json"
 """Per-class thresholds of the temporal harvest and where they came from."""
 
 TEMPORAL_MANIFEST = f"{TEMPORAL_HARVEST}/teacher_harvest.json"
 """What made the temporal harvest (teacher, vocabulary, thresholds source, scores)."""
 
-HARVEST_SOURCES: dict[str, str] = {"frame": "", "temporal": f"{TEMPORAL_HARVEST}/"}
-"""Whose harvest a student learns from: the frame-wise teachers' (``avparse harvest``) or the
-temporal teacher's; the value prefixes the harvest folders of :data:`PER_CLASS_KINDS`."""
+HARVEST_SOURCES: dict[str, str] = {"frame": "", "temporal": TEMPORAL_KIND_PREFIX}
+"""Whose harvest a student learns from (``TrainConfig.harvest``): the frame-wise teachers'
+(``avparse harvest``) or the temporal teacher's (``avparse teacher label``); the value prefixes
+the array kinds of :data:`PER_CLASS_KINDS`."""
+
+
+def harvest_kind(target: str, source: str) -> str:
+    """The array kind of a training target (``harvest_audio``, ``soft_visual``, ...) in the
+    harvest of ``source`` (a key of :data:`HARVEST_SOURCES`)."""
+    if source not in HARVEST_SOURCES:
+        known = ", ".join(HARVEST_SOURCES)
+        raise AvparseError(f"unknown harvest {source!r} (known: {known})")
+    return HARVEST_SOURCES[source] + target

@@ -61,6 +61,7 @@ from avparse.data.layout import (
     SEGMENTS,
     SPLITS,
     TEACHER_KINDS,
+    TEMPORAL_KIND_PREFIX,
     expected_shape,
     kind_folder,
     task_kinds,
@@ -131,6 +132,12 @@ def _source(kind: str, num_classes: int, ragged: bool = False) -> _Source:
 
 
 def _missing_folder(root: Path, kind: str, folder: str) -> str:
+    if kind.startswith(TEMPORAL_KIND_PREFIX):
+        return (
+            f"{root / folder}: folder missing: the temporal teacher's labels (run `avparse "
+            f"teacher label --teacher RUN --data {root}`, or train on the frame-wise harvest "
+            "with --harvest frame)"
+        )
     if kind in TEACHER_KINDS:
         what = "soft labels" if kind.startswith("soft_") else "teacher logits"
         return (

@@ -334,9 +334,11 @@ _UWAV = {
 _UWAV_RECIPE = {
     "loss": "uwav", "epochs": 80, "lr": 1e-4, "lr_min": 5e-6, "warmup": 10,
     "betas": (0.9, 0.999), "weight_decay": 1e-4, "seed": 20000, "uwav_weights": "code",
+    "harvest": "temporal",
 }  # fmt: skip
 """UWAV's published recipe: 80 epochs, cosine to 5e-6, AdamW betas (0.9, 0.999), weight decay
-1e-4, seed 20000, the code's inverse-frequency class weights (docs/training.md, UWAV)."""
+1e-4, seed 20000, the code's inverse-frequency class weights (docs/training.md, UWAV), on the
+temporal teacher's labels (``harvest: temporal``, ``avparse teacher label``; docs/teacher.md)."""
 
 register_preset(
     "uwav",

@@ -221,12 +221,9 @@ def label_root(
 
 def harvest_folders(source: str) -> dict[str, Path]:
     """Hard-label folders (relative to a root) of a harvest source: ``frame`` or ``temporal``."""
-    from avparse.data.layout import HARVEST_SOURCES
+    from avparse.data.layout import harvest_kind, kind_folder
 
-    if source not in HARVEST_SOURCES:
-        raise AvparseError(f"unknown harvest {source!r} (known: {', '.join(HARVEST_SOURCES)})")
-    prefix = HARVEST_SOURCES[source]
-    return {m: Path(prefix + HARVEST_FOLDERS[m]) for m in MODALITIES}
+    return {m: Path(kind_folder(harvest_kind(f"harvest_{m}", source))) for m in MODALITIES}
 
 
 def report(root: str | Path, split: str = "test", sources: tuple[str, ...] = ("frame", "temporal")

@@ -128,7 +128,7 @@ def pretrain(
     data_root: str | Path,
     out: str | Path,
     *,
-    preset: str = "uwav",
+    preset: str | None = None,
     sets: list[str] | None = None,
     device: str = "cpu",
     resume: bool = False,
@@ -139,14 +139,20 @@ def pretrain(
     """Pretrain a teacher into the run folder ``out``; returns the final ``run.json``."""
     out = Path(out)
     root = Path(data_root)
+    model_sets, train_sets = split_sets(sets or [])
     if resume and not overwrite and (out / runfolder.RUN_FILE).is_file():
         cfg, train_cfg, saved_preset = saved_configs(out)
-        if sets or (saved_preset and preset != saved_preset):
-            cfg2, train2 = configs(preset, *split_sets(sets or []))
-            cfg, train_cfg = cfg2, train2
-        preset = saved_preset or preset
+        if preset not in (None, saved_preset):
+            cfg, train_cfg = configs(preset, model_sets, train_sets)
+        else:  # settings given again apply on top of the saved ones (prepare names changes)
+            preset = saved_preset or "uwav"
+            cfg = TeacherConfig.from_dict({**cfg.to_dict(), **model_sets})
+            train_cfg = TrainConfig.from_dict({**train_cfg.to_dict(), **train_sets})
     else:
-        cfg, train_cfg = configs(preset, *split_sets(sets or []))
+        preset = preset or "uwav"
+        cfg, train_cfg = configs(preset, model_sets, train_sets)
+    # the vocabulary is the root's (its text embeddings are the class space)
+    cfg = TeacherConfig.from_dict({**cfg.to_dict(), "vocabulary": root_kind(root)})
     p = get_teacher_preset(preset)
     d = D.setup(device)
     try:
@@ -184,9 +190,9 @@ def _on_main(d: D.Dist, fn: Any) -> Any:
     return D.broadcast_object(d, value)
 
 
-def _load(run: TeacherRun, split: str) -> TeacherSplit:
+def _load(run: TeacherRun, split: str, segments: bool = True) -> TeacherSplit:
     dims = {"audio": run.cfg.audio_dim, "visual": run.cfg.visual_dim}
-    data = load_split(run.root, split, dims=dims, progress=run.progress)
+    data = load_split(run.root, split, dims=dims, progress=run.progress, segments=segments)
     if data.dense_av is None:
         raise AvparseError(
             f"{run.root}: split {split!r} has no dense audio-visual labels; the teacher pretrains "
@@ -200,16 +206,14 @@ def _pretrain(
 ) -> dict[str, Any]:
     from avparse.temporal.text import check_dims, event_features
 
+    _load(run, "train", segments=False)  # labels first: a root without dense labels is refused
     action = _on_main(run.d, lambda: _prepare(run, resume, overwrite))
     if action == "finished":
         return runfolder.read_run(run.out) or {}
-    kind = root_kind(run.root)
-    vocab = get_vocabulary(kind)
+    vocab = get_vocabulary(run.cfg.vocabulary)
     sources = {"audio": run.cfg.clap_text, "visual": run.cfg.clip_text}
     text = _on_main(run.d, lambda: event_features(run.root, sources, vocab))
     check_dims(text, run.cfg.audio_text_dim, run.cfg.visual_text_dim, str(run.root))
-    if run.cfg.vocabulary != vocab.name:
-        run.cfg = TeacherConfig.from_dict({**run.cfg.to_dict(), "vocabulary": vocab.name})
     train = _load(run, "train")
     val = _load(run, "val") if run.d.main else None
     seed_all(run.train.seed)

@@ -89,7 +89,7 @@ class Run:
         targets = self.loss.targets if split == "train" else ()
         return LoadRequest(
             self.root, self.store, split, self.model_cfg, targets, self.progress and self.d.main,
-            accept_harvest_mismatch=self.cfg.accept_harvest_mismatch,
+            accept_harvest_mismatch=self.cfg.accept_harvest_mismatch, harvest=self.cfg.harvest,
         )  # fmt: skip
 
 

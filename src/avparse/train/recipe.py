@@ -56,6 +56,10 @@ class TrainConfig:
     accept_harvest_mismatch: bool = False
     """Train on harvests whose positives lie outside the clips' weak labels (refused otherwise:
     see :mod:`avparse.data.agreement`)."""
+    harvest: str = "frame"
+    """Whose segment labels the ``valor`` / ``uwav`` losses read: ``frame`` (the CLIP / CLAP
+    teachers', ``avparse harvest``) or ``temporal`` (UWAV's temporal teacher's, ``avparse teacher
+    label``, in ``ROOT/temporal``)."""
     uwav_soft: bool = True
     """``uwav`` loss: soft segment targets ``sigmoid(margin / T)`` (false: the hard harvest)."""
     uwav_temperature: float = 2.0
@@ -90,6 +94,8 @@ class TrainConfig:
             raise AvparseError("weight_decay must be >= 0, eps and clip_grad positive")
         if not all(0 <= b < 1 for b in self.betas):
             raise AvparseError(f"betas must be in [0, 1), got {self.betas}")
+        if self.harvest not in ("frame", "temporal"):
+            raise AvparseError(f"harvest must be frame or temporal, got {self.harvest!r}")
         if self.uwav_weights not in UWAV_WEIGHTINGS:
             known = ", ".join(UWAV_WEIGHTINGS)
             raise AvparseError(f"uwav_weights must be one of {known}, got {self.uwav_weights!r}")

@@ -54,11 +54,12 @@ def _load(req: LoadRequest) -> SplitData:
     kinds = [k for k in kinds if k not in h5]
     harvests = [t for t in req.targets if t in _STORE_TARGETS]
     store = req.store if req.store is not None else default_store(req.root, AVE_STORE)
+    stored = kinds + [req.kind(t) for t in harvests]
     packed = ensure_rows(
-        req.root, store, req.split, clips.ids, kinds + harvests,
+        req.root, store, req.split, clips.ids, stored,
         num_classes=len(clips.vocab), ids=clips.ids, progress=req.progress,
     )  # fmt: skip
-    arrays = {k: packed[k] for k in kinds + harvests}
+    arrays = {k: packed[k] for k in stored}
     if h5:
         order = read_ave_split(req.root / AVE_FILES[req.split], len(annotations.clips))
         for kind in h5:
@@ -67,11 +68,11 @@ def _load(req: LoadRequest) -> SplitData:
     ids, union = clips.id_labels()  # a file holds the classes of every row of its id
     row_of = {c: i for i, c in enumerate(ids)}
     by_row = union[[row_of[c] for c in clips.ids]]
-    check_harvests(req, {k: arrays[k] for k in harvests}, by_row, clips.ids)
+    check_harvests(req, {req.kind(t): arrays[req.kind(t)] for t in harvests}, by_row, clips.ids)
     weak = clips.labels.astype(np.float32)
     targets: dict[str, np.ndarray] = {"weak": weak}
     for kind in harvests:  # each row keeps only its own class (ids repeat across rows)
-        targets[kind] = (np.asarray(arrays[kind]) * weak[:, None, :]).astype(np.float32)
+        targets[kind] = (np.asarray(arrays[req.kind(kind)]) * weak[:, None, :]).astype(np.float32)
     if "segments_av" in req.targets:
         targets["segments_av"] = clips.segments[:, :, : len(clips.vocab)].astype(np.float32)
     targets["segment_labels"] = clips.segment_labels

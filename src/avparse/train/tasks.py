@@ -78,6 +78,15 @@ class LoadRequest:
     progress: bool = False
     accept_harvest_mismatch: bool = False
     """Load harvests whose positives lie outside the weak labels instead of refusing them."""
+    harvest: str = "frame"
+    """Whose harvest the targets come from: ``frame`` (``avparse harvest``) or ``temporal``
+    (``avparse teacher label``, ``ROOT/temporal``); see :func:`avparse.data.layout.harvest_kind`."""
+
+    def kind(self, target: str) -> str:
+        """The store kind holding the training target ``target`` in this request's harvest."""
+        from avparse.data.layout import harvest_kind
+
+        return harvest_kind(target, self.harvest)
 
     @property
     def vocab(self) -> Vocabulary:
@@ -183,14 +192,16 @@ def _llp_load(req: LoadRequest) -> SplitData:
         req.root,
         req.store,
         splits=(req.split,),
-        kinds={req.split: kinds + from_store},
+        kinds={req.split: kinds + [req.kind(t) for t in from_store]},
         vocab=req.vocab,
         progress=req.progress,
     )[req.split]
     ann = LLPAnnotations(req.root, req.vocab)
     weak = ann.weak(req.split)
-    check_harvests(req, {t: packed[t] for t in from_store}, weak.labels, weak.ids)
-    targets: dict[str, np.ndarray] = {t: packed[t] for t in from_store}
+    check_harvests(
+        req, {req.kind(t): packed[req.kind(t)] for t in from_store}, weak.labels, weak.ids
+    )
+    targets: dict[str, np.ndarray] = {t: packed[req.kind(t)] for t in from_store}
     if "weak" in req.targets:
         targets["weak"] = weak.labels.astype(np.float32)
     if req.split != "train":
