@@ -174,3 +174,12 @@ def test_label_bad_input(llp_root: Path, teacher: Path, tmp_path: Path) -> None:
     with pytest.raises(AvparseError, match="6-d but the teacher's audio text space is 7-d"):
         label_root(tmp_path / "other", llp_root, overwrite=True)
     assert (EVENT_FEATURE_FOLDERS["audio"]).startswith("feats_CLAP")
+
+
+def test_uwav_presets_expect_the_temporal_harvest() -> None:
+    from avparse.train.recipe import TrainConfig, recipe
+
+    assert recipe("uwav").harvest == recipe("uwav++").harvest == "temporal"
+    assert recipe("valor").harvest == "frame"
+    with pytest.raises(AvparseError, match="harvest must be frame or temporal"):
+        TrainConfig(harvest="fused")
