@@ -88,6 +88,7 @@ def test_broken_files_one_line_each(sound_root: Path, tmp_path: Path, cli):
     rgb = root / FEATURE_KINDS["unav_i3d_rgb"].folder
     flow = root / FEATURE_KINDS["unav_i3d_flow"].folder
     (clip / "bbbbbbbbbbb.npy").unlink()  # missing
+    (rgb / "ddddddddddd_rgb.npy").unlink()  # missing, named by its published file name
     np.save(clap / "ccccccccccc.npy", np.zeros((20, 512), np.float32))  # T is 21
     np.save(rgb / "-aaaaaaaaaa_rgb.npy", np.zeros((100, 1024), np.float32))  # 32 s of rows
     bad = np.zeros((29, 1024), np.float32)
@@ -98,6 +99,7 @@ def test_broken_files_one_line_each(sound_root: Path, tmp_path: Path, cli):
     problems = check_unav_root(root).problems()
     expected = [
         "feats_CLIP/segment_feats/bbbbbbbbbbb.npy: missing (train)",
+        "feats/visual_features_i3d_rgb/ddddddddddd_rgb.npy: missing (test)",
         "feats_CLAP/segment_feats/ccccccccccc.npy: shape (20, 512), expected (21, 512)",
         "feats/visual_features_i3d_rgb/-aaaaaaaaaa_rgb.npy: 100 rows cover 32.0 s",
         "feats/visual_features_i3d_flow/bbbbbbbbbbb_flow.npy: 1 non-finite values",
@@ -110,9 +112,9 @@ def test_broken_files_one_line_each(sound_root: Path, tmp_path: Path, cli):
     report = check_unav_root(root)
     assert next(f for f in report.folders if f.kind == "clip_segments").extra == ["zzzzzzzzzzz.npy"]
     quick = check_unav_root(root, quick=True).problems()  # headers only: no NaN found
-    assert len(quick) == 4
+    assert len(quick) == 5
     res = cli("data", "check", root, "--no-progress", "--show", "20")
-    assert res.code == 1 and "5 problems:" in res.out
+    assert res.code == 1 and "6 problems:" in res.out
     assert "bbbbbbbbbbb.npy: missing (train)" in res.out
 
 

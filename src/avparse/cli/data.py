@@ -136,15 +136,32 @@ def _add_synth(parser: argparse.ArgumentParser) -> None:
     from avparse.cli.demo import add_data_flags
 
     parser.add_argument("out", type=Path, metavar="OUT", help="data root to write")
-    add_data_flags(parser)  # the demo's data, so a root made here is the one the demo trains on
+    parser.add_argument(
+        "--task",
+        choices=("llp", "unav"),
+        default="llp",
+        help="llp: an LLP-like root (10-s clips, the demo's data); unav: a UnAV-like root "
+        "(untrimmed videos of 10-60 s drawn from UnAV-100's statistics, docs/unav.md)",
+    )
+    add_data_flags(parser, unav=True)  # the demo's data: a root made here is the demo's
     parser.add_argument(
         "--overwrite", action="store_true", help="replace a synthetic root of other settings"
     )
 
 
 def _run_synth(args: argparse.Namespace) -> int:
+    from avparse.cli.demo import _DEFAULTS
     from avparse.synthetic import COMPLETE_MARKER, generate_llp
 
+    if args.task == "unav":
+        return _run_synth_unav(args)
+    d = _DEFAULTS
+    for key, value in (("clips", d.clips), ("val_clips", d.val_clips),
+                       ("test_clips", d.test_clips), ("features", d.features)):  # fmt: skip
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    if args.features not in ("valor", "valor++"):
+        raise AvparseError(f"--features {args.features} is for --task unav; llp: valor or valor++")
     marker = args.out / COMPLETE_MARKER
     before = marker.stat().st_mtime_ns if marker.is_file() else None
     root = generate_llp(
@@ -167,6 +184,42 @@ def _run_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_synth_unav(args: argparse.Namespace) -> int:
+    from avparse.synthetic import COMPLETE_MARKER
+    from avparse.synthetic.unav import DEFAULT_COUNTS, generate_unav
+
+    counts = {
+        split: getattr(args, key, DEFAULT_COUNTS[split])
+        for split, key in (("train", "clips"), ("val", "val_clips"), ("test", "test_clips"))
+    }
+    features = getattr(args, "features", "all")
+    if features in ("valor", "valor++"):
+        raise AvparseError(
+            f"--features {features} is for --task llp; unav: all, segments or published"
+        )
+    marker = args.out / COMPLETE_MARKER
+    before = marker.stat().st_mtime_ns if marker.is_file() else None
+    root = generate_unav(
+        args.out, n_train=counts["train"], n_val=counts["val"], n_test=counts["test"],
+        features=features, seed=args.seed, overwrite=args.overwrite,
+    )  # fmt: skip
+    done = "reused (same settings)" if before == marker.stat().st_mtime_ns else "wrote"
+    lines = [
+        f"{done} {root}: {counts['train']} train / {counts['val']} val / {counts['test']} test "
+        f"synthetic UnAV-like videos ({features} features, teacher harvests calibrated on val)",
+        "next, step by step:",
+        f"  avparse data check {root}",
+    ]
+    if features != "segments":
+        lines += [
+            f"  avparse train --data {root} --task unav --preset unav --out {root}-unav",
+            f"  avparse evaluate --data {root} --task unav --checkpoint {root}-unav/model "
+            f"--split test --out {root}-unav/test",
+        ]
+    print("\n".join(lines))
+    return 0
+
+
 SUBCOMMANDS: dict[
     str,
     tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]],
@@ -182,7 +235,7 @@ SUBCOMMANDS: dict[
         _run_pack,
     ),
     "synth": (
-        "write a synthetic LLP-like data root (the demo's data) to try every command on",
+        "write a synthetic LLP-like (the demo's data) or UnAV-like data root to try every command on",
         _add_synth,
         _run_synth,
     ),

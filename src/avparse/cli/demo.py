@@ -19,14 +19,45 @@ from avparse.utils.progress import add_progress_flags, progress_enabled
 _DEFAULTS = DemoConfig()
 
 
-def add_data_flags(parser: argparse.ArgumentParser) -> None:
-    """The demo's data flags (sizes, feature set, seed), shared with ``avparse data synth``."""
+def add_data_flags(parser: argparse.ArgumentParser, *, unav: bool = False) -> None:
+    """The demo's data flags (sizes, feature set, seed), shared with ``avparse data synth``.
+
+    ``unav``: also the UnAV-like world's feature sets; sizes and features are then absent from
+    the namespace unless given (``data synth`` fills in each task's defaults).
+    """
     d = _DEFAULTS
-    parser.add_argument("--clips", type=int, default=d.clips, help="training clips")
-    parser.add_argument("--val-clips", type=int, default=d.val_clips, help="validation clips")
-    parser.add_argument("--test-clips", type=int, default=d.test_clips, help="test clips")
+    features = (
+        ("valor", "valor++", "all", "segments", "published") if unav else ("valor", "valor++")
+    )
+    suffix = f" (default {d.clips}; --task unav: 200)" if unav else ""
     parser.add_argument(
-        "--features", choices=("valor", "valor++"), default=d.features, help="synthetic features"
+        "--clips",
+        type=int,
+        default=argparse.SUPPRESS if unav else d.clips,
+        help=f"training clips{suffix}",
+    )
+    suffix = f" (default {d.val_clips}; --task unav: 100)" if unav else ""
+    parser.add_argument(
+        "--val-clips",
+        type=int,
+        default=argparse.SUPPRESS if unav else d.val_clips,
+        help=f"validation clips{suffix}",
+    )
+    suffix = f" (default {d.test_clips}; --task unav: 100)" if unav else ""
+    parser.add_argument(
+        "--test-clips",
+        type=int,
+        default=argparse.SUPPRESS if unav else d.test_clips,
+        help=f"test clips{suffix}",
+    )
+    what = (
+        f"synthetic features: llp valor (default {d.features}) or valor++; unav all (default: "
+        "CLIP/CLAP segment features and the published VGGish/I3D files), segments or published"
+        if unav
+        else "synthetic features"
+    )
+    parser.add_argument(
+        "--features", choices=features, default=argparse.SUPPRESS if unav else d.features, help=what
     )
     parser.add_argument("--seed", type=int, default=d.seed, help="seed of the synthetic world")
 

@@ -77,6 +77,8 @@ class FolderReport:
     splits: dict[str, SplitFiles] = field(default_factory=dict)
     extra: list[str] = field(default_factory=list)
     """``.npy`` files whose clip id is in no split (not validated, harmless but suspicious)."""
+    suffix: str = ""
+    """What follows the clip id in a file name (UnAV-100's published files: ``_rgb``, ...)."""
 
 
 @dataclass
@@ -105,7 +107,9 @@ class CheckReport:
         for f in self.folders:
             for s in f.splits.values():
                 if s.required:
-                    out.extend(f"{f.folder}/{c}.npy: missing ({s.split})" for c in s.missing)
+                    out.extend(
+                        f"{f.folder}/{c}{f.suffix}.npy: missing ({s.split})" for c in s.missing
+                    )
                 out.extend(f"{f.folder}/{name}: {why}" for name, why in s.bad)
         return out
 

@@ -79,6 +79,29 @@ class SplitEvents:
         stop = np.minimum(np.ceil(self.end).astype(np.int64), self.lengths[self.video])
         return first, np.maximum(stop, first)
 
+    def weak(self, num_classes: int) -> np.ndarray:
+        """(N, classes) bool: the classes each video's events name."""
+        out = np.zeros((len(self.videos), num_classes), dtype=bool)
+        out[self.video, self.label] = True
+        return out
+
+    def dense(self, num_classes: int) -> Ragged:
+        """Per video (T_i, classes) bool: which classes are on in each segment."""
+        lengths = self.lengths
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        values = np.zeros((int(offsets[-1]), num_classes), dtype=bool)
+        first, stop = self.segment_bounds()
+        span = stop - first
+        total = int(span.sum())
+        if total:
+            # every (segment row, class) an event covers, without a Python loop
+            starts = offsets[self.video] + first
+            run_start = np.repeat(starts - np.cumsum(span) + span, span)
+            rows = run_start + np.arange(total)
+            values[rows, np.repeat(self.label, span)] = True
+        return Ragged(values, offsets)
+
 
 class UnAVAnnotations:
     """The annotation file of UnAV-100, read once and validated.
@@ -238,28 +261,11 @@ class UnAVAnnotations:
 
     def weak(self, split: str) -> np.ndarray:
         """(N, classes) bool: the classes each video's annotations name."""
-        ev = self.events(split)
-        out = np.zeros((len(ev.videos), len(self.vocab)), dtype=bool)
-        out[ev.video, ev.label] = True
-        return out
+        return self.events(split).weak(len(self.vocab))
 
     def dense(self, split: str) -> Ragged:
         """Per video (T_i, classes) bool: which classes are on in each segment."""
-        ev = self.events(split)
-        lengths = ev.lengths
-        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        values = np.zeros((int(offsets[-1]), len(self.vocab)), dtype=bool)
-        first, stop = ev.segment_bounds()
-        span = stop - first
-        total = int(span.sum())
-        if total:
-            # every (segment row, class) an event covers, without a Python loop
-            starts = offsets[ev.video] + first
-            run_start = np.repeat(starts - np.cumsum(span) + span, span)
-            rows = run_start + np.arange(total)
-            values[rows, np.repeat(ev.label, span)] = True
-        return Ragged(values, offsets)
+        return self.events(split).dense(len(self.vocab))
 
     def __len__(self) -> int:
         return sum(len(s.videos) for s in self._splits.values())

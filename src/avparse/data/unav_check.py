@@ -86,7 +86,7 @@ def check_unav_root(
         fk = FEATURE_KINDS.get(kind)
         suffix = fk.suffix if fk is not None else ""
         path = root / folder
-        entry = FolderReport(kind, folder, path.is_dir())
+        entry = FolderReport(kind, folder, path.is_dir(), suffix=suffix)
         report.folders.append(entry)
         if not entry.exists:
             continue

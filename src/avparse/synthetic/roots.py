@@ -27,7 +27,6 @@ from avparse.data.layout import (
     SCORE_FOLDERS,
     SEGMENTS,
     SOFT_HARVEST_FOLDERS,
-    task_kinds,
 )
 from avparse.data.llp import write_dense_tsv, write_weak_tsv
 from avparse.errors import AvparseError
@@ -70,7 +69,7 @@ FORMAT = 2
 part of the settings in the completion marker, so a root of another version is made again."""
 
 _GENERATED = (
-    *(k.folder for k in task_kinds("llp").values()),
+    *(k.folder for k in FEATURE_KINDS.values()),
     *HARVEST_FOLDERS.values(), *SOFT_HARVEST_FOLDERS.values(), *SCORE_FOLDERS.values(), FUSED,
 )  # fmt: skip
 """Per-clip folders a generator writes (their top folders are removed before regenerating)."""
