@@ -155,6 +155,10 @@ def test_cli_min_clips_and_thin_class_report(cli, harvested, tmp_path):
         "calibrate", "--harvest", root, "--annotations", ann, "--out", out, "--min-clips", "0"
     )
     assert bad.code == 2 and "--min-clips" in bad.err
+    one = cli(
+        "calibrate", "--harvest", root, "--annotations", ann, "--out", out, "--min-clips", "1"
+    )
+    assert one.code == 0 and "fewer than 1 clips" not in one.out  # issue 20 item 15
 
 
 def test_cli_missing_harvest_root_says_not_found(cli, harvested, tmp_path):

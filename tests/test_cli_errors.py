@@ -194,3 +194,33 @@ def test_output_folder_under_a_file_is_one_line(tmp_path: Path) -> None:
         prepare_output_folder(tmp_path / "f" / "out")
     prepare_output_folder(tmp_path / "new" / "out")  # creatable: fine, and nothing is made
     assert not (tmp_path / "new").exists()
+
+
+def test_new_user_messages(cli, tmp_path: Path) -> None:
+    """Issue 20 items 9, 11, 12, 15: messages say what is needed, never advise unpickling."""
+    import avparse
+    from avparse.model.checkpoint import save_student
+    from avparse.model.config import model_config
+    from avparse.model.han import HAN
+
+    for call in (lambda: avparse.parse("clip.mp4"),):
+        with pytest.raises(AvparseError, match="nothing to parse with") as info:
+            call()
+        assert "not both" not in str(info.value)
+    res = cli("parse", tmp_path / "clip.mp4", "--out", tmp_path / "o")
+    assert res.code == 2 and "--model" in res.err and "--zero-shot" in res.err
+    assert "not both" not in res.err
+    folder = save_student(HAN(model_config("tiny")), model_config("tiny"), tmp_path / "m")
+    res = cli("convert", folder, "--preset", "valor++", "--out", tmp_path / "c")
+    assert res.code == 2 and "already a model folder" in res.err and "use it directly" in res.err
+    tsv = tmp_path / "file.tsv"
+    tsv.write_text("filename\tevent_labels\nx\tSpeech\n")
+    res = cli("evaluate", "--data", tmp_path, "--checkpoint", tsv, "--preset", "valor",
+              "--out", tmp_path / "e")  # fmt: skip
+    assert res.code == 2 and "not a state dict" in res.err, res.err
+    assert "weights_only=False" not in res.err and res.err.count("\n") == 1
+    for sub in ("check", "pack", "synth"):
+        shown = cli("data", sub, "--help")
+        assert "--debug" in shown.out, sub
+    with pytest.raises(AvparseError, match="data root not found"):  # --debug: the traceback
+        cli("data", "check", tmp_path / "none", "--debug")

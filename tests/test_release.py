@@ -28,3 +28,13 @@ def test_version_has_one_home_and_a_changelog_section(cli) -> None:
 def test_dir_shows_the_lazy_api() -> None:
     names = dir(avparse)
     assert {"parse", "parse_many", "__version__"} <= set(names)
+
+
+def test_readme_says_what_to_read_when_a_torchrun_batch_fails() -> None:
+    """Issue 20 item 14: torchrun's ChildFailedError after a harvest with failed clips is
+    documented as an exit-status report, pointing at the per-clip failure report."""
+    from avparse.harvest.outputs import FAILURES
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("**Under `torchrun`**") :].split("\n\n")[0]
+    assert "ChildFailedError" in section and FAILURES in section

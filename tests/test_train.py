@@ -156,7 +156,7 @@ def test_resume_is_exact(root: Path, tmp_path: Path) -> None:
     kwargs = {"store": store, "progress": False, "evaluate_test": False}
     full = train(root, tmp_path / "full", cfg, rec, **kwargs)
 
-    class Stop(Exception):
+    class Stop(KeyboardInterrupt):  # Ctrl-C after epoch 1
         pass
 
     def interrupt(epoch: int) -> None:
@@ -165,7 +165,7 @@ def test_resume_is_exact(root: Path, tmp_path: Path) -> None:
 
     with pytest.raises(Stop):
         train(root, tmp_path / "cut", cfg, rec, on_epoch_end=interrupt, **kwargs)
-    assert json.loads((tmp_path / "cut" / "run.json").read_text())["status"] == "running"
+    assert json.loads((tmp_path / "cut" / "run.json").read_text())["status"] == "interrupted"
     with pytest.raises(AvparseError, match="unfinished run"):
         train(root, tmp_path / "cut", cfg, rec, **kwargs)
     resumed = train(root, tmp_path / "cut", cfg, rec, resume=True, **kwargs)
@@ -303,3 +303,59 @@ def test_split_kept_on_the_device_trains_identically(root: Path, tmp_path: Path,
     assert kept, "the resident path was not taken"
     a, b = _final_state(tmp_path / "maps"), _final_state(tmp_path / "kept")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_refused_runs_leave_nothing_and_errors_record_failed(
+    root: Path, tmp_path: Path, cli, monkeypatch
+) -> None:
+    """Issue 20 items 4, 7, 13: widths that do not fit the data and a missing extra are refused
+    in one line before the run folder is written (the retry is not blocked); a config value of
+    the wrong type names key, value and type; an unexpected error mid-run records failed."""
+    import sys
+
+    store = ("--store", tmp_path / "store", "--no-progress")
+    out = tmp_path / "run"
+    res = cli("train", "--data", root, "--preset", "tiny", "--set", "audio_dim=64", "--out", out,
+              *store)  # fmt: skip
+    assert res.code == 2 and res.err.count("\n") == 1, res.err
+    assert "audio input is 64-d but vggish features are 128-d" in res.err
+    assert not out.exists() and not (tmp_path / "store").exists()  # before packing
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
+    res = cli("train", "--data", root, "--preset", "tiny", "--out", out, "--tensorboard", *store)
+    assert res.code == 2 and "tensorboard" in res.err and not out.exists(), res.err
+    monkeypatch.delitem(sys.modules, "torch.utils.tensorboard")
+    config = tmp_path / "recipe.json"
+    config.write_text(json.dumps({"preset": "tiny", "train": {"epochs": "x"}}))
+    res = cli("train", "--data", root, "--config", config, "--out", out, *store)
+    assert res.code == 2 and "'epochs' is 'x' (a string); expected an integer" in res.err
+    import avparse.train.loop as loop
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    monkeypatch.setattr(loop, "train_one_epoch", broken)
+    res = cli("train", "--data", root, "--preset", "tiny", "--out", out, *store)
+    assert res.code == 1 and "unexpected RuntimeError" in res.err
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "failed" and "mat1 and mat2" in run["reason"]
+
+
+def test_short_runs_shorten_a_long_warmup(root: Path, tmp_path: Path, cli) -> None:
+    """Issue 20 item 8: a preset's warm-up longer than a quarter of the run is shortened with a
+    note; one the user gives is kept."""
+    from avparse.train.recipe import fit_warmup, resolve_configs
+
+    notes: list[str] = []
+    _, cfg, _ = resolve_configs("valor", flags={"epochs": 8}, notes=notes)
+    assert cfg.warmup == 2 and "warm-up shortened from 10 to 2 epochs" in notes[0]
+    assert cfg.lr_at(8) < cfg.lr_at(3) < cfg.lr  # the run decays
+    _, kept, _ = resolve_configs("valor", flags={"epochs": 8}, sets=["warmup=5"])
+    assert kept.warmup == 5
+    assert fit_warmup(recipe("tiny"))[1] is None  # 1 warm-up epoch of 3 stays
+    out = tmp_path / "run"
+    res = cli("train", "--data", root, "--preset", "valor", "--epochs", "4", "--out", out,
+              "--set", "d_model=8", "--set", "nhead=2", "--set", "dim_feedforward=16",
+              "--store", tmp_path / "store", "--no-progress")  # fmt: skip
+    assert res.code == 0, res.err
+    assert "note: warm-up shortened from 10 to 1 epochs" in res.err
+    assert json.loads((out / "run.json").read_text())["train"]["warmup"] == 1

@@ -50,3 +50,25 @@ def first_line(exc: BaseException) -> str:
         if line.strip():
             return line.strip()
     return type(exc).__name__
+
+
+def torch_load_reason(exc: BaseException) -> str:
+    """Why ``torch.load(..., weights_only=True)`` refused a file, in words that never advise
+    unpickling it (torch's own message suggests ``weights_only=False``)."""
+    import pickle
+
+    text = str(exc)
+    if isinstance(exc, pickle.UnpicklingError) or "weights_only" in text or "Weights only" in text:
+        return (
+            "torch.load with weights_only=True cannot read it: another kind of file, or a "
+            "pickle holding code, which avparse never loads"
+        )
+    return first_line(exc)
+
+
+def unreadable_state(exc: BaseException) -> str:
+    """``not a state dict (...)`` or ``cannot read checkpoint (...)`` for a refused load."""
+    reason = torch_load_reason(exc)
+    if reason != first_line(exc):
+        return f"not a state dict ({reason})"
+    return f"cannot read checkpoint ({reason})"

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         if any(thin.values()):
             print(
                 f"  {thin['kept']} kept and {thin['pooled']} pooled thresholds: classes seen in "
-                f"fewer than {args.min_clips} clips"
+                f"fewer than {args.min_clips} clip{'' if args.min_clips == 1 else 's'}"
             )
     print(f"wrote {args.out}")
     return 0

@@ -253,6 +253,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         )
         add(sp)
+        sp.add_argument(  # as on every command: ``avparse data check ROOT --debug``
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
+        )
         sp.set_defaults(_data_run=run_fn)
     parser.set_defaults(_data_parser=parser)
 

@@ -84,11 +84,14 @@ def run(args: argparse.Namespace) -> int:
     out = args.out if args.out is not None else default_out(args.preset, args.config)
     flags = {"task": args.task, "loss": args.loss, "epochs": args.epochs, "harvest": args.harvest,
              "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed}  # fmt: skip
+    notes: list[str] = []
     model_cfg, train_cfg, preset = configs_for(
         out, preset=args.preset, config_file=args.config, flags=flags, sets=args.set,
-        resume=args.resume, overwrite=args.overwrite,
+        resume=args.resume, overwrite=args.overwrite, notes=notes,
     )  # fmt: skip
     main = int(os.environ.get("RANK", "0")) == 0
+    for note in notes if main else ():
+        print(f"note: {note}", file=sys.stderr)
     try:
         result = train(
             args.data, out, model_cfg, train_cfg, preset=preset, store=args.store,

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from avparse.data.layout import SEGMENTS
-from avparse.errors import AvparseError, first_line
+from avparse.errors import AvparseError, first_line, torch_load_reason
 from avparse.features.sampling import SNIPPET_SIZE
 
 WEIGHTS_URL = "https://download.pytorch.org/models/r2plus1d_18-91a641e6.pth"
@@ -172,7 +172,7 @@ def load_r2plus1d18(weights: str | Path | None = None, *, device: str = "cpu") -
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises many kinds for a bad file
             raise AvparseError(
-                f"{path}: not a readable torch state dict ({first_line(exc)})"
+                f"{path}: not a readable torch state dict ({torch_load_reason(exc)})"
             ) from None
     if not isinstance(state, dict):
         raise AvparseError(f"{weights}: expected a state dict of R(2+1)D-18")

@@ -134,6 +134,13 @@ def convert_published(
     from avparse.model.checkpoint import CONFIG_FILE, load_published, save_student
 
     checkpoint, out = Path(checkpoint), Path(out)
+    if (checkpoint / CONFIG_FILE).is_file():
+        raise AvparseError(
+            f"{checkpoint}: already a model folder ({CONFIG_FILE} + weights); nothing to "
+            "convert: use it directly (--model / --checkpoint)"
+        )
+    if checkpoint.is_dir():
+        raise AvparseError(f"{checkpoint}: a folder, not a published .pt checkpoint")
     if not checkpoint.is_file():
         raise AvparseError(f"{checkpoint}: checkpoint not found")
     if out.exists() and not out.is_dir():

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from avparse.errors import AvparseError, first_line, require
+from avparse.errors import AvparseError, first_line, require, unreadable_state
 from avparse.model.config import ModelConfig, model_config
 from avparse.model.han import HAN
 from avparse.utils.atomic import atomic_path
@@ -151,7 +151,7 @@ def load_published(
     except FileNotFoundError:
         raise AvparseError(f"{path}: checkpoint not found") from None
     except Exception as exc:  # pickle errors, truncated zip files, unsafe objects
-        raise AvparseError(f"{path}: cannot read checkpoint ({first_line(exc)})") from None
+        raise AvparseError(f"{path}: {unreadable_state(exc)}") from None
     model = HAN(config)
     load_state(model, clean_state_dict(state, str(path)), str(path), overrides)
     return model, config

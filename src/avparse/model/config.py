@@ -166,6 +166,18 @@ class ModelConfig:
         kind = FEATURE_KINDS[getattr(self, f"{role}_feature")]
         return int(self.feature_dims.get(role, kind.shape[1]))
 
+    def check_data_widths(self, where: str = "the model") -> None:
+        """Refuse, in one line, an input width (``--set audio_dim=64``) that differs from the
+        width of its feature kind's files (``avparse.data.layout``; packing accepts no other):
+        before any data is read, rather than a shape error inside the first batch."""
+        for role, kind in self.feature_kinds.items():
+            data = FEATURE_KINDS[kind].shape[1]
+            if self.input_dim(role) != data:
+                raise AvparseError(
+                    f"{where}: {role} input is {self.input_dim(role)}-d but {kind} features "
+                    f"are {data}-d (drop --set {role}_dim, or set it to {data})"
+                )
+
     @property
     def audio_dim(self) -> int:
         return self.input_dim("audio")

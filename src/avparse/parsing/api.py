@@ -111,8 +111,13 @@ class Parser:
         check_snippet_sampling(snippet_fps, snippet_size)
         if model is None and not zero_shot and (classes is not None or vocab is not None):
             zero_shot = True
-        if zero_shot == (model is not None):
+        if zero_shot and model is not None:
             raise AvparseError("give a model (--model) or parse zero-shot (--zero-shot), not both")
+        if not zero_shot and model is None:
+            raise AvparseError(
+                "nothing to parse with: give a student model (--model DIR, model=) or parse "
+                "zero-shot (--zero-shot with --classes or --vocab; classes= or vocab=)"
+            )
         self.notes: list[str] = []
         self.device = device
         if zero_shot and preset is not None:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from avparse.errors import AvparseError, first_line
+from avparse.errors import AvparseError, unreadable_state
 from avparse.utils.atomic import atomic_path
 
 
@@ -108,5 +108,5 @@ def load_checkpoint(
         return Resumed(int(state["epoch"]), best, log, list(state["rng"]))
     except Exception as exc:  # unpickling, missing keys, shapes of another model
         raise AvparseError(
-            f"{path}: cannot read resumable checkpoint ({first_line(exc)})"
+            f"{path}: cannot read resumable checkpoint ({unreadable_state(exc)})"
         ) from None

@@ -160,6 +160,7 @@ def evaluate_checkpoint(
     overrides = model_sets(list(sets or []), preset) if sets else None
     prepare_output_folder(out)
     model, config = load_student(checkpoint, preset, overrides)
+    config.check_data_widths(str(checkpoint))
     spec = get_task(task)
     data = spec.load(
         LoadRequest(Path(data_root), None if store is None else Path(store), split, config,

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from avparse.errors import AvparseError, require
+from avparse.errors import AvparseError, first_line, require
 from avparse.model.checkpoint import load_folder, save_student
 from avparse.model.config import ROLES, ModelConfig
 from avparse.model.han import HAN
@@ -121,6 +121,9 @@ def train(
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     task = get_task(train_cfg.task)
     loss = task.loss(train_cfg.loss)
+    model_cfg.check_data_widths()  # input checks first: a refused run leaves no run folder
+    if tensorboard:
+        require("torch.utils.tensorboard", "tensorboard")
     d = D.setup(device)
     deterministic = torch.are_deterministic_algorithms_enabled()
     try:
@@ -212,13 +215,25 @@ def _train(
         if run.d.main:
             runfolder.write_status(run.out, "failed", reason=str(exc))
         raise
+    except KeyboardInterrupt:
+        if run.d.main:
+            runfolder.write_status(run.out, "interrupted", reason="interrupted (Ctrl-C)")
+        raise
+    except Exception as exc:  # any other error ends the run too: run.json must not say running
+        if run.d.main:
+            runfolder.write_status(run.out, "failed", reason=first_line(exc))
+        raise
     finally:
         if writer is not None:
             writer.close()
     result = RunResult(run.out, run.d.main, best.epoch, best.score, best.val, None, log)
     if run.d.main:
         if evaluate_test and run.task.has_split(run.root, "test"):
-            result.test_scores = test_best_model(run)
+            try:
+                result.test_scores = test_best_model(run)
+            except Exception as exc:
+                runfolder.write_status(run.out, "failed", reason=f"test: {first_line(exc)}")
+                raise
             write_json(run.out / TEST_METRICS, result.test_scores)
         runfolder.write_status(
             run.out, "finished", best_epoch=best.epoch, best_score=best.score,

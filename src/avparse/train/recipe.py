@@ -7,6 +7,7 @@ merged. Torch is imported only by the functions that build torch objects.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -195,12 +196,15 @@ def resolve_configs(
     sets: list[str] | None = None,
     *,
     base: tuple[ModelConfig, TrainConfig] | None = None,
+    notes: list[str] | None = None,
 ) -> tuple[ModelConfig, TrainConfig, str]:
     """Model and training configs from preset < config file < flags < ``--set``.
 
     ``flags`` are training fields (``None`` values are ignored). ``base`` (a saved run's
     configs) replaces the preset's defaults. Without a vocabulary of its own the model gets the
-    task's (``--task ave``: the 28 AVE classes).
+    task's (``--task ave``: the 28 AVE classes). A warm-up the settings did not give that is
+    longer than a quarter of the run is shortened (:func:`fit_warmup`); ``notes`` receives the
+    line saying so.
     """
     file = load_config_file(config_file) if config_file is not None else {}
     name = resolve_preset(preset, config_file)
@@ -214,11 +218,33 @@ def resolve_configs(
         train_cfg = TrainConfig.from_dict({**base[1].to_dict(), **train_over})
         return model_config(None, {**base[0].to_dict(), **model_over}), train_cfg, name
     train_cfg = recipe(name, train_over)
+    if "warmup" not in train_over:
+        train_cfg, note = fit_warmup(train_cfg)
+        if note and notes is not None:
+            notes.append(note)
     if "vocabulary" not in model_over and "class_names" not in model_over:
         from avparse.train.tasks import get_task
 
         model_over["vocabulary"] = get_task(train_cfg.task).vocabulary
     return model_config(name, model_over), train_cfg, name
+
+
+WARMUP_SHARE = 4
+"""A preset's warm-up may take at most 1/WARMUP_SHARE of the run's epochs (at least one)."""
+
+
+def fit_warmup(cfg: TrainConfig) -> tuple[TrainConfig, str | None]:
+    """``cfg`` with its warm-up shortened to a quarter of the run (at least 1 epoch) when it is
+    longer, and the note saying so; unchanged (None) otherwise. A preset's 10 warm-up epochs on
+    an 8-epoch run would otherwise end the run at 80 % of the peak rate with no decay."""
+    most = max(1, cfg.epochs // WARMUP_SHARE)
+    if cfg.warmup <= most:
+        return cfg, None
+    note = (
+        f"warm-up shortened from {cfg.warmup} to {most} epochs (a quarter of the "
+        f"{cfg.epochs}-epoch run, so the learning rate decays); --set warmup=N chooses it"
+    )
+    return dataclasses.replace(cfg, warmup=most), note
 
 
 def changed_fields(

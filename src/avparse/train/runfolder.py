@@ -90,6 +90,7 @@ def configs_for(
     sets: list[str] | None = None,
     resume: bool = False,
     overwrite: bool = False,
+    notes: list[str] | None = None,
 ) -> tuple[ModelConfig, TrainConfig, str]:
     """The settings a run in ``out`` uses: resolved from preset < file < flags < ``--set``, or,
     when resuming, the saved ones (settings given again are applied on top of the saved
@@ -108,7 +109,7 @@ def configs_for(
             return model_cfg, train_cfg, saved
         if named_preset(preset, config_file) in (None, saved):
             return resolve_configs(saved, config_file, flags, sets, base=(model_cfg, train_cfg))
-    return resolve_configs(preset, config_file, flags, sets)
+    return resolve_configs(preset, config_file, flags, sets, notes=notes)
 
 
 def prepare(
