@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--task",
         default=None,
-        help="training task (llp; others register in avparse.train.tasks); llp when omitted",
+        help="training task: llp, ave, unav (UnAV-100, videos of any length; others register "
+        "in avparse.train.tasks); the preset's, else llp, when omitted",
     )
     parser.add_argument(
         "--loss", default=None, help="han, valor, valor-video or uwav; the preset's when omitted"

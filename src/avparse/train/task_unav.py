@@ -12,7 +12,8 @@ splits ``train``, ``val`` = the file's ``validation``, ``test``) and per-video f
   videos' lengths; default ``ROOT/packed_unav``), batches are padded per batch with a mask and
   drawn from length buckets (:mod:`avparse.train.batching`).
 - **Losses**: ``han`` (video-level labels, the default of the ``unav`` preset), ``valor``,
-  ``valor-video`` and ``uwav`` where the root holds harvests.
+  ``valor-video`` and ``uwav`` where the root holds harvests (``--harvest temporal``: the
+  temporal teacher's labels in ``ROOT/temporal``, as for LLP).
 - **Scores**: UnAV-100's events are audio-visual, so the scores are the LLP metric's
   audio-visual ones (reference section 7): ``seg_av`` (segment level, the selection metric, as
   UWAV selects its teacher's epoch) and ``evt_av`` (event level, IoU >= 0.5), from the decision
@@ -57,13 +58,13 @@ def _load(req: LoadRequest) -> SplitData:
     harvests = [t for t in req.targets if t in _STORE_TARGETS]
     store = req.store if req.store is not None else default_store(req.root, UNAV_STORE)
     packed = ensure_rows(
-        req.root, store, req.split, videos, kinds + harvests, num_classes=len(UNAV),
-        ids=videos, progress=req.progress, lengths=lengths,
+        req.root, store, req.split, videos, kinds + [req.kind(t) for t in harvests],
+        num_classes=len(UNAV), ids=videos, progress=req.progress, lengths=lengths,
     )  # fmt: skip
     weak = ann.weak(req.split)
-    hard = [k for k in harvests if k.startswith("harvest_")]
+    hard = [req.kind(t) for t in harvests if t.startswith("harvest_")]
     check_harvests(req, {k: packed.ragged(k).pad()[0] for k in hard}, weak, videos)
-    targets: dict[str, object] = {k: packed.ragged(k) for k in harvests}
+    targets: dict[str, object] = {t: packed.ragged(req.kind(t)) for t in harvests}
     targets["weak"] = weak.astype(np.float32)
     if req.split != "train":
         targets["dense"] = ann.dense(req.split)
