@@ -40,10 +40,16 @@ def test_miniature_demo_runs_and_reuses(cli, tmp_path):
     assert {m: (out / m / "checkpoint.pt").stat().st_mtime_ns for m in stamps} == stamps
     assert json.loads((out / "results.json").read_text()) == scores
     # Other data (another seed) retrains every method, though the training settings are equal.
-    third = cli("demo", "--out", out, *TINY, "--no-plot", "--seed", "1")
+    # --uwav-network adds a fifth column: UWAV's objective on UWAV's network (the others VALOR's).
+    third = cli("demo", "--out", out, *TINY, "--no-plot", "--seed", "1", "--uwav-network")
     assert third.code == 0, third.err
     assert "generated again" in third.out and third.out.count("training again") == len(keys)
     assert all((out / m / "checkpoint.pt").stat().st_mtime_ns != stamps[m] for m in keys)
+    assert list(json.loads((out / "results.json").read_text())) == [*keys, "uwav_net"]
+    archs = {m: json.loads((out / m / "model" / "config.json").read_text())["arch"]
+             for m in [*keys, "uwav_net"]}  # fmt: skip
+    assert archs == {**dict.fromkeys(keys, "valor"), "uwav_net": "uwav"}
+    assert "UWAV net" in third.out and "VALOR's network" in third.out
 
 
 def test_pick_clip_and_table():

@@ -38,6 +38,8 @@ class Method:
     """A loss other than the preset's own."""
     teacher: str = "modality"
     """Whose harvest files the run reads: ``modality`` (VALOR's teachers) or ``fused``."""
+    arch: str | None = None
+    """A network layout other than the preset's (``uwav``: UWAV's network at the demo's width)."""
 
 
 METHODS = (
@@ -47,7 +49,20 @@ METHODS = (
     Method("uwav", "UWAV", "valor", loss="uwav"),
 )
 """The demo's columns, from weak labels alone to modality-independent teachers and UWAV's
-soft, re-weighted targets with feature mixup (the same harvests)."""
+soft, re-weighted targets with feature mixup (the same harvests). Every column trains VALOR's
+network (``arch: valor``) at the demo's width, so only the supervision differs: the UWAV column
+is UWAV's objective on VALOR's network."""
+
+UWAV_NETWORK = Method("uwav_net", "UWAV net", "valor", loss="uwav", arch="uwav")
+"""The optional fifth column (``--uwav-network``): UWAV's objective on UWAV's network
+(``arch: uwav``: MLP projections and MIL attentions) at the demo's width; the rest as UWAV."""
+
+NETWORK_NOTE = (
+    "HAN, VALOR fused, VALOR and UWAV train VALOR's network (arch valor) at the demo's width: "
+    "UWAV is UWAV's objective on it."
+)
+UWAV_NETWORK_NOTE = "UWAV net: UWAV's objective on UWAV's network (arch uwav), same width."
+"""Said under the demo's table (the second line when :data:`UWAV_NETWORK` ran)."""
 
 RUNS_FILE = "demo_runs.json"
 """``{method: data settings}``: the data each run folder was trained on, so a run is reused only
@@ -88,6 +103,13 @@ class DemoConfig:
     """Lines saying what is generated, reused or trained (off with ``--quiet``)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Further model config overrides (``--set key=value``)."""
+    uwav_network: bool = False
+    """Also train :data:`UWAV_NETWORK` (UWAV's objective on UWAV's network), a fifth column."""
+
+    @property
+    def methods(self) -> tuple[Method, ...]:
+        """The columns this run trains, in order."""
+        return (*METHODS, UWAV_NETWORK) if self.uwav_network else METHODS
 
     def model_overrides(self) -> dict[str, Any]:
         return {
@@ -139,6 +161,8 @@ def method_configs(cfg: DemoConfig, method: Method) -> tuple[Any, Any]:
     overrides = dict(cfg.model_overrides())
     if preset != method.preset:  # valor++ features for every method; the loss picks the rest
         overrides.update({k: v for k, v in PRESETS["valor++"].model.items() if "feature" in k})
+    if method.arch is not None:
+        overrides["arch"] = method.arch
     model_cfg = model_config(preset, overrides)
     loss = {"loss": method.loss} if method.loss else {}
     train_cfg = recipe(method.preset, {**cfg.train_overrides(), "task": "llp", **loss})
@@ -207,7 +231,7 @@ def draw_timelines(cfg: DemoConfig, data: Path) -> tuple[list[Path], str]:
         filename, LLP, data / LLP_FILES["dense_audio"], data / LLP_FILES["dense_visual"]
     )
     pictures = []
-    for method in METHODS:
+    for method in cfg.methods:
         folder = cfg.out / method.key / MODEL_DIR
         model, config = load_folder(folder)
         split = get_task("llp").load(LoadRequest(data, None, "test", config))
@@ -228,7 +252,7 @@ def format_table(scores: dict[str, dict[str, float]]) -> str:
         "seg": "segment", "evt": "event",
         "a": "Audio", "v": "Visual", "av": "Audio-Visual", "type": "Type@AV", "event": "Event@AV",
     }  # fmt: skip
-    titles = {m.key: m.title for m in METHODS}
+    titles = {m.key: m.title for m in (*METHODS, UWAV_NETWORK)}
     methods = list(scores)
     head = "".join(f"{titles.get(m, m.upper()):>13}" for m in methods)
     lines = [f"{'level':<9}{'metric':<14}" + head]
@@ -261,7 +285,7 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
     settings = read_json_object(marker, "synthetic data marker")
     roots = {"modality": data, "fused": fused_root(data, cfg.out / "data_fused")}
     scores = {}
-    for method in METHODS:
+    for method in cfg.methods:
         _say(cfg, f"training {method.title} ({cfg.epochs} epochs)")
         scores[method.key] = train_method(cfg, roots[method.teacher], method, settings)
     results = cfg.out / "results.json"

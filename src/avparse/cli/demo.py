@@ -3,7 +3,8 @@
 Generates (or reuses) a synthetic data root under ``OUT/data`` and trains the same network on
 the weak labels alone (HAN), with the harvests of a fused teacher (VALOR fused), with the
 harvests of modality-independent teachers (VALOR) and with those as UWAV's soft targets
-(``--loss uwav``); prints their ten test scores side by side,
+(``--loss uwav``), all on VALOR's network (``--uwav-network`` adds UWAV's objective on UWAV's
+network); prints their ten test scores side by side,
 writes ``OUT/results.json`` and a timeline picture of one test clip per method. Re-running
 with the same flags reuses everything already done (see :mod:`avparse.demo`).
 """
@@ -75,12 +76,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layers", type=int, default=d.num_layers, help="encoder layers")
     parser.add_argument("--heads", type=int, default=d.nhead, help="attention heads")
     parser.add_argument("--ff", type=int, default=d.dim_feedforward, help="feed-forward width")
+    parser.add_argument(
+        "--uwav-network",
+        action="store_true",
+        help="also train UWAV's objective on UWAV's network (arch uwav) as a fifth column; the "
+        "other columns all train VALOR's network",
+    )
     parser.add_argument("--no-plot", action="store_true", help="skip the timeline pictures")
     add_progress_flags(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from avparse.demo import format_table, run_demo
+    from avparse.demo import NETWORK_NOTE, UWAV_NETWORK_NOTE, format_table, run_demo
 
     cfg = DemoConfig(
         out=args.out, clips=args.clips, val_clips=args.val_clips, test_clips=args.test_clips,
@@ -88,10 +95,14 @@ def run(args: argparse.Namespace) -> int:
         lr_min=args.lr_min, batch_size=args.batch_size, d_model=args.d_model,
         num_layers=args.layers, nhead=args.heads, dim_feedforward=args.ff, seed=args.seed,
         plot=not args.no_plot, progress=progress_enabled(args), notes=not args.quiet,
+        uwav_network=args.uwav_network,
     )  # fmt: skip
     result = run_demo(cfg)
     print(f"\nTest scores (F-score %, {cfg.test_clips} synthetic clips)")
     print(format_table(result.scores))
+    print(NETWORK_NOTE)
+    if cfg.uwav_network:
+        print(UWAV_NETWORK_NOTE)
     print(f"\nwrote {result.results}")
     for picture in result.pictures:
         print(f"wrote {picture} (clip {result.clip})")
