@@ -307,20 +307,22 @@ def train_one_epoch(
     v_text: torch.Tensor,
     epoch: int,
 ) -> float:
-    """One shuffled pass; the mean loss over clips (all ranks)."""
+    """One shuffled pass; the mean loss over clips (all ranks).
+
+    Batches group clips of similar length (:func:`avparse.train.batching.bucket_batches`, the
+    student's), so a batch pads to little more than its clips; UWAV pads every clip to the
+    split's longest. Each ``torchrun`` process takes its share of every global batch.
+    """
+    from avparse.train.batching import bucket_batches
+
     cfg, d = run.train, run.d
-    g = torch.Generator().manual_seed(cfg.seed + epoch)
-    order = torch.randperm(len(data), generator=g).numpy()
-    per_rank = cfg.batch_size // d.world
-    batches = [order[i : i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
+    batches = bucket_batches(data.lengths, cfg.batch_size, seed=cfg.seed, epoch=epoch,
+                             world=d.world, rank=d.rank)  # fmt: skip
     net.train()
     total, seen = 0.0, 0
     steps = progress_bar(batches, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
                          enabled=run.progress)  # fmt: skip
-    for step, rows in enumerate(steps, start=1):
-        mine = rows[d.rank * per_rank : (d.rank + 1) * per_rank] if d.active else rows
-        if len(mine) == 0:
-            mine = rows[:1]  # every rank must step (DDP); the last short batch repeats a clip
+    for step, mine in enumerate(steps, start=1):
         a, v, y, mask = _batch(data, mine, run.device)
         za, zv = net(a, v, a_text, v_text, mask)
         loss = pretrain_loss(za, zv, y, mask, pos_weight=run.pos_weight,
