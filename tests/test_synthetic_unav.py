@@ -191,3 +191,50 @@ def test_bad_settings_are_one_line(tmp_path: Path):
         generate_unav(tmp_path / "a", n_train=-1)
     with pytest.raises(AvparseError, match="to calibrate"):
         generate_unav(tmp_path / "a", n_train=0, n_val=0, n_test=3)
+
+
+def test_llp_like_world_with_the_name_based_teachers(tmp_path: Path, cli):
+    from avparse.synthetic import generate_arrays
+
+    splits = generate_arrays(n_train=0, n_val=60, n_test=40, features=None, segments=True)
+    test = splits["test"]
+    assert test.features["clip_segments"].shape == (40, 10, 768)
+    assert test.features["clap_segments"].shape == (40, 10, 512)
+    # the frame-wise logits are the segment embeddings against the shared text embeddings
+    text = text_embeddings(LLP.names, "visual", noise=math.hypot(0.3, 0.35))
+    np.testing.assert_allclose(
+        test.scores["visual"], 100.0 * test.features["clip_segments"] @ text.T, atol=1e-3
+    )
+    for m in ("audio", "visual"):
+        pred = test.labels["modality"][m][0].astype(bool)
+        truth = getattr(test, m)
+        f = 2 * (pred & truth).sum() / (pred.sum() + truth.sum())
+        assert 0.5 < f < 0.98, (m, f)
+    # one concept, one direction: an LLP Cello segment points at UnAV's "playing cello" text
+    unav_text = text_embeddings(UNAV.names, "visual", noise=math.hypot(0.3, 0.35))
+    both = np.concatenate([splits["val"].visual, test.visual])
+    emb = np.concatenate([splits["val"].features["clip_segments"], test.features["clip_segments"]])
+    pairs = {"Cello": "playing cello", "Dog": "dog barking", "Car": "car passing by",
+             "Helicopter": "helicopter", "Clapping": "people clapping", "Banjo": "playing banjo",
+             "Accordion": "playing accordion", "Motorcycle": "driving motorcycle"}  # fmt: skip
+    hits = []
+    for llp_name, unav_name in pairs.items():
+        alone = both[..., LLP.index(llp_name)] & (both.sum(-1) == 1)  # the only visible class
+        if alone.sum() >= 5:
+            best = (emb[alone] @ unav_text.T).argmax(1)
+            related = {unav_name, "dog howling"} if llp_name == "Dog" else {unav_name}
+            hits.append(np.isin(best, [UNAV.index(n) for n in related]).mean())
+    assert len(hits) >= 3 and np.mean(hits) > 0.5, hits
+    root = tmp_path / "llp"
+    res = cli("data", "synth", root, "--clips", "12", "--val-clips", "12", "--test-clips", "6",
+              "--segments")  # fmt: skip
+    assert res.code == 0, res.err
+    x = np.load(next((root / FEATURE_KINDS["clap_segments"].folder).glob("*.npy")))
+    assert x.shape == (10, 512)
+    res = cli("data", "check", root, "--no-progress")
+    assert res.code == 0 and "feats_CLAP/segment_feats" in res.out, res.out
+    np.save(next((root / FEATURE_KINDS["clip_segments"].folder).glob("*.npy")), np.zeros((9, 768)))
+    res = cli("data", "check", root, "--no-progress")
+    assert res.code == 1 and "shape (9, 768), expected (10, 768)" in res.out
+    res = cli("data", "synth", tmp_path / "u", "--task", "unav", "--segments")
+    assert res.code == 2 and "--segments is for --task llp" in res.err

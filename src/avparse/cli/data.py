@@ -145,6 +145,13 @@ def _add_synth(parser: argparse.ArgumentParser) -> None:
     )
     add_data_flags(parser, unav=True)  # the demo's data: a root made here is the demo's
     parser.add_argument(
+        "--segments",
+        action="store_true",
+        help="llp: also CLIP / CLAP segment features (feats_CLIP|feats_CLAP/segment_feats), with "
+        "the frame-wise teachers of the name-based world shared with --task unav (the temporal "
+        "teacher's inputs; --task unav: --features all or segments)",
+    )
+    parser.add_argument(
         "--overwrite", action="store_true", help="replace a synthetic root of other settings"
     )
 
@@ -166,7 +173,7 @@ def _run_synth(args: argparse.Namespace) -> int:
     before = marker.stat().st_mtime_ns if marker.is_file() else None
     root = generate_llp(
         args.out, n_train=args.clips, n_val=args.val_clips, n_test=args.test_clips,
-        features=args.features, seed=args.seed, overwrite=args.overwrite,
+        features=args.features, seed=args.seed, overwrite=args.overwrite, segments=args.segments,
     )  # fmt: skip
     done = "reused (same settings)" if before == marker.stat().st_mtime_ns else "wrote"
     preset = "valor" if args.features == "valor" else "valor++"
@@ -193,6 +200,8 @@ def _run_synth_unav(args: argparse.Namespace) -> int:
         for split, key in (("train", "clips"), ("val", "val_clips"), ("test", "test_clips"))
     }
     features = getattr(args, "features", "all")
+    if args.segments:
+        raise AvparseError("--segments is for --task llp; --task unav: --features all or segments")
     if features in ("valor", "valor++"):
         raise AvparseError(
             f"--features {features} is for --task llp; unav: all, segments or published"

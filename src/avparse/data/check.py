@@ -28,6 +28,8 @@ from avparse.data.layout import (
     HARVEST_KINDS,
     LLP_FILES,
     PER_CLASS_KINDS,
+    SEGMENT_KINDS,
+    SEGMENTS,
     SPLITS,
     kind_folder,
     task_kinds,
@@ -369,10 +371,12 @@ def check_root(
     split_ids = {s: sorted({clip_id(f) for f in filenames[s]}) for s in SPLITS if s in filenames}
     all_ids = {c for ids in split_ids.values() for c in ids}
     jobs: list[tuple[SplitFiles, str, Path, str]] = []
-    for kind in [*task_kinds("llp"), *PER_CLASS_KINDS]:
+    for kind in [*task_kinds("llp"), *SEGMENT_KINDS, *PER_CLASS_KINDS]:
         folder = kind_folder(kind)
         path = root / folder
         entry = FolderReport(kind, folder, path.is_dir())
+        if kind in SEGMENT_KINDS and not entry.exists:
+            continue  # segment embeddings (teacher inputs) are listed only where present
         report.folders.append(entry)
         if not entry.exists:
             continue
@@ -401,7 +405,10 @@ def check_root(
 
     def run(job: tuple[SplitFiles, str, Path, str]) -> tuple[SplitFiles, str, str | None]:
         sf, kind, path, name = job
-        values, problem = read_feature_file(path, kind, num_classes=len(vocab), quick=quick)
+        length = SEGMENTS if kind in SEGMENT_KINDS else None  # 10 rows in 10-s clips
+        values, problem = read_feature_file(
+            path, kind, num_classes=len(vocab), quick=quick, length=length
+        )
         if values is not None and kind in HARVEST_KINDS:
             harvests.setdefault((kind, sf.split), {})[name[: -len(".npy")]] = values
         return sf, name, problem

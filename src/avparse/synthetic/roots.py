@@ -137,10 +137,21 @@ def _render_splits(
     task: str,
     sink: Sink,
     min_clips: int = MIN_CLIPS,
+    segments: bool = False,
 ) -> Calibration:
     """Render every split chunk by chunk (features go to ``sink``), calibrate the teachers on
-    val (else the first split) and label every split; returns the calibration."""
+    val (else the first split) and label every split; returns the calibration.
+
+    ``segments``: the frame-wise teachers are those of the name-based world shared with the
+    UnAV-like roots (:func:`avparse.synthetic.unav.teacher_segments`), whose CLIP (10, 768) and
+    CLAP (10, 512) segment embeddings are also rendered (``clip_segments``, ``clap_segments``);
+    the teachers' logits are those embeddings against the class text embeddings."""
     world = World.build(len(vocab), seed, config)
+    concept_world = None
+    if segments:
+        from avparse.synthetic.unav import ConceptWorld
+
+        concept_world = ConceptWorld.build(vocab, (), config)
     for name, split in splits.items():
         parts: dict[str, list[np.ndarray]] = {m: [] for m in MODALITIES}
         for k, sl in _chunks(len(split.filenames)):
@@ -148,6 +159,8 @@ def _render_splits(
                 world, split.audio[sl], split.visual[sl], kinds,
                 rng_of(seed, 7, _SPLIT_CODE[name], k), config,
             )  # fmt: skip
+            if concept_world is not None:
+                _segment_teachers(concept_world, split, sl, out, rng_of(seed, 31, _SPLIT_CODE[name], k), config)  # fmt: skip
             sink(name, sl, out.features)
             for m in MODALITIES:
                 parts[m].append(out.scores[m])
@@ -164,6 +177,23 @@ def _render_splits(
     for split in splits.values():
         split.labels = label_all(split.scores, calibration.thresholds, split.weak)
     return calibration
+
+
+def _segment_teachers(
+    world, split: SplitArrays, sl: slice, out, rng: np.random.Generator, config: SyntheticConfig
+) -> None:
+    """Replace ``out``'s teacher logits by the name-based world's and add its segment features."""
+    from avparse.synthetic.unav import SEGMENT_KIND_OF, teacher_segments
+
+    audio, visual = split.audio[sl], split.visual[sl]
+    n, t, c = audio.shape
+    seg_video = np.repeat(np.arange(n), t)
+    emb, logits, _ = teacher_segments(
+        world, audio.reshape(n * t, c), visual.reshape(n * t, c), seg_video, n, rng, config
+    )
+    for m, kind in SEGMENT_KIND_OF.items():
+        out.features[kind] = emb[m].reshape(n, t, -1)
+        out.scores[m] = logits[m].reshape(n, t, c)
 
 
 def _llp_splits(
@@ -193,13 +223,15 @@ def generate_arrays(
     config: SyntheticConfig | None = None,
     task: str = "llp",
     min_clips: int = MIN_CLIPS,
+    segments: bool = False,
 ) -> dict[str, SplitArrays]:
     """The same data as :func:`generate_llp` (or, with ``task="ave"``, the synthetic clips of
     :func:`generate_ave`), held in memory (no files), for benchmarks.
 
     ``features=None`` renders no student features (teacher logits and labels only: fast);
-    ``min_clips`` is the calibration's (:func:`avparse.teachers.calibrate.calibrate`). Mind the
-    size of features: ResNet-152's take 655 kB per clip.
+    ``min_clips`` is the calibration's (:func:`avparse.teachers.calibrate.calibrate`);
+    ``segments``: the name-based teachers and their segment features (:func:`_render_splits`).
+    Mind the size of features: ResNet-152's take 655 kB per clip.
     """
     config = config or SyntheticConfig()
     kinds = _check_features(features)
@@ -210,18 +242,21 @@ def generate_arrays(
         splits, vocab = _llp_splits(n_train, n_val, n_test, seed, config), LLP
     else:
         raise AvparseError(f"unknown synthetic task {task!r} (expected llp or ave)")
-    store: dict[str, dict[str, list[np.ndarray]]] = {s: {k: [] for k in kinds} for s in splits}
+    kinds_out = (*kinds, "clip_segments", "clap_segments") if segments else kinds
+    store: dict[str, dict[str, list[np.ndarray]]] = {s: {k: [] for k in kinds_out} for s in splits}
 
     def sink(name: str, sl: slice, feats: dict[str, np.ndarray]) -> None:
         for k, v in feats.items():
             store[name][k].append(v)
 
-    _render_splits(splits, kinds, seed, config, vocab, task, sink, min_clips)
+    _render_splits(splits, kinds, seed, config, vocab, task, sink, min_clips, segments)
     for name, split in splits.items():
         split.features = {
             k: np.concatenate(v)
             if v
-            else np.zeros((0, FEATURE_KINDS[k].frames, FEATURE_KINDS[k].dim), np.float32)
+            else np.zeros(
+                (0, FEATURE_KINDS[k].shape[0] or SEGMENTS, FEATURE_KINDS[k].dim), np.float32
+            )
             for k, v in store[name].items()
         }
     return splits
@@ -333,12 +368,14 @@ def _write_clips(
     config: SyntheticConfig,
     vocab: Vocabulary,
     task: str,
+    segments: bool = False,
 ) -> Calibration:
     """Every clip's features and harvest files under ``root``; returns the calibration."""
     ids_of = {name: s.ids for name, s in splits.items()}
     calibration = _render_splits(
-        splits, kinds, seed, config, vocab, task, _feature_sink(root, ids_of)
-    )
+        splits, kinds, seed, config, vocab, task, _feature_sink(root, ids_of),
+        segments=segments,
+    )  # fmt: skip
     for split in splits.values():
         _write_harvest(root, split)
     return calibration
@@ -360,6 +397,7 @@ def generate_llp(
     seed: int = 0,
     config: SyntheticConfig | None = None,
     overwrite: bool = False,
+    segments: bool = False,
 ) -> Path:
     """Write a complete LLP-like data root in the published layout; returns ``root``.
 
@@ -367,7 +405,10 @@ def generate_llp(
     ``features`` (``valor``: VGGish / ResNet-152 / R(2+1)D; ``valor++``: CLAP maps / CLIP /
     R(2+1)D), the teachers' harvest files (module docstring) and the fused teacher's labels
     under ``fused/``. A root finished with the same settings is reused as is (completion
-    marker); other settings are refused unless ``overwrite``.
+    marker); other settings are refused unless ``overwrite``. ``segments``: the frame-wise
+    teachers of the name-based world shared with the UnAV-like roots, and their CLIP / CLAP
+    segment features (``feats_CLIP|feats_CLAP/segment_feats``, (10, 768) / (10, 512); see
+    :func:`_render_splits`), for the temporal teacher.
     """
     root = Path(root)
     config = config or SyntheticConfig()
@@ -375,9 +416,11 @@ def generate_llp(
     counts = {"train": n_train, "val": n_val, "test": n_test}
     splits = _llp_splits(n_train, n_val, n_test, seed, config)  # checks the counts
     settings = _settings("llp", counts, features, seed, config)
+    if segments:  # only then, so the settings of existing roots stay what they were
+        settings["segments"] = True
     if _begin(root, settings, overwrite):
         return root
-    calibration = _write_clips(root, splits, kinds, seed, config, LLP, "llp")
+    calibration = _write_clips(root, splits, kinds, seed, config, LLP, "llp", segments)
     for name, split in splits.items():
         write_weak_tsv(root / LLP_FILES[name], split.filenames, split.weak, LLP)
     everything = [splits[s] for s in ("train", "val", "test")]

@@ -219,6 +219,53 @@ def _embed(
     return x
 
 
+SEGMENT_KIND_OF = {"audio": "clap_segments", "visual": "clip_segments"}
+"""Modality -> the segment feature kind its teacher embeds into."""
+
+
+def teacher_segments(
+    world: ConceptWorld,
+    audio: np.ndarray,
+    visual: np.ndarray,
+    seg_video: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+    config: SyntheticConfig,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The frame-wise teachers of segments of ``n`` clips, any world (UnAV-like or LLP-like).
+
+    Args:
+        audio, visual: (segments, C) bool activity of each modality, clips back to back.
+        seg_video: (segments,) the clip of each segment.
+
+    Returns:
+        ``(embeddings, logits, amplitudes)`` per modality: the L2-normalised CLAP (512) / CLIP
+        (768) segment embeddings (float32), the logits against the class text embeddings times
+        CLAP's / CLIP's scale (float32, (segments, C)), and the class amplitudes (gain per clip,
+        class and modality times the activity) the student features are rendered from.
+    """
+    c = audio.shape[1]
+    cfg = config
+    gain = cfg.gain_min + (cfg.gain_max - cfg.gain_min) * rng.random((2, n, c))
+    amp = {
+        "audio": audio.astype(np.float32) * gain[0][seg_video],
+        "visual": visual.astype(np.float32) * gain[1][seg_video],
+    }
+    emb: dict[str, np.ndarray] = {}
+    logits: dict[str, np.ndarray] = {}
+    for modality, (space, _) in SPACES.items():
+        e = _unit(
+            _embed(
+                rng, amp[modality], seg_video, n, world.prototypes[space],
+                cfg.teacher_distractor, cfg.teacher_nuisance, cfg.teacher_noise,
+            )
+        ).astype(np.float32)  # fmt: skip
+        scale = cfg.clap_scale if modality == "audio" else cfg.clip_scale
+        emb[modality] = e
+        logits[modality] = (np.float32(scale) * e @ world.text[modality].T).astype(np.float32)
+    return emb, logits, amp
+
+
 @dataclass
 class RenderedVideos:
     """One chunk of videos: per kind a list of per-video arrays, and the teachers' logits."""
@@ -241,27 +288,15 @@ def render_unav(
     n = len(active)
     lengths = active.lengths
     seg_video = np.repeat(np.arange(n), lengths)
-    c = active.values.shape[1]
-    gain = config.gain_min + (config.gain_max - config.gain_min) * rng.random((2, n, c))
-    act = active.values.astype(np.float32)
-    amp = {"audio": act * gain[0][seg_video], "visual": act * gain[1][seg_video]}
+    act = active.values
+    emb, logits, amp = teacher_segments(world, act, act, seg_video, n, rng, config)
     cfg = config
     split_at = active.offsets[1:-1]
     features: dict[str, list[np.ndarray]] = {}
-    scores: dict[str, Ragged] = {}
-    for modality, (space, _) in SPACES.items():
-        emb = _unit(
-            _embed(
-                rng, amp[modality], seg_video, n, world.prototypes[space],
-                cfg.teacher_distractor, cfg.teacher_nuisance, cfg.teacher_noise,
-            )
-        )  # fmt: skip
-        scale = cfg.clap_scale if modality == "audio" else cfg.clip_scale
-        logits = (scale * emb @ world.text[modality].T).astype(np.float32)
-        scores[modality] = Ragged(logits, active.offsets.copy())
-        kind = "clap_segments" if modality == "audio" else "clip_segments"
+    scores = {m: Ragged(logits[m], active.offsets.copy()) for m in SPACES}
+    for modality, kind in SEGMENT_KIND_OF.items():
         if kind in kinds:
-            features[kind] = np.split(emb.astype(np.float32), split_at)
+            features[kind] = np.split(emb[modality], split_at)
     published = [k for k in kinds if k not in SEGMENT_KINDS]
     if published:
         rows = np.asarray([published_rows(float(d)) for d in durations], dtype=np.int64)
