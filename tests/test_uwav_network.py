@@ -276,8 +276,8 @@ def test_uwav_clip_clap_student_trains_on_segment_embeddings(tmp_path: Path, cli
                 feats = rng.standard_normal((10, fk.dim)).astype(np.float32)
                 np.save(root / fk.folder / fk.file_name(clip), feats)
     out = tmp_path / "run"
-    res = cli("train", "--data", root, "--preset", "uwav-clipclap", "--loss", "valor", "--harvest", "frame",
-              "--epochs", "1", "--out", out, "--store", tmp_path / "store", "--no-progress",
+    res = cli("train", "--data", root, "--preset", "uwav-clipclap", "--loss", "valor",
+              "--harvest", "frame", "--epochs", "1", "--out", out, "--store", tmp_path / "store", "--no-progress",
               "--set", "num_layers=1", "--set", "nhead=2", "--set", "dim_feedforward=32",
               "--set", "batch_size=8")  # fmt: skip
     assert res.code == 0, res.err
