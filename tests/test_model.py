@@ -189,7 +189,7 @@ def test_checkpoint_errors_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(AvparseError, match="pass --preset"):
         load_student(path)
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(AvparseError, match="junk.pt: not a state dict"):
+    with pytest.raises(AvparseError, match=r"junk\.pt: not a state dict"):
         load_student(tmp_path / "junk.pt", preset="tiny")
 
 
