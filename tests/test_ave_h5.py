@@ -161,3 +161,15 @@ def test_data_pack_pools_the_maps_once(root: Path, cli) -> None:
     cached = root / "packed_ave" / ave_h5.CACHE_FOLDER / "ave_vgg19.npy"
     assert np.load(cached).shape == (14, 10, 512)
     assert not (root / "packed_ave" / ave_h5.CACHE_FOLDER / "ave_vggish.npy").exists()
+
+
+def test_ave_official_preset_needs_only_the_release(root: Path, tmp_path: Path, cli) -> None:
+    shutil.rmtree(root / "feats")  # no 3-D features: the preset reads the .h5 files alone
+    run = tmp_path / "run"
+    res = cli("train", "--data", root, "--preset", "ave-official", "--set", "num_layers=1",
+              "--set", "nhead=2", "--set", "dim_feedforward=32", "--epochs", "1", "--no-progress",
+              "--out", run)  # fmt: skip
+    assert res.code == 0, res.err
+    config = json.loads((run / "model" / "config.json").read_text())
+    assert config["vocabulary"] == "ave" and config["motion_feature"] == "none"
+    assert 0.0 <= json.loads((run / "test_metrics.json").read_text())["accuracy"] <= 100.0

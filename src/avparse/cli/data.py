@@ -132,6 +132,37 @@ def _run_pack(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_import_uwav(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("root", type=Path, metavar="ROOT", help="LLP data root to write into")
+    parser.add_argument(
+        "labels",
+        type=Path,
+        metavar="LABELS",
+        help="UWAV's LLP_Dataset folder (a_/v_segmentwise_pseudo_labels, _logits, "
+        "_classwise_threhsolds.npy) or the teacher run folder holding it",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a temporal harvest ROOT already holds"
+    )
+    add_progress_flags(parser)
+
+
+def _run_import_uwav(args: argparse.Namespace) -> int:
+    from avparse.data.layout import TEMPORAL_HARVEST
+    from avparse.temporal.uwav_labels import import_uwav_labels
+
+    manifest = import_uwav_labels(
+        args.labels, args.root, overwrite=args.overwrite, progress=progress_enabled(args)
+    )
+    counts = ", ".join(f"{s} {n}" for s, n in manifest["splits"].items())
+    print(f"{args.root / TEMPORAL_HARVEST}: UWAV's labels imported ({counts} clips)")
+    for split, scores in manifest["label_scores"].items():
+        print(f"  labels on {split}: segment Type@AV {scores['seg_type']:.1f}, "
+              f"event Type@AV {scores['evt_type']:.1f}")  # fmt: skip
+    print("  train on them: avparse train --data ROOT --preset uwav --set harvest=temporal")
+    return 0
+
+
 def _add_synth(parser: argparse.ArgumentParser) -> None:
     from avparse.cli.demo import add_data_flags
 
@@ -242,6 +273,11 @@ SUBCOMMANDS: dict[
         "pack feature and harvest files into memory-mapped arrays (incremental)",
         _add_pack,
         _run_pack,
+    ),
+    "import-uwav": (
+        "turn UWAV's generated LLP labels (LLP_Dataset/) into the temporal-teacher harvest",
+        _add_import_uwav,
+        _run_import_uwav,
     ),
     "synth": (
         "write a synthetic LLP-like (the demo's data) or UnAV-like data root to try every command on",

@@ -25,6 +25,7 @@ from avparse.data.agreement import OutsideShare, outside_share
 from avparse.data.files import read_feature_file
 from avparse.data.layout import (
     CLIP_ID_LENGTH,
+    FEATURE_KINDS,
     HARVEST_KINDS,
     LLP_FILES,
     PER_CLASS_KINDS,
@@ -322,6 +323,34 @@ def _check_ave_h5(root: Path, quick: bool, report: CheckReport) -> None:
     report.notes.append(f"official AVE features (AVE-ECCV18): {shapes}")
 
 
+def _check_event_features(root: Path, vocab: Vocabulary, report: CheckReport) -> None:
+    """UWAV's class text embeddings (``feats_C*/event_feats/all_event_feats.npy``), if present."""
+    from avparse.data.layout import EVENT_FEATURE_FOLDERS, UWAV_EVENT_FEATURES
+
+    widths = {
+        "visual": FEATURE_KINDS["clip_segments"].dim,
+        "audio": FEATURE_KINDS["clap_segments"].dim,
+    }
+    for modality, folder in EVENT_FEATURE_FOLDERS.items():
+        path = root / folder / UWAV_EVENT_FEATURES
+        if not path.is_file():
+            continue
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            report.annotation_problems.append(f"{path}: not a readable .npy file ({exc})")
+            continue
+        want = (len(vocab), widths[modality])
+        if arr.shape != want:
+            report.annotation_problems.append(
+                f"{path}: shape {arr.shape}, expected {want} (one row per {vocab.name} class)"
+            )
+        elif not np.isfinite(arr).all():
+            report.annotation_problems.append(f"{path}: non-finite values")
+        else:
+            report.notes.append(f"{folder}/{UWAV_EVENT_FEATURES}: UWAV's class embeddings {want}")
+
+
 def check_root(
     root: str | Path,
     *,
@@ -371,6 +400,7 @@ def check_root(
     split_ids = {s: sorted({clip_id(f) for f in filenames[s]}) for s in SPLITS if s in filenames}
     all_ids = {c for ids in split_ids.values() for c in ids}
     jobs: list[tuple[SplitFiles, str, Path, str]] = []
+    _check_event_features(root, vocab, report)
     for kind in [*task_kinds("llp"), *SEGMENT_KINDS, *PER_CLASS_KINDS]:
         folder = kind_folder(kind)
         path = root / folder

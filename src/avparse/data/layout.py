@@ -276,6 +276,26 @@ EVENT_FEATURE_FOLDERS: dict[str, str] = {
 """Class text embeddings ("event features", UWAV's folder names): ``<vocabulary>-<key>.npy``
 (C, D) float32, L2-normalised, plus a ``.json`` naming the text model and prompts."""
 
+UWAV_EVENT_FEATURES = "all_event_feats.npy"
+"""UWAV's class text embeddings in each of :data:`EVENT_FEATURE_FOLDERS` (C, D), one row per
+class in the vocabulary's order (UWAV's ``categories.py`` lists LLP's and UnAV-100's classes in
+avparse's order); the temporal teacher uses them where a root has them (no text model needed)."""
+
+UWAV_LABEL_DIR = "LLP_Dataset"
+"""Folder of UWAV's generated LLP labels inside its temporal teacher's run folder."""
+
+UWAV_LABEL_FILES: dict[str, dict[str, str]] = {
+    m: {
+        "labels": f"{m[0]}_segmentwise_pseudo_labels",
+        "logits": f"{m[0]}_segmentwise_logits",
+        "thresholds": f"{m[0]}_classwise_threhsolds.npy",
+    }
+    for m in ("audio", "visual")
+}
+"""UWAV's label files in :data:`UWAV_LABEL_DIR` by modality: per-clip hard labels and logits
+(T, C) (folders), per-class thresholds (C,) with ``-inf`` for a class absent from val (file;
+``threhsolds`` is UWAV's spelling). Reference section 14; ``avparse data import-uwav``."""
+
 TEMPORAL_THRESHOLDS = f"{TEMPORAL_HARVEST}/thresholds.json"
 """Per-class thresholds of the temporal harvest and where they came from."""
 

@@ -379,6 +379,14 @@ register_preset(
     about="UnAV-100 (task unav): VALOR's network on the published VGGish + I3D features",
 )
 register_preset(
+    "ave-official",
+    model={**_features("ave_vggish", "ave_vgg19", NO_MOTION), **_UWAV},
+    recipe={"task": "ave", "loss": "han", "lr": 1e-4, "lr_min": 1e-6, "seed": 1000},
+    about="AVE (task ave) on the official AVE-ECCV18 features: VGGish, VGG-19 maps averaged "
+    "over the grid; UWAV's network without a 3-D input; video-level labels (--loss valor / uwav "
+    "where a harvest is there)",
+)
+register_preset(
     "uwav-clipclap",
     model={
         "audio_feature": "clap_segments", "visual_feature": "clip_segments",

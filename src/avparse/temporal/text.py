@@ -7,6 +7,8 @@ computed once per text model and vocabulary and kept in the root beside UWAV's o
 (``feats_CLIP/event_feats``, ``feats_CLAP/event_feats``, :data:`EVENT_FEATURE_FOLDERS`), named
 ``<vocabulary>-<key>.npy`` where the key hashes the model and the prompts, with a ``.json``
 saying what they are. Labelling another vocabulary needs no new harvest, only these.
+``clip_text`` / ``clap_text`` set to ``uwav`` read UWAV's own ``all_event_feats.npy`` there instead
+(a root in UWAV's layout; rows in the vocabulary's order, as UWAV's ``categories.py`` has them).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avparse.data.layout import EVENT_FEATURE_FOLDERS
+from avparse.data.layout import EVENT_FEATURE_FOLDERS, UWAV_EVENT_FEATURES
 from avparse.errors import AvparseError
 from avparse.teachers.loading import resolve_source
 from avparse.utils.atomic import save_npy, write_json
@@ -25,6 +27,33 @@ from avparse.vocab import Vocabulary
 
 MODALITY_MODEL = {"audio": "clap_text", "visual": "clip_text"}
 """Config field naming the text model of each modality's tower."""
+
+
+UWAV_TEXT = "uwav"
+"""``clip_text`` / ``clap_text`` value that takes UWAV's own class embeddings from the root,
+``feats_CLIP|CLAP/event_feats/all_event_feats.npy`` (no text model is loaded)."""
+
+
+def uwav_event_features(root: str | Path | None, modality: str, vocab: Vocabulary) -> np.ndarray:
+    """UWAV's (C, D) class embeddings of ``modality`` in ``root``, rows in ``vocab``'s order."""
+    if root is None:
+        raise AvparseError(f"{MODALITY_MODEL[modality]}={UWAV_TEXT} needs a data root")
+    path = Path(root) / EVENT_FEATURE_FOLDERS[modality] / UWAV_EVENT_FEATURES
+    if not path.is_file():
+        raise AvparseError(
+            f"{path}: missing ({MODALITY_MODEL[modality]}={UWAV_TEXT} reads UWAV's class "
+            "embeddings; name a text model instead)"
+        )
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise AvparseError(f"{path}: not a readable .npy file ({exc})") from None
+    if arr.ndim != 2 or len(arr) != len(vocab) or not np.isfinite(arr).all():
+        raise AvparseError(
+            f"{path}: expected ({len(vocab)}, D) finite class embeddings of {vocab.name!r}, "
+            f"got {arr.shape}"
+        )
+    return arr.astype(np.float32, copy=False)
 
 
 def prompts(vocab: Vocabulary, modality: str) -> list[str]:
@@ -66,6 +95,9 @@ def event_features(
     out: dict[str, np.ndarray] = {}
     for modality in ("audio", "visual"):
         source = sources[modality]
+        if source == UWAV_TEXT:
+            out[modality] = uwav_event_features(root, modality, vocab)
+            continue
         path = cache_path(root, modality, source, vocab) if root is not None else None
         if path is not None and path.is_file():
             arr = np.load(path)
