@@ -149,3 +149,16 @@ def test_cli_import_and_overwrite(tree, cli) -> None:
     assert cli("data", "import-uwav", root, run, "--overwrite", "--no-progress").code == 0
     res = cli("data", "import-uwav", root, run / "nowhere", "--no-progress")
     assert res.code == 2 and "folder not found" in res.err
+
+
+def test_the_student_trains_on_the_imported_labels(tree, tmp_path, cli) -> None:
+    """The point of the import: UWAV's labels train avparse's student, no file renamed."""
+    root, run = tree
+    assert cli("data", "import-uwav", root, run, "--no-progress").code == 0
+    shutil.rmtree(root / "CLAP")  # the frame-wise harvest is not what is read
+    shutil.rmtree(root / "CLIP" / "segment_pseudo_labels")
+    out = tmp_path / "student"
+    res = cli("train", "--data", root, "--preset", "tiny", "--loss", "uwav", "--set",
+              "harvest=temporal", "--epochs", "1", "--no-progress", "--out", out)  # fmt: skip
+    assert res.code == 0, res.err
+    assert (out / "model" / "config.json").is_file()
