@@ -62,6 +62,7 @@ def test_data_check_knows_uwavs_files(root: Path) -> None:
 def test_uwav_clipclap_student_trains_and_evaluates(root: Path, tmp_path: Path, cli) -> None:
     run = tmp_path / "run"
     res = cli("train", "--data", root, "--preset", "uwav-clipclap", *SMALL, "--epochs", "1",
+              "--harvest", "frame",  # the synthetic root has the frame-wise teachers' harvest
               "--no-progress", "--out", run)  # fmt: skip
     assert res.code == 0, res.err
     config = json.loads((run / "model" / "config.json").read_text())
