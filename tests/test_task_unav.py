@@ -250,3 +250,39 @@ def test_unav_clip_preset_trains_without_a_3d_input(unav: Path, tmp_path: Path, 
               "unav", "--out", tmp_path / "e", "--quiet")  # fmt: skip
     assert res.code == 0, res.err
     assert (tmp_path / "e" / "audio_visual.tsv").is_file()
+
+
+@pytest.mark.slow
+def test_two_processes_on_videos_of_any_length_match_one(unav: Path, tmp_path: Path) -> None:
+    """torchrun with length buckets, masks and masked segment losses: the global batches are
+    dealt to the ranks and each rank's segment terms are divided by the real segments per rank
+    of the global batch, so 2 processes train what 1 does (dropout off; tolerance as in
+    test_ddp.py: float32 summation order)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    import torch
+
+    args = ["--data", str(unav), "--task", "unav", *TINY, "--loss", "valor", "--epochs", "2",
+            "--batch-size", "4", "--set", "dropout=0", "--quiet"]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    repo = Path(__file__).resolve().parents[1]
+    env["PYTHONPATH"] = os.pathsep.join([str(repo / "src"), env.get("PYTHONPATH", "")])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for out, launcher in (
+        ("one", [sys.executable, "-m", "avparse"]),
+        ("two", [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
+                 "--master_addr=127.0.0.1", f"--master_port={port}", "-m", "avparse"]),
+    ):  # fmt: skip
+        proc = subprocess.run([*launcher, "train", *args, "--out", str(tmp_path / out)],
+                              capture_output=True, text=True, env=env, timeout=240)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    one = torch.load(tmp_path / "one" / "checkpoint.pt", weights_only=True)["model"]
+    two = torch.load(tmp_path / "two" / "checkpoint.pt", weights_only=True)["model"]
+    for key, a in one.items():
+        atol = 2e-3 if key in ("fc_frame_att.bias", "fc_av_att.bias") else 1e-4
+        torch.testing.assert_close(a, two[key], rtol=0, atol=atol, msg=key)

@@ -52,6 +52,11 @@ MASK = "mask"
 present only for clips of any length."""
 
 
+REAL_SEGMENTS = "real_segments"
+"""Key of a scalar among a padded batch's targets under ``torchrun``: the real segments of the
+global batch divided by the number of ranks (the denominator of the segment losses)."""
+
+
 class RunFailed(AvparseError):
     """The run stopped (a non-finite loss); ``run.json`` says ``failed``."""
 
@@ -348,6 +353,11 @@ def _step_loss(
     gets it (``mask=``) and the losses read it (segment terms over real segments only).
     """
     mask = targets.get(MASK)
+    if mask is not None and run.d.active:
+        # each rank's segment terms are divided by the mean real segments per rank, so that the
+        # gradient DDP averages is the one of the mean over every rank's real segments
+        real = D.all_reduce_sum(run.d, mask.sum().to(torch.float64).reshape(1))
+        targets = {**targets, REAL_SEGMENTS: real[0] / run.d.world}
     out = net(*inputs) if mask is None else net(*inputs, mask=mask)
     try:
         return run.loss.fn(out, targets, run.cfg)

@@ -45,14 +45,31 @@ def han_loss(
     return total, parts
 
 
-def segment_bce_with_logits(logits: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
-    """Mean BCE-with-logits over (B, T, C); with ``mask`` (B, T) over real segments only.
+def masked_mean(loss: Tensor, mask: Tensor, real: Tensor | None = None) -> Tensor:
+    """Mean of a (B, T, C) elementwise loss over the real segments of ``mask`` (B, T).
+
+    ``real``: the segments to divide by instead of this batch's own (under ``torchrun``, the
+    global batch's real segments per rank, so the averaged gradient is that of the global mean).
+    """
+    if real is None:
+        return loss[mask].mean()
+    return loss[mask].sum() / (real.to(loss.dtype) * loss.shape[-1])
+
+
+def segment_bce_with_logits(
+    logits: Tensor, target: Tensor, mask: Tensor | None = None, real: Tensor | None = None
+) -> Tensor:
+    """Mean BCE-with-logits over (B, T, C); with ``mask`` (B, T) over real segments only
+    (:func:`masked_mean`).
 
     ``mask=None`` is torch's mean over every entry (10-segment clips: the published loss).
     """
     if mask is None:
         return F.binary_cross_entropy_with_logits(logits, target)
-    return F.binary_cross_entropy_with_logits(logits[mask], target[mask])
+    if real is None:
+        return F.binary_cross_entropy_with_logits(logits[mask], target[mask])
+    loss = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    return masked_mean(loss, mask, real)
 
 
 def valor_loss(
@@ -61,12 +78,14 @@ def valor_loss(
     harvest_audio: Tensor,
     harvest_visual: Tensor,
     mask: Tensor | None = None,
+    real: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Video BCE plus BCE-with-logits of segment logits against the (B, T, C) harvests
-    (averaged over the real segments of ``mask`` (B, T) when clips are padded)."""
+    (averaged over the real segments of ``mask`` (B, T) when clips are padded; ``real``: see
+    :func:`masked_mean`)."""
     video = _bce(out.video_prob, weak)
-    audio = segment_bce_with_logits(out.frame_logits[:, :, 0], harvest_audio, mask)
-    visual = segment_bce_with_logits(out.frame_logits[:, :, 1], harvest_visual, mask)
+    audio = segment_bce_with_logits(out.frame_logits[:, :, 0], harvest_audio, mask, real)
+    visual = segment_bce_with_logits(out.frame_logits[:, :, 1], harvest_visual, mask, real)
     parts = {"video": video.detach(), "audio": audio.detach(), "visual": visual.detach()}
     return video + audio + visual, parts
 
@@ -133,7 +152,8 @@ register_loss(Loss(
 register_loss(Loss(
     "valor", _HARVESTS,
     lambda out, b, cfg: valor_loss(
-        out, b["weak"], b["harvest_audio"], b["harvest_visual"], b.get("mask")
+        out, b["weak"], b["harvest_audio"], b["harvest_visual"], b.get("mask"),
+        b.get("real_segments"),
     ),
     "weak labels plus the teachers' segment harvests (VALOR)",
 ))  # fmt: skip
@@ -145,7 +165,8 @@ register_loss(Loss(
 register_loss(Loss(
     "supervised", ("weak", "segments_av"),
     lambda out, b, cfg: valor_loss(
-        out, b["weak"], b["segments_av"], b["segments_av"], b.get("mask")
+        out, b["weak"], b["segments_av"], b["segments_av"], b.get("mask"),
+        b.get("real_segments"),
     ),
     "true segment labels as both modalities' targets (fully supervised AVE, for comparison)",
 ))  # fmt: skip

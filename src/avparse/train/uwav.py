@@ -84,15 +84,21 @@ def segment_loss(
     weak: Tensor,
     weights: tuple[float, float] | None,
     mask: Tensor | None = None,
+    real: Tensor | None = None,
 ) -> Tensor:
     """Mean BCE-with-logits over (B, T, C); ``weights`` ``(w_pos, w_neg)`` by weak membership;
-    ``mask`` (B, T): the mean over real segments only (clips of any length, padded)."""
+    ``mask`` (B, T): the mean over real segments only (clips of any length, padded; ``real``:
+    the divisor under ``torchrun``, :func:`avparse.train.losses.masked_mean`)."""
     loss = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     if weights is not None:
         w_pos, w_neg = weights
         inside = (weak > 0)[:, None, :]
         loss = loss * torch.where(inside, w_pos, w_neg).to(loss.dtype)
-    return loss.mean() if mask is None else loss[mask].mean()
+    if mask is None:
+        return loss.mean()
+    if real is None:
+        return loss[mask].mean()
+    return loss[mask].sum() / (real.to(loss.dtype) * loss.shape[-1])
 
 
 def draw_mixup(n: int, alpha: float) -> tuple[float, Tensor]:
@@ -135,6 +141,7 @@ def segment_terms(
     weights: dict[str, tuple[float, float]] | None,
     cfg: TrainConfig,
     mask: Tensor | None = None,
+    real: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """UWAV's segment terms: the (re-weighted) segment loss and the mixup loss of each modality.
 
@@ -149,6 +156,8 @@ def segment_terms(
         weights: ``(w_pos, w_neg)`` per modality (needed when ``cfg.uwav_reweight``).
         cfg: the training config; its ``uwav_*`` fields are the switches.
         mask: (B, T) bool, True on real segments of padded clips (None: all are real).
+        real: under ``torchrun``, the divisor of the masked segment loss (see
+            :func:`segment_loss`); mixup pairs stay within each rank's real segments.
     """
     total = frame_logits.new_zeros(())
     parts: dict[str, Tensor] = {}
@@ -165,7 +174,7 @@ def segment_terms(
             if weights is None:
                 raise ValueError("re-weighting asked for but no class weights given")
             w = weights[m]
-        seg = segment_loss(logits, target, weak, w, mask)
+        seg = segment_loss(logits, target, weak, w, mask, real)
         total = total + seg
         parts[m] = seg.detach()
         if cfg.uwav_mixup:
@@ -219,5 +228,12 @@ def batch_terms(
     table = batch[WEIGHTS_TARGET][0].tolist()
     weights = {m: (float(table[i][0]), float(table[i][1])) for i, m in enumerate(modalities)}
     return segment_terms(
-        out.frame_logits, batch["weak"], hard, soft, weights, cfg, batch.get("mask")
+        out.frame_logits,
+        batch["weak"],
+        hard,
+        soft,
+        weights,
+        cfg,
+        batch.get("mask"),
+        batch.get("real_segments"),
     )
