@@ -87,3 +87,23 @@ def test_teacher_reads_uwavs_class_embeddings(root: Path) -> None:
     (root / "feats_CLAP/event_feats/all_event_feats.npy").unlink()
     with pytest.raises(AvparseError, match=r"all_event_feats\.npy: missing"):
         event_features(root, {"audio": "uwav", "visual": "uwav"}, LLP)
+
+
+def test_teacher_label_with_uwavs_checkpoint_and_class_embeddings(root: Path, tmp_path, cli):
+    """A UWAV user's teacher run: its checkpoint_best.pt labels the root using the root's own
+    all_event_feats.npy (no text model is loaded: the tests run offline)."""
+    import torch
+
+    from avparse.data.layout import HARVEST_FOLDERS, TEMPORAL_HARVEST
+    from avparse.temporal.config import teacher_config
+    from test_temporal_network import _UWAVTeacher  # UWAV's module layout, in the tests
+
+    torch.manual_seed(0)
+    pt = tmp_path / "checkpoint_best.pt"
+    torch.save(_UWAVTeacher(teacher_config("tiny")).state_dict(), pt)
+    res = cli("teacher", "label", "--data", root, "--teacher", pt, "--preset", "tiny", "--set",
+              "clip_text=uwav", "--set", "clap_text=uwav", "--no-progress")  # fmt: skip
+    assert res.code == 0, res.err
+    cid = LLPAnnotations(root).weak("train").ids[0]
+    labels = np.load(root / TEMPORAL_HARVEST / HARVEST_FOLDERS["audio"] / f"{cid}.npy")
+    assert labels.shape == (10, 25)
