@@ -231,3 +231,64 @@ def test_unav_task_harvests_the_annotation_files_videos_whole(unav_video, tiny, 
     ann = UnAVAnnotations(annotations)
     row = ann.videos("train").index(UNAV_VIDEO)
     assert int(ann.lengths("train")[row]) == 60
+
+
+# ---- parse -----------------------------------------------------------------------------------
+
+
+def _low_thresholds(path: Path, classes: list[str]) -> Path:
+    import json
+
+    every = {c: -50.0 for c in classes}  # every class above threshold: events span the file
+    path.write_text(json.dumps({"vocabulary": "custom", "visual": every, "audio": every}))
+    return path
+
+
+@pytest.mark.parametrize("suffix", sorted(AUDIO_CODECS))
+def test_zero_shot_parse_of_audio_only_files(cli, tiny, tmp_path, suffix):
+    import json
+
+    audio = write_test_audio(tmp_path / f"song{suffix}", seconds=12)
+    low = _low_thresholds(tmp_path / "low.json", ["dog", "car"])
+    out = tmp_path / "out"
+    r = cli("parse", audio, "--zero-shot", "--classes", "dog,car", "--thresholds", low,
+            "--clip-model", tiny[0], "--clap-model", tiny[1], "--out", out, "--plot", "--html",
+            "--no-progress")  # fmt: skip
+    assert r.code == 0, r.err
+    assert "no video stream: visual events are not reported" in r.err
+    data = json.loads((out / "song.json").read_text())
+    assert data["has_video"] is False and data["has_audio"] is True
+    kinds = {e["modality"] for e in data["events"]}
+    assert kinds == {"audio"}  # heard, never seen
+    assert max(e["offset"] for e in data["events"]) == pytest.approx(data["duration"], abs=0.05)
+    assert (out / "song.png").is_file() and (out / "song.html").is_file()
+
+
+def test_student_refuses_an_audio_only_file_in_one_line(tiny, tmp_path):
+    from avparse.errors import AvparseError
+    from avparse.parsing.api import video_duration
+
+    audio = write_test_audio(tmp_path / "a.m4a", seconds=2)
+    with pytest.raises(AvparseError, match="student reads both pictures and sound; parse it with"):
+        video_duration(audio)
+    assert video_duration(audio, audio_only=True) == pytest.approx(2.0, abs=0.05)
+
+
+def test_zero_shot_parse_of_the_real_unav_video_named_with_dashes(
+    unav_video, tiny, tmp_path, monkeypatch
+):
+    """A 60 s video whose name begins with ``--``, given after ``--`` in its own folder."""
+    import json
+
+    from avparse.cli.main import main
+
+    shutil.copy(unav_video, tmp_path / unav_video.name)
+    monkeypatch.chdir(tmp_path)
+    low = _low_thresholds(tmp_path / "low.json", ["speech"])
+    code = main(["parse", "--zero-shot", "--classes", "speech", "--thresholds", str(low),
+                 "--clip-model", str(tiny[0]), "--clap-model", str(tiny[1]), "--out", "out",
+                 "--no-progress", "--", unav_video.name])  # fmt: skip
+    assert code == 0
+    data = json.loads((tmp_path / "out" / f"{UNAV_VIDEO}.json").read_text())
+    assert data["duration"] == pytest.approx(60.0, abs=0.1) and data["windows"] == 6
+    assert data["segments"][0] == [0.0, 1.0] and data["segments"][-1][1] == pytest.approx(60, 0.01)

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from avparse.features.sampling import SNIPPET_FPS, SNIPPET_SIZE
+from avparse.parsing.api import MAX_SEGMENTS
 from avparse.teachers.clap import DEFAULT_CLAP
 from avparse.teachers.clip import DEFAULT_CLIP, TEACHER_INPUTS
 from avparse.teachers.loading import PRECISIONS
@@ -34,7 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument(
         "--classes", metavar="NAMES", help='zero-shot classes, comma-separated: "dog barking,car"'
     )
-    src.add_argument("--vocab", choices=("llp", "ave"), help="zero-shot built-in vocabulary")
+    src.add_argument(
+        "--vocab", choices=("llp", "ave", "unav"), help="zero-shot built-in vocabulary"
+    )
     src.add_argument(
         "--thresholds",
         type=Path,
@@ -69,6 +72,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="teachers' and R(2+1)D-18's arithmetic (bfloat16: faster on AMX CPUs and GPUs)",
     )
     src.add_argument("--device", default="cpu", help="cpu or cuda")
+    src.add_argument(
+        "--max-segments",
+        type=int,
+        default=MAX_SEGMENTS,
+        metavar="N",
+        help="a student trained on any length reads up to N one-second segments in one pass, "
+        "longer videos in windows of N (default %(default)s)",
+    )
     out = parser.add_argument_group("outputs")
     out.add_argument(
         "--out", type=Path, metavar="DIR", default=Path("parsed"), help="output folder"
@@ -118,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         clap_model=args.clap_model, r2plus1d=args.r2plus1d, device=args.device,
         snippet_fps=args.snippet_fps, snippet_size=args.snippet_size,
         teacher_inputs=args.teacher_inputs, precision=args.precision,
+        max_segments=args.max_segments,
     )  # fmt: skip
     if report.failed:
         print(

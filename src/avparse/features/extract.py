@@ -6,6 +6,12 @@ The VALOR++ student reads three features per window (reference section 3):
 * ``clip`` (10, 768): CLIP ViT-L/14 image embeddings of the 10 teacher frames,
 * ``r2plus1d_18`` (10, 512): R(2+1)D-18 snippet features, 8 frames per second at 112x112.
 
+A student trained on any length (UnAV-100) reads one row per one-second segment of the whole
+video instead: ``clap_segments`` (T, 512) CLAP embeddings of one-second chunks and
+``clip_segments`` (T, 768) CLIP embeddings of one frame per segment, the very rows
+``avparse harvest --span full`` writes (:meth:`FeatureExtractor.segments`), and R(2+1)D-18
+snippets at one per segment where it has a 3-D input.
+
 The teachers (:mod:`avparse.teachers`) and the decoder (:mod:`avparse.media`) do the model and
 decoding work; this module only wires them. VGGish and ResNet-152 features (the ``han``,
 ``valor`` and ``valor+`` presets) cannot be computed here: :data:`EXTRACTABLE` lists what can.
@@ -20,12 +26,22 @@ from typing import Any
 
 import numpy as np
 
-from avparse.data.layout import CLAP_MAP_GRID
+from avparse.data.layout import CLAP_MAP_GRID, SEGMENTS
 from avparse.errors import AvparseError
 from avparse.features.sampling import SNIPPET_FPS, SNIPPET_SIZE
 
-EXTRACTABLE = {"audio": ("clap",), "visual": ("clip",), "motion": ("r2plus1d_18",)}
+EXTRACTABLE = {
+    "audio": ("clap", "clap_segments"),
+    "visual": ("clip", "clip_segments"),
+    "motion": ("r2plus1d_18",),
+}
 """Feature kinds that :class:`FeatureExtractor` computes from raw video, per input role."""
+
+
+def reads_segments(kinds: dict[str, str]) -> bool:
+    """True for a student whose audio is one CLAP embedding per segment (any length): it parses
+    a video's segments all at once (:meth:`FeatureExtractor.segments`), not 10 s windows."""
+    return kinds.get("audio") == "clap_segments"
 
 
 def check_extractable(kinds: dict[str, str], model: str) -> None:
@@ -34,7 +50,8 @@ def check_extractable(kinds: dict[str, str], model: str) -> None:
     if missing:
         raise AvparseError(
             f"model {model} reads {'/'.join(missing)} features, which avparse cannot compute from "
-            "video (only CLAP/CLIP/R(2+1)D-18: the valor++ family); use `avparse evaluate` on "
+            "video (only CLAP/CLIP/R(2+1)D-18: the valor++ family, and CLAP/CLIP segment "
+            "embeddings); use `avparse evaluate` on "
             "precomputed features instead"
         )
 
@@ -47,16 +64,22 @@ class WindowInputs:
     seconds: float
     has_audio: bool
     audio_note: str
-    clip: np.ndarray
-    """(10, D_clip) CLIP image embeddings."""
-    clip_logits: np.ndarray
-    """(10, C) CLIP image-text logits for the teacher's vocabulary."""
+    clip: np.ndarray | None
+    """(10, D_clip) CLIP image embeddings; None for an audio-only file (zero-shot only)."""
+    clip_logits: np.ndarray | None
+    """(10, C) CLIP image-text logits for the teacher's vocabulary; None without a picture."""
     clap_logits: np.ndarray | None = None
     """(10, C) CLAP audio-text logits per chunk (zero-shot only), None without audio."""
     clap_map: np.ndarray | None = None
     """(tokens, D_clap) CLAP token map (student only)."""
     motion: np.ndarray | None = None
     """(10, 512) R(2+1)D-18 snippet features (student only)."""
+    video_note: str = ""
+    """Why there is no picture ("no video stream": an audio-only file), else empty."""
+
+    @property
+    def has_video(self) -> bool:
+        return not self.video_note
 
 
 class FeatureExtractor:
@@ -104,16 +127,21 @@ class FeatureExtractor:
             **self.visual.decoding(),
             fps=self.snippet_fps if self.student else None,
             fps_size=(self.snippet_size, self.snippet_size) if self.student else None,
+            audio_only=not self.student,  # zero-shot hears audio-only files; a student needs both
         )
-        assert clip.frames is not None
-        emb = self.visual.embed_frames(clip.frames)
+        if clip.frames is None:  # an audio-only file (zero-shot): nothing is seen
+            emb = logits = None
+        else:
+            emb = self.visual.embed_frames(clip.frames)
+            logits = self.visual.scores(emb)
         out = WindowInputs(
             start=clip.start,
             seconds=clip.seconds,
             has_audio=clip.has_audio,
             audio_note=clip.audio_note,
             clip=emb,
-            clip_logits=self.visual.scores(emb),
+            clip_logits=logits,
+            video_note=clip.video_note,
         )
         if self.student:
             # A video without sound is heard as silence: the student still needs an audio input.
@@ -127,12 +155,79 @@ class FeatureExtractor:
             out.clap_logits = self.audio.scores(self.audio.embed(self.audio.prepare(list(chunks))))
         return out
 
-    def _motion(self, frames: np.ndarray | None) -> np.ndarray:
+    def segments(self, path: str | Path, count: int | None = None) -> SegmentInputs:
+        """Per-segment inputs of the whole video (``count`` segments, default from its duration),
+        computed 10 s window by 10 s window, so memory does not grow with the video's length
+        beyond the (T, D) rows themselves. Needs a student (audio-only files are refused)."""
+        from avparse.media import (
+            decode_clip,
+            media_duration,
+            segment_chunks,
+            segment_count,
+            segment_windows,
+        )
+
+        duration = media_duration(path)
+        total = count or segment_count(duration)
+        out = SegmentInputs(duration=duration, count=total)
+        parts: dict[str, list[np.ndarray]] = {"clip": [], "clap": [], "motion": []}
+        for k, n in enumerate(segment_windows(total)):
+            clip = decode_clip(
+                path,
+                window=k,
+                segments=n,
+                **self.visual.decoding(),
+                fps=self.snippet_fps if self.motion is not None else None,
+                fps_size=(self.snippet_size, self.snippet_size),
+            )
+            assert clip.frames is not None
+            parts["clip"].append(self.visual.embed_frames(clip.frames))
+            if clip.audio is None:
+                out.silent_windows += 1
+                out.audio_note = out.audio_note or clip.audio_note
+            wave = clip.audio if clip.audio is not None else np.zeros(0, np.float32)
+            chunks = list(segment_chunks(wave, n))
+            parts["clap"].append(self.audio.embed(self.audio.prepare(chunks)))
+            if self.motion is not None:
+                parts["motion"].append(self._motion(clip.rate_frames, segments=n))
+            out.windows += 1
+        out.clip = np.concatenate(parts["clip"])
+        out.clap = np.concatenate(parts["clap"])
+        out.motion = np.concatenate(parts["motion"]) if parts["motion"] else None
+        return out
+
+    def _motion(self, frames: np.ndarray | None, segments: int = SEGMENTS) -> np.ndarray:
         if frames is None or len(frames) == 0:
             raise AvparseError("no frames decoded for the R(2+1)D-18 snippets")
         return motion_features(
-            self.motion, [frames], size=self.snippet_size, precision=self.precision
+            self.motion,
+            [frames],
+            size=self.snippet_size,
+            precision=self.precision,
+            segments=segments,
         )[0]
+
+
+@dataclass
+class SegmentInputs:
+    """Per-segment inputs of a whole video (:meth:`FeatureExtractor.segments`)."""
+
+    duration: float
+    count: int
+    """T: one-second segments."""
+    clip: np.ndarray | None = None
+    """(T, D_clip) CLIP embeddings, one frame per segment (``clip_segments``)."""
+    clap: np.ndarray | None = None
+    """(T, D_clap) CLAP embeddings of the one-second chunks (``clap_segments``)."""
+    motion: np.ndarray | None = None
+    """(T, 512) R(2+1)D-18 snippet features, one snippet per segment, or None."""
+    windows: int = 0
+    silent_windows: int = 0
+    audio_note: str = ""
+
+    @property
+    def has_audio(self) -> bool:
+        return self.silent_windows < self.windows
 
 
 def motion_features(
@@ -142,6 +237,7 @@ def motion_features(
     size: int = SNIPPET_SIZE,
     batch_snippets: int = 80,
     precision: str = "float32",
+    segments: int = SEGMENTS,
 ) -> list[np.ndarray]:
     """(10, 512) R(2+1)D-18 snippet features of each clip's frames, in batched model calls.
 
@@ -157,7 +253,10 @@ def motion_features(
 
     if not clips:
         return []
-    parts = [snippets(torch.from_numpy(np.ascontiguousarray(f)), size=size) for f in clips]
+    parts = [
+        snippets(torch.from_numpy(np.ascontiguousarray(f)), size=size, segments=segments)
+        for f in clips
+    ]
     lengths = {p.shape[2] for p in parts}
     from avparse.teachers.loading import autocast
 

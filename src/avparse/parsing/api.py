@@ -4,6 +4,12 @@ A trained student (VALOR++ family) or the teachers alone (zero-shot) turn each 1
 video into segment and video probabilities; :func:`avparse.parsing.events.build_result` applies the
 decision rule and stitches the windows into one timeline of :class:`Event` objects.
 
+A student trained on any length (audio input ``clap_segments``, e.g. on UnAV-100) reads the whole
+video's one-second segments in one pass when there are at most ``max_segments`` of them, else in
+consecutive windows of ``max_segments`` segments (each with its own video probabilities); its
+features are computed 10 s by 10 s, so memory stays flat in the video's length. Audio-only files
+(wav, flac, mp3, m4a, ogg) parse zero-shot: audio events, visual ones not reported.
+
 Example::
 
     import avparse
@@ -29,12 +35,19 @@ from avparse.teachers.clap import DEFAULT_CLAP
 from avparse.teachers.clip import DEFAULT_CLIP
 from avparse.vocab import Vocabulary
 
-__all__ = ["Event", "ParseResult", "Parser", "parse", "video_duration"]
+__all__ = ["MAX_SEGMENTS", "Event", "ParseResult", "Parser", "parse", "video_duration"]
+
+MAX_SEGMENTS = 1200
+"""Segments a student trained on any length reads in one pass (20 minutes of video; attention
+over 1200 segments needs some tens of MB); longer videos are read in windows of this many."""
 # batches of videos into a folder (skip / continue / report): avparse.parsing.batch.parse_many
 
 
-def video_duration(path: str | Path) -> float:
-    """Length of a video in seconds (container, then stream, then last packet); one-line errors."""
+def video_duration(path: str | Path, *, audio_only: bool = False) -> float:
+    """Length of a video in seconds (container, then stream, then last packet); one-line errors.
+
+    ``audio_only`` also measures a file with sound and no picture (its audio stream).
+    """
     av = require("av", "media")
     path = Path(path)
     if not path.is_file():
@@ -43,9 +56,17 @@ def video_duration(path: str | Path) -> float:
         raise AvparseError(f"{path}: empty file (0 bytes), not a video")
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
-            if not container.streams.video:
+            if container.streams.video:
+                stream = container.streams.video[0]
+            elif audio_only and container.streams.audio:
+                stream = container.streams.audio[0]
+            elif container.streams.audio:
+                raise AvparseError(
+                    f"{path}: no video stream: the student reads both pictures and sound; "
+                    "parse it with --zero-shot to report its audio events"
+                )
+            else:
                 raise AvparseError(f"{path}: no video stream")
-            stream = container.streams.video[0]
             if container.duration and container.duration > 0:
                 return container.duration / 1_000_000
             if stream.duration and stream.time_base:
@@ -84,6 +105,8 @@ class Parser:
             published checkpoints were trained on) or ``0.1`` (see :mod:`avparse.teachers.clip`).
         precision: ``float32`` or ``bfloat16`` for the teachers and R(2+1)D-18
             (:data:`avparse.teachers.loading.PRECISIONS`).
+        max_segments: one-second segments a student trained on any length reads in one pass
+            (:data:`MAX_SEGMENTS`); a longer video is read in windows of that many.
     """
 
     def __init__(
@@ -103,8 +126,14 @@ class Parser:
         snippet_size: int = SNIPPET_SIZE,
         teacher_inputs: str = "published",
         precision: str = "float32",
+        max_segments: int = MAX_SEGMENTS,
     ) -> None:
-        from avparse.features.extract import FeatureExtractor, check_extractable
+        from avparse.features.extract import FeatureExtractor, check_extractable, reads_segments
+
+        if not (isinstance(max_segments, int) and max_segments >= 1):
+            raise AvparseError(f"--max-segments must be at least 1, got {max_segments}")
+        self.max_segments = max_segments
+        self.segment_mode = False
         from avparse.teachers.clap import AudioTeacher
         from avparse.teachers.clip import VisualTeacher
 
@@ -138,6 +167,7 @@ class Parser:
             check_extractable(config.feature_kinds, f"{model} (preset {config.name!r})")
             self.student = student.to(device).eval()
             self.config = config
+            self.segment_mode = reads_segments(config.feature_kinds)
             self.vocab = config.vocab
             self.mode = "student"
             self.model_name = str(model)
@@ -152,7 +182,8 @@ class Parser:
             from avparse.features.r2plus1d import load_r2plus1d18
 
             self._check_dims(visual, audio, clip_model, clap_model)
-            motion = load_r2plus1d18(r2plus1d, device=device)
+            if "motion" in config.feature_kinds:
+                motion = load_r2plus1d18(r2plus1d, device=device)
         self.extractor = FeatureExtractor(
             visual,
             audio,
@@ -171,6 +202,14 @@ class Parser:
                 f"CLIP model {clip_model} gives {visual.dim}-d frame embeddings but the student "
                 f"expects {config.visual_dim}; pass the --clip-model its features came from"
             )
+        if self.segment_mode:
+            if audio.dim != config.audio_dim:
+                raise AvparseError(
+                    f"CLAP model {clap_model} gives {audio.dim}-d audio embeddings but the "
+                    f"student expects {config.audio_dim}; pass the --clap-model its features "
+                    "came from"
+                )
+            return
         probe = audio.token_maps(audio.prepare([np.zeros(48_000, np.float32)]))[0]
         if probe.shape != (config.audio_frames, config.audio_dim):
             raise AvparseError(
@@ -182,8 +221,10 @@ class Parser:
     def parse(self, video: str | Path) -> ParseResult:
         """Parse one video; raises :class:`AvparseError` naming the file if it cannot be read."""
         video = Path(video)
-        duration = video_duration(video)
+        duration = video_duration(video, audio_only=self.student is None)
         notes = list(self.notes)
+        if self.segment_mode:
+            return self._parse_segments(video, notes)
         inputs = []
         for k in range(len(window_spans(duration))):
             try:
@@ -209,6 +250,10 @@ class Parser:
                 notes.append(f"{reason} in {len(silent)} windows: no audio events there")
             frame[silent, :, 0] = 0.0
         has_audio = not silent
+        has_video = all(w.has_video for w in inputs)
+        if not has_video:
+            notes.append(f"{inputs[0].video_note}: visual events are not reported")
+            frame[:, :, 1] = 0.0
         windows = [Window(s, e, frame[i], vprob[i]) for i, (s, e) in enumerate(spans)]
         return build_result(
             str(video),
@@ -217,6 +262,49 @@ class Parser:
             self.vocab.names,
             self.vocab.display_names,
             has_audio=has_audio,
+            has_video=has_video,
+            mode=self.mode,
+            model=self.model_name,
+            notes=notes,
+        )
+
+    def _parse_segments(self, video: Path, notes: list[str]) -> ParseResult:
+        """A student trained on any length: all one-second segments in one pass, or in windows
+        of ``max_segments`` when there are more."""
+        import torch
+
+        assert self.student is not None
+        seg = self.extractor.segments(video)
+        total, step = seg.count, self.max_segments
+        windows = []
+        for a in range(0, total, step):
+            b = min(total, a + step)
+
+            def rows(x: np.ndarray | None, a: int = a, b: int = b):
+                return None if x is None else torch.from_numpy(x[None, a:b]).to(self.device)
+
+            with torch.inference_mode():
+                out = self.student(rows(seg.clap), rows(seg.clip), rows(seg.motion))
+            frame = out.frame_prob[0].float().cpu().numpy()
+            if not seg.has_audio:
+                frame[:, 0] = 0.0
+            end = min(float(b), seg.duration)
+            windows.append(
+                Window(float(a), end, frame, out.video_prob[0].float().cpu().numpy(), 1.0)
+            )
+        if len(windows) > 1:
+            notes.append(
+                f"{total} segments read in {len(windows)} windows of {step} (--max-segments)"
+            )
+        if not seg.has_audio:
+            notes.append(f"{seg.audio_note or 'no audio'}: audio events are not reported")
+        return build_result(
+            str(video),
+            seg.duration,
+            windows,
+            self.vocab.names,
+            self.vocab.display_names,
+            has_audio=seg.has_audio,
             mode=self.mode,
             model=self.model_name,
             notes=notes,

@@ -47,15 +47,19 @@ class Window:
     """Model output for one window of a video.
 
     Attributes:
-        start, end: the window's span in seconds of the video; its T segments split it evenly.
+        start, end: the window's span in seconds of the video; its T segments split it evenly,
+            unless ``segment_seconds`` is given.
         frame_prob: (T, 2, C) segment probabilities (modality 0 audio, 1 visual).
         video_prob: (C,) video-level probabilities of the window.
+        segment_seconds: segments of this length from ``start`` (one second for a student
+            trained on any length), the last one ending at ``end`` at the latest.
     """
 
     start: float
     end: float
     frame_prob: np.ndarray
     video_prob: np.ndarray
+    segment_seconds: float | None = None
 
 
 @dataclass
@@ -78,6 +82,8 @@ class ParseResult:
     frame_prob: np.ndarray
     video_prob: np.ndarray
     has_audio: bool = True
+    has_video: bool = True
+    """False for an audio-only file: its visual events are not reported."""
     mode: str = "student"
     model: str = ""
     windows: int = 1
@@ -98,6 +104,7 @@ class ParseResult:
             "mode": self.mode,
             "model": self.model,
             "has_audio": self.has_audio,
+            "has_video": self.has_video,
             "windows": self.windows,
             "classes": self.classes,
             "display": self.display,
@@ -143,21 +150,34 @@ def build_result(
     display: list[str] | None = None,
     **info: Any,
 ) -> ParseResult:
-    """Apply the decision rule to every window, lay the segments end to end, extract events."""
-    frame = np.stack([np.asarray(w.frame_prob, dtype=np.float64) for w in windows])
-    video_p = np.stack([np.asarray(w.video_prob, dtype=np.float64) for w in windows])
-    n, t, _, c = frame.shape
-    if c != len(classes):
-        raise ValueError(f"{c} classes in the probabilities but {len(classes)} names")
-    audio_w, visual_w = decide(frame, video_p)
-    step = np.array([(w.end - w.start) / t for w in windows])
-    starts = np.array([w.start for w in windows])
-    onsets = (starts[:, None] + np.arange(t)[None, :] * step[:, None]).reshape(-1)
-    offsets = (starts[:, None] + np.arange(1, t + 1)[None, :] * step[:, None]).reshape(-1)
-    spans = np.stack([onsets, offsets], axis=1)
-    a, v = audio_w.reshape(n * t, c), visual_w.reshape(n * t, c)
-    p = frame.reshape(n * t, 2, c)
-    vp = np.repeat(video_p, t, axis=0)
+    """Apply the decision rule to every window, lay the segments end to end, extract events.
+
+    Windows may hold different numbers of segments (a long video read by a student trained on
+    any length: one window of T one-second segments, or several when it is read in windows).
+    """
+    spans_l, a_l, v_l, p_l, vp_l = [], [], [], [], []
+    for w in windows:
+        frame = np.asarray(w.frame_prob, dtype=np.float64)
+        video_p = np.asarray(w.video_prob, dtype=np.float64)
+        t, _, c = frame.shape
+        if c != len(classes):
+            raise ValueError(f"{c} classes in the probabilities but {len(classes)} names")
+        audio_w, visual_w = decide(frame[None], video_p[None])
+        if w.segment_seconds is not None:
+            onsets = w.start + np.arange(t) * w.segment_seconds
+            offsets = np.minimum(onsets + w.segment_seconds, max(w.end, onsets[-1] + 1e-3))
+        else:
+            step = (w.end - w.start) / t
+            onsets = w.start + np.arange(t) * step
+            offsets = w.start + np.arange(1, t + 1) * step
+        spans_l.append(np.stack([onsets, offsets], axis=1))
+        a_l.append(audio_w[0])
+        v_l.append(visual_w[0])
+        p_l.append(frame)
+        vp_l.append(np.repeat(video_p[None], t, axis=0))
+    spans = np.concatenate(spans_l)
+    a, v, p, vp = (np.concatenate(x) for x in (a_l, v_l, p_l, vp_l))
+    n = len(windows)
     events = timeline_events(spans, a, v, p, vp, classes)
     return ParseResult(
         video=video,

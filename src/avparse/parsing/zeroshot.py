@@ -75,20 +75,28 @@ def zero_shot_vocabulary(
 
 
 def window_probabilities(
-    clip_logits: np.ndarray, clap_logits: np.ndarray | None, vocab: Vocabulary
+    clip_logits: np.ndarray | None, clap_logits: np.ndarray | None, vocab: Vocabulary
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Segment probabilities (10, 2, C) and video probabilities (C,) of one window.
+    """Segment probabilities (T, 2, C) and video probabilities (C,) of one window.
 
-    ``clap_logits`` is None for a video without sound: its audio probabilities are 0.
+    ``clap_logits`` is None for a video without sound: its audio probabilities are 0;
+    ``clip_logits`` is None for an audio-only file: its visual probabilities are 0.
     """
     from avparse.teachers.rule import elaborate
 
-    clip_logits = np.asarray(clip_logits, np.float32)
+    if clip_logits is None and clap_logits is None:
+        raise ValueError("a window needs CLIP or CLAP logits")
     every = np.ones(len(vocab), dtype=bool)  # no weak labels: all classes are candidates
-    _, visual = elaborate(clip_logits, np.asarray(vocab.thresholds("visual")), every)
-    if clap_logits is None:
-        audio = np.zeros_like(visual)
-    else:
+    visual = audio = None
+    if clip_logits is not None:
+        clip_logits = np.asarray(clip_logits, np.float32)
+        _, visual = elaborate(clip_logits, np.asarray(vocab.thresholds("visual")), every)
+    if clap_logits is not None:
         _, audio = elaborate(clap_logits, np.asarray(vocab.thresholds("audio")), every)
+    if visual is None:
+        assert audio is not None
+        visual = np.zeros_like(audio)
+    if audio is None:
+        audio = np.zeros_like(visual)
     frame = np.stack([audio, visual], axis=1)  # (T, 2, C)
     return frame, frame.max(axis=(0, 1))
