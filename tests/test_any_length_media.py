@@ -251,8 +251,9 @@ def test_zero_shot_parse_of_audio_only_files(cli, tiny, tmp_path, suffix):
     audio = write_test_audio(tmp_path / f"song{suffix}", seconds=12)
     low = _low_thresholds(tmp_path / "low.json", ["dog", "car"])
     out = tmp_path / "out"
+    pictures = ["--plot", "--html"] if suffix == ".m4a" else []  # the pictures' cost once
     r = cli("parse", audio, "--zero-shot", "--classes", "dog,car", "--thresholds", low,
-            "--clip-model", tiny[0], "--clap-model", tiny[1], "--out", out, "--plot", "--html",
+            "--clip-model", tiny[0], "--clap-model", tiny[1], "--out", out, *pictures,
             "--no-progress")  # fmt: skip
     assert r.code == 0, r.err
     assert "no video stream: visual events are not reported" in r.err
@@ -261,7 +262,8 @@ def test_zero_shot_parse_of_audio_only_files(cli, tiny, tmp_path, suffix):
     kinds = {e["modality"] for e in data["events"]}
     assert kinds == {"audio"}  # heard, never seen
     assert max(e["offset"] for e in data["events"]) == pytest.approx(data["duration"], abs=0.05)
-    assert (out / "song.png").is_file() and (out / "song.html").is_file()
+    if pictures:
+        assert (out / "song.png").is_file() and (out / "song.html").is_file()
 
 
 def test_student_refuses_an_audio_only_file_in_one_line(tiny, tmp_path):
@@ -292,3 +294,92 @@ def test_zero_shot_parse_of_the_real_unav_video_named_with_dashes(
     data = json.loads((tmp_path / "out" / f"{UNAV_VIDEO}.json").read_text())
     assert data["duration"] == pytest.approx(60.0, abs=0.1) and data["windows"] == 6
     assert data["segments"][0] == [0.0, 1.0] and data["segments"][-1][1] == pytest.approx(60, 0.01)
+
+
+@pytest.fixture(scope="module")
+def segment_student(tmp_path_factory, tiny) -> Path:
+    """A tiny student of UWAV's network on CLAP/CLIP segment embeddings (any length)."""
+    import torch
+
+    from avparse.model.checkpoint import save_student
+    from avparse.model.config import ModelConfig
+    from avparse.model.han import HAN
+
+    torch.manual_seed(0)
+    config = ModelConfig(
+        audio_feature="clap_segments", visual_feature="clip_segments", motion_feature="none",
+        arch="uwav", d_model=16, num_layers=1, nhead=2, dim_feedforward=32,
+        feature_dims={"audio": 16, "visual": 16},
+    )  # fmt: skip
+    return save_student(HAN(config), config, tmp_path_factory.mktemp("student") / "any")
+
+
+def _parse_student(cli, video: Path, student: Path, tiny, out: Path, *extra: str):
+    return cli("parse", video, "--model", student, "--clip-model", tiny[0],
+               "--clap-model", tiny[1], "--out", out, "--no-progress", *extra)  # fmt: skip
+
+
+def test_any_length_student_reads_all_segments_in_one_pass(cli, segment_student, tiny, long_root):
+    import json
+
+    _, base, _ = long_root
+    video = base / "videos" / "longvideo01.mp4"
+    out = base / "parsed"
+    r = _parse_student(cli, video, segment_student, tiny, out, "--plot", "--html")
+    assert r.code == 0, r.err
+    data = json.loads((out / "longvideo01.json").read_text())
+    assert data["windows"] == 1 and len(data["segments"]) == 24
+    assert data["segments"][:2] == [[0.0, 1.0], [1.0, 2.0]]
+    assert data["segments"][-1] == [23.0, pytest.approx(23.5, abs=0.05)]
+    assert (out / "longvideo01.png").is_file() and (out / "longvideo01.html").is_file()
+    assert (out / "longvideo01.tsv").is_file()
+
+
+def test_any_length_student_in_windows_beyond_max_segments(cli, segment_student, tiny, long_root):
+    import json
+
+    _, base, _ = long_root
+    out = base / "parsed-windows"
+    video = base / "videos" / "longvideo01.mp4"
+    r = _parse_student(cli, video, segment_student, tiny, out, "--max-segments", "10")
+    assert r.code == 0, r.err
+    data = json.loads((out / "longvideo01.json").read_text())
+    assert data["windows"] == 3 and len(data["segments"]) == 24
+    assert data["segments"][10] == [10.0, 11.0]
+    assert any("24 segments read in 3 windows of 10" in n for n in data["notes"])
+    bad = _parse_student(cli, video, segment_student, tiny, out, "--max-segments", "0")
+    assert bad.code == 2 and "--max-segments must be at least 1" in bad.err
+
+
+def test_parse_features_are_the_whole_harvest_rows(segment_student, tiny, long_root):
+    """The student's inputs at parse time are the rows `harvest --span full` wrote."""
+    from avparse.harvest.outputs import ClipOutputs
+    from avparse.parsing.api import Parser
+
+    _, base, root = long_root
+    parser = Parser(segment_student, clip_model=tiny[0], clap_model=tiny[1])
+    seg = parser.extractor.segments(base / "videos" / "longvideo01.mp4")
+    out = ClipOutputs(root, "longvideo01")
+    np.testing.assert_allclose(seg.clip, np.load(out.segments("visual")), atol=1e-5)
+    np.testing.assert_allclose(seg.clap, np.load(out.segments("audio")), atol=1e-5)
+
+
+def test_audio_only_file_refused_by_the_any_length_student(cli, segment_student, tiny, tmp_path):
+    audio = write_test_audio(tmp_path / "song.flac", seconds=3)
+    r = _parse_student(cli, audio, segment_student, tiny, tmp_path / "o")
+    assert r.code == 1
+    assert "no video stream: the student reads both pictures and sound" in r.err
+    assert len([ln for ln in r.err.splitlines() if "error" in ln]) == 1
+
+
+def test_real_videos_with_the_any_length_student(cli, segment_student, tiny, unav_video, llp_video,
+                                                 tmp_path):  # fmt: skip
+    import json
+
+    r = cli("parse", unav_video, llp_video, "--model", segment_student, "--clip-model", tiny[0],
+            "--clap-model", tiny[1], "--out", tmp_path, "--no-progress")  # fmt: skip
+    assert r.code == 0, r.err
+    unav = json.loads((tmp_path / f"{UNAV_VIDEO}.json").read_text())
+    assert len(unav["segments"]) == 60 and unav["segments"][-1] == [59.0, 60.0]
+    llp = json.loads((tmp_path / "BjCEufrlXm4.json").read_text())
+    assert len(llp["segments"]) == 10 and llp["windows"] == 1

@@ -97,7 +97,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from avparse.parsing.api import check_max_segments
     from avparse.parsing.batch import ParsedVideo, parse_many
+
+    check_max_segments(args.max_segments)
 
     def note(text: str) -> None:
         print(f"note: {text}", file=sys.stderr)

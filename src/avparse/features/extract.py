@@ -89,7 +89,7 @@ class FeatureExtractor:
         visual: an :class:`avparse.teachers.clip.VisualTeacher`.
         audio: an :class:`avparse.teachers.clap.AudioTeacher`.
         motion: an :class:`avparse.features.r2plus1d.R2Plus1D18`, or None when the 3D features
-            are not needed (zero-shot parsing).
+            are not needed (zero-shot parsing, a student without a 3-D input).
         student: compute the student's inputs (token maps, motion) rather than chunk logits.
         snippet_fps, snippet_size: R(2+1)D-18 sampling; the defaults (8 fps, 112 px) reproduce
             the published features, smaller values are for quick tests.
@@ -107,8 +107,6 @@ class FeatureExtractor:
         snippet_size: int = SNIPPET_SIZE,
         precision: str = "float32",
     ) -> None:
-        if student and motion is None:
-            raise ValueError("student features need the R(2+1)D-18 network")
         self.visual = visual
         self.audio = audio
         self.motion = motion
@@ -125,8 +123,8 @@ class FeatureExtractor:
             path,
             window=window,
             **self.visual.decoding(),
-            fps=self.snippet_fps if self.student else None,
-            fps_size=(self.snippet_size, self.snippet_size) if self.student else None,
+            fps=self.snippet_fps if self.motion is not None else None,
+            fps_size=(self.snippet_size, self.snippet_size) if self.motion is not None else None,
             audio_only=not self.student,  # zero-shot hears audio-only files; a student needs both
         )
         if clip.frames is None:  # an audio-only file (zero-shot): nothing is seen
@@ -148,7 +146,8 @@ class FeatureExtractor:
             wave = clip.audio if clip.audio is not None else silence(clip.seconds)
             token_map = self.audio.token_maps(self.audio.prepare([wave]))[0]
             out.clap_map = fit_token_map(token_map, clip.seconds)
-            out.motion = self._motion(clip.rate_frames)
+            if self.motion is not None:
+                out.motion = self._motion(clip.rate_frames)
         elif clip.audio is not None:
             chunks = clip.audio_chunks()
             assert chunks is not None

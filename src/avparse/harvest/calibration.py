@@ -6,7 +6,8 @@ the weak labels and the dense labels, and chooses per-class thresholds with
 keeps its current threshold, or takes the pooled one). LLP: dense audio and visual labels of val. AVE:
 the annotated event is audio-visual, so its segments are the truth of both modalities.
 Clips harvested without audio (silent, audio labels forced to 0) are left out of the audio
-thresholds, as the harvest never applies them to those clips.
+thresholds, as the harvest never applies them to those clips; audio-only files (blind, visual
+labels forced to 0) likewise out of the visual ones.
 The result is a JSON file that :func:`avparse.vocab.load_thresholds` reads (``--thresholds``).
 """
 
@@ -123,8 +124,10 @@ def calibrate_harvest(
         for i, clip in enumerate(ids):
             out = ClipOutputs(root, clip)
             path = out.scores(m)
-            # A silent clip's audio labels are 0 whatever its logits of silence: not a CLAP call.
-            if path.is_file() and not (m == "audio" and out.silent):
+            # A silent clip's audio labels are 0 whatever its logits of silence: not a CLAP call
+            # (and an audio-only file's visual labels whatever CLIP makes of black frames).
+            off = out.silent if m == "audio" else out.blind
+            if path.is_file() and not off:
                 rows.append(i)
                 scores.append(np.load(path))
         if not rows:

@@ -43,6 +43,12 @@ over 1200 segments needs some tens of MB); longer videos are read in windows of 
 # batches of videos into a folder (skip / continue / report): avparse.parsing.batch.parse_many
 
 
+def check_max_segments(max_segments: int) -> None:
+    """One line when ``--max-segments`` cannot be used (before any model or video is opened)."""
+    if not (isinstance(max_segments, int) and max_segments >= 1):
+        raise AvparseError(f"--max-segments must be at least 1, got {max_segments}")
+
+
 def video_duration(path: str | Path, *, audio_only: bool = False) -> float:
     """Length of a video in seconds (container, then stream, then last packet); one-line errors.
 
@@ -130,8 +136,7 @@ class Parser:
     ) -> None:
         from avparse.features.extract import FeatureExtractor, check_extractable, reads_segments
 
-        if not (isinstance(max_segments, int) and max_segments >= 1):
-            raise AvparseError(f"--max-segments must be at least 1, got {max_segments}")
+        check_max_segments(max_segments)
         self.max_segments = max_segments
         self.segment_mode = False
         from avparse.teachers.clap import AudioTeacher
@@ -315,12 +320,12 @@ class Parser:
 
         audio = torch.from_numpy(np.stack([w.clap_map for w in inputs]))
         visual = torch.from_numpy(np.stack([w.clip for w in inputs]))
-        motion = torch.from_numpy(np.stack([w.motion for w in inputs]))
+        motion = None
+        if inputs[0].motion is not None:
+            motion = torch.from_numpy(np.stack([w.motion for w in inputs])).to(self.device)
         assert self.student is not None
         with torch.inference_mode():
-            out = self.student(
-                audio.to(self.device), visual.to(self.device), motion.to(self.device)
-            )
+            out = self.student(audio.to(self.device), visual.to(self.device), motion)
         return out.frame_prob.float().cpu().numpy(), out.video_prob.float().cpu().numpy()
 
     def _zero_shot_probs(self, inputs) -> tuple[np.ndarray, np.ndarray]:
