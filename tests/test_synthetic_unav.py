@@ -146,6 +146,15 @@ def test_root_reads_back_and_checks_clean(synth_root: Path, cli):
     res = cli("data", "check", synth_root, "--no-progress")
     assert res.code == 0 and "OK: no problems found" in res.out, res.out
     assert "(task unav)" in res.out
+    # the class text embeddings the frame-wise teachers score against, in UWAV's files, are
+    # what the temporal teacher reads with clip_text=uwav / clap_text=uwav (no text model)
+    from avparse.temporal.text import event_features
+
+    text = event_features(synth_root, {"audio": "uwav", "visual": "uwav"}, UNAV)
+    noise = math.hypot(0.3, 0.35)
+    for m, dim in (("audio", 512), ("visual", 768)):
+        assert text[m].shape == (100, dim)
+        np.testing.assert_allclose(text[m], text_embeddings(UNAV.names, m, noise=noise))
 
 
 def test_broken_copy_of_a_synthetic_root(synth_root: Path, tmp_path: Path, cli):
@@ -231,6 +240,8 @@ def test_llp_like_world_with_the_name_based_teachers(tmp_path: Path, cli):
     assert res.code == 0, res.err
     x = np.load(next((root / FEATURE_KINDS["clap_segments"].folder).glob("*.npy")))
     assert x.shape == (10, 512)
+    event = np.load(root / "feats_CLIP" / "event_feats" / "all_event_feats.npy")
+    np.testing.assert_allclose(event, text)  # LLP's names in the same text tower
     res = cli("data", "check", root, "--no-progress")
     assert res.code == 0 and "feats_CLAP/segment_feats" in res.out, res.out
     np.save(next((root / FEATURE_KINDS["clip_segments"].folder).glob("*.npy")), np.zeros((9, 768)))

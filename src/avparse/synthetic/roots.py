@@ -408,7 +408,8 @@ def generate_llp(
     marker); other settings are refused unless ``overwrite``. ``segments``: the frame-wise
     teachers of the name-based world shared with the UnAV-like roots, and their CLIP / CLAP
     segment features (``feats_CLIP|feats_CLAP/segment_feats``, (10, 768) / (10, 512); see
-    :func:`_render_splits`), for the temporal teacher.
+    :func:`_render_splits`) and the class text embeddings in UWAV's ``event_feats`` files, for
+    the temporal teacher.
     """
     root = Path(root)
     config = config or SyntheticConfig()
@@ -421,6 +422,10 @@ def generate_llp(
     if _begin(root, settings, overwrite):
         return root
     calibration = _write_clips(root, splits, kinds, seed, config, LLP, "llp", segments)
+    if segments:
+        from avparse.synthetic.unav import write_event_features
+
+        write_event_features(root, LLP, config)
     for name, split in splits.items():
         write_weak_tsv(root / LLP_FILES[name], split.filenames, split.weak, LLP)
     everything = [splits[s] for s in ("train", "val", "test")]

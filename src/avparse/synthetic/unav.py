@@ -40,10 +40,12 @@ from pathlib import Path
 import numpy as np
 
 from avparse.data.layout import (
+    EVENT_FEATURE_FOLDERS,
     FEATURE_KINDS,
     SEGMENT_KINDS,
     UNAV_ANNOTATIONS,
     UNAV_PUBLISHED_KINDS,
+    UWAV_EVENT_FEATURES,
 )
 from avparse.data.ragged import Ragged
 from avparse.data.unav import SUBSETS, SplitEvents
@@ -56,7 +58,7 @@ from avparse.synthetic.config import rng as rng_of
 from avparse.synthetic.labels import calibrate_teachers
 from avparse.teachers.calibrate import MIN_CLIPS
 from avparse.teachers.rule import elaborate
-from avparse.utils.atomic import write_json
+from avparse.utils.atomic import save_npy, write_json
 from avparse.vocab import UNAV, Vocabulary
 
 UNAV_FEATURE_SETS: dict[str, tuple[str, ...]] = {
@@ -266,6 +268,19 @@ def teacher_segments(
     return emb, logits, amp
 
 
+def write_event_features(
+    root: Path, vocab: Vocabulary, config: SyntheticConfig, prototype_seed: int = PROTOTYPE_SEED
+) -> None:
+    """The world's class text embeddings in UWAV's files, ``feats_CLIP|feats_CLAP/event_feats/
+    all_event_feats.npy`` ((C, 768) / (C, 512), rows in ``vocab``'s order): what the frame-wise
+    teachers score against, and what the temporal teacher reads with ``clip_text=uwav`` /
+    ``clap_text=uwav`` (no text model needed on a synthetic root)."""
+    world = ConceptWorld.build(vocab, (), config, prototype_seed)
+    for modality, folder in EVENT_FEATURE_FOLDERS.items():
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        save_npy(root / folder / UWAV_EVENT_FEATURES, world.text[modality])
+
+
 @dataclass
 class RenderedVideos:
     """One chunk of videos: per kind a list of per-video arrays, and the teachers' logits."""
@@ -471,6 +486,8 @@ def write_unav_root(
                                 (out.scores(m), split.scores[m][i])):  # fmt: skip
                     path.parent.mkdir(parents=True, exist_ok=True)
                     np.save(path, np.asarray(x, dtype=np.float32))
+    if any(k in SEGMENT_KINDS for k in kinds):
+        write_event_features(root, UNAV, config)
     write_json(root / UNAV_ANNOTATIONS, annotation_json(splits))
     return calibration
 
@@ -491,7 +508,8 @@ def generate_unav(
     ``unav100_annotations.json`` (train / validation / test), the features of ``features``
     (:data:`UNAV_FEATURE_SETS`), per video the frame-wise teachers' logits, soft and hard
     labels ((T, 100), calibrated on val) as ``avparse harvest`` writes them, and the thresholds
-    (``synthetic_thresholds.json``). The same overwrite rules as the LLP-like roots
+    (``synthetic_thresholds.json``); with segment features, the world's class text embeddings
+    in UWAV's ``event_feats`` files (:func:`write_event_features`). The same overwrite rules as the LLP-like roots
     (:func:`avparse.synthetic.roots.generate_llp`): a root finished with the same settings is
     reused, a synthetic root of other settings replaced only with ``overwrite``, any other
     non-empty folder refused.
