@@ -286,3 +286,40 @@ def test_uwav_clip_clap_student_trains_on_segment_embeddings(tmp_path: Path, cli
     res = cli("evaluate", "--data", root, "--checkpoint", out / "model", "--split", "val",
               "--out", tmp_path / "eval", "--store", tmp_path / "store")  # fmt: skip
     assert res.code == 0, res.err
+
+
+def test_uwav_initial_weights_are_uwavs_for_a_seed() -> None:
+    """UWAV builds fc_prob, the MIL attention MLPs, fc_a, fc_fusion, then ONE HAN layer that it
+    deep-copies (``_get_clones``): built the same way here, a seed gives the same weights."""
+    import copy
+    import itertools
+
+    from torch import nn
+
+    d, c, heads, ff, n_layers = D, 25, HEADS, 48, 3
+
+    def mlp(d_in: int, d_out: int, n: int) -> nn.ModuleList:
+        widths = [d_in] + [2 * d] * (n - 1) + [d_out]
+        return nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(widths))
+
+    torch.manual_seed(5)
+    want = {f"fc_prob.{k}": v for k, v in nn.Linear(d, c).state_dict().items()}
+    for name, module in (("fc_frame_att", mlp(d, c, 1)), ("fc_av_att", mlp(d, c, 1)),
+                         ("fc_a", mlp(128, d, 2)), ("fc_fusion", mlp(2048 + 512, d, 1))):  # fmt: skip
+        want |= {f"{name}.layers.{k}": v for k, v in module.state_dict().items()}
+    layer = nn.ModuleDict({
+        "self_attn": nn.MultiheadAttention(d, heads, dropout=0.1),
+        "cm_attn": nn.MultiheadAttention(d, heads, dropout=0.1),
+        "linear1": nn.Linear(d, ff), "linear2": nn.Linear(ff, d),
+        "norm1": nn.LayerNorm(d), "norm2": nn.LayerNorm(d),
+    })  # fmt: skip
+    for i in range(n_layers):
+        clone = copy.deepcopy(layer).state_dict()
+        want |= {f"hat_encoder.layers.{i}.{k}": v for k, v in clone.items()}
+    torch.manual_seed(5)
+    over = {"d_model": d, "nhead": heads, "dim_feedforward": ff, "num_layers": n_layers}
+    got = HAN(model_config("uwav", over)).state_dict()
+    assert [k for k in want if not torch.equal(want[k], got[k])] == []
+    valor = HAN(model_config("valor", {**SMALL, "num_layers": 2}))  # VALOR's init: unchanged
+    a, b = (layer.state_dict() for layer in valor.hat_encoder.layers)
+    assert not torch.equal(a["linear1.weight"], b["linear1.weight"])

@@ -171,6 +171,11 @@ class HAN(nn.Module):
             width = config.visual_dim + config.motion_dim
             self.fc_fusion = MLP(width, 2 * d, d, config.proj_layers)
             self.hat_encoder = HybridAttentionEncoder(config)
+            # UWAV's encoder deep-copies one freshly built layer: every layer starts equal, and
+            # (modules built in UWAV's order) a seed gives UWAV's initial weights
+            first = self.hat_encoder.layers[0].state_dict()
+            for layer in list(self.hat_encoder.layers)[1:]:
+                layer.load_state_dict(first)
             if not self.has_motion:  # idle, as in UWAV, but part of its state dict
                 self.fc_fusion.requires_grad_(False)
         else:
