@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from avparse.parsing.events import Window, build_result
-from avparse.parsing.html import script_json, video_href, write_index, write_page
+from avparse.parsing.html import script_json, video_href, write_page, write_results_index
 
 CHROMIUM = Path("/usr/bin/chromium")
 EVIL = "<script>alert(1)</script>"
@@ -48,12 +48,14 @@ def test_page_is_self_contained_and_escaped(tmp_path: Path) -> None:
     assert video_href(video, tmp_path / "page.html") == "videos/we%3Cb%3Eird%20%26%20name.mp4"
 
 
-def test_index_page(tmp_path: Path) -> None:
-    res = _result(tmp_path / "x<y>.mp4")
-    index = write_index([(res, tmp_path / "pages" / "x.html")], tmp_path / "index.html")
-    text = index.read_text()
-    assert 'href="pages/x.html"' in text and "x&lt;y&gt;.mp4" in text
-    assert "1 audio, 1 visual, 0 audio-visual" in text
+def test_index_page_loads_the_results_and_does_not_grow(tmp_path: Path) -> None:
+    """Issue 22: index.html is a fixed-size page that loads results.jsonl (results.js from
+    disk); no per-video data is inlined, so 100,000 videos give the same page."""
+    small = write_results_index(tmp_path / "a.html", 3).read_text()
+    large = write_results_index(tmp_path / "b.html", 100_000).read_text()
+    assert len(large) - len(small) == len("100000") - len("3")
+    assert "results.jsonl" in small and "results.js" in small
+    assert not re.search(r"(src|href)=\"(https?:)?//", small)
 
 
 def _chromium_dom(url: str, profile: Path) -> str:

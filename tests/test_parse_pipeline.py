@@ -173,8 +173,12 @@ def test_batch_continues_past_bad_files(cli, models, clips, tmp_path) -> None:
     silent = json.loads((out / "silent.json").read_text())
     assert not silent["has_audio"] and "no audio stream" in " ".join(silent["notes"])
     assert all(e["modality"] == "visual" for e in silent["events"])
-    index = (out / "index.html").read_text()
-    assert index.count("<li>") == 3 and "long.html" in index
+    assert "results.jsonl" in (out / "index.html").read_text()
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in rows].count("parsed") == 3 and len(rows) == 5
+    long_row = next(r for r in rows if r["output"] == "long")
+    assert "long.html" in long_row["files"] and long_row["duration"] == long["duration"]
+    assert "results.js" in {p.name for p in out.iterdir()}
     assert not (out / "corrupt.json").exists()
 
 

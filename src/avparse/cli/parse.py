@@ -1,4 +1,7 @@
-"""``avparse parse VIDEO...``: events heard, seen, and both, with times, for any video file.
+"""``avparse parse INPUT... [--list FILE]``: events heard, seen, and both, for any video file.
+
+Inputs are files, folders, glob patterns and list files; under ``torchrun`` the videos are
+shared out over the ranks (:mod:`avparse.parsing.batch`).
 
 Thin over :func:`avparse.parsing.batch.parse_many` (which skips finished videos, records failed
 ones and finishes the rest); this module only parses arguments and prints. See ``docs/parsing.md``.
@@ -7,6 +10,7 @@ ones and finishes the rest); this module only parses arguments and prints. See `
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -19,7 +23,19 @@ from avparse.utils.progress import add_progress_flags, progress_enabled
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("videos", nargs="+", type=Path, metavar="VIDEO", help="video files")
+    parser.add_argument(
+        "videos",
+        nargs="*",
+        metavar="INPUT",
+        help="video or audio files, folders (searched recursively) or glob patterns (quoted: "
+        "'clips/**/*.mp4')",
+    )
+    parser.add_argument(
+        "--list",
+        metavar="FILE",
+        help="also parse the paths in FILE, one per line ('-': standard input); for collections "
+        "too long for a command line",
+    )
     src = parser.add_argument_group("what parses")
     src.add_argument(
         "--model",
@@ -124,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{item.video}: {item.counts()} events -> {item.json_path}")
 
     report = parse_many(
-        args.videos, args.out, args.model, preset=args.preset, plot=args.plot, html=args.html,
+        args.videos, args.out, args.model, list_file=args.list, preset=args.preset, plot=args.plot, html=args.html,
         truth_audio=args.truth_audio, truth_visual=args.truth_visual, overwrite=args.overwrite,
         show_progress=progress_enabled(args), on_video=show, on_note=note,
         raise_unexpected=args.debug, zero_shot=args.zero_shot, classes=args.classes,
@@ -135,8 +151,10 @@ def run(args: argparse.Namespace) -> int:
         max_segments=args.max_segments,
     )  # fmt: skip
     if report.failed:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        where = f" (rank {os.environ.get('RANK', '0')} of {world})" if world > 1 else ""
         print(
-            f"avparse parse: {len(report.failed)} of {len(report.videos)} videos failed",
+            f"avparse parse: {len(report.failed)} of {len(report.videos)} videos failed{where}",
             file=sys.stderr,
         )
     return report.exit_status

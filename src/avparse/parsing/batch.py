@@ -1,5 +1,13 @@
 """Parse many videos into a folder: ``avparse.parse_many(...)``, the job behind ``avparse parse``.
 
+Inputs (:func:`collect_inputs`): files, folders (searched recursively for video and audio
+files), glob patterns and list files (one path per line, ``-`` for standard input), in a stable
+order. Under ``torchrun`` the videos still to parse are shared out over the ranks (each parsed
+once, the models loaded once per rank) and rank 0 writes the summaries once every rank is done.
+Summaries: ``results.jsonl`` (a line per video, appended as each finishes, compacted to one
+line per video at the end) and, with ``html``, an ``index.html`` that loads it (paged and
+searchable, usable at 100,000 videos).
+
 A batch is resumable and tolerant: a video whose finished output exists is skipped (unless
 ``overwrite``), a video that cannot be parsed is recorded with one line and the others are still
 finished, and the report says which did what. Problems with the models or settings stop the batch
@@ -14,19 +22,39 @@ skipped because ``x/clip.mp4`` was parsed before it.
 
 from __future__ import annotations
 
+import glob
+import json
 import os
 import re
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from avparse.errors import AvparseError, first_line
+from avparse.harvest.plan import VIDEO_EXTENSIONS
 from avparse.parsing.events import ParseResult
-from avparse.utils.atomic import prepare_output_folder
+from avparse.utils.atomic import append_line, prepare_output_folder, write_text
 from avparse.utils.progress import progress
 
 MODALITY_ORDER = ("audio", "visual", "audio-visual")
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".opus")
+"""Audio files a folder or pattern of inputs also yields (parsed as video without pictures)."""
+
+MEDIA_EXTENSIONS = VIDEO_EXTENSIONS + AUDIO_EXTENSIONS
+
+RESULTS = "results.jsonl"
+"""The summary of an output folder: one JSON line per video (:func:`result_row`)."""
+
+RESULTS_SCRIPT = "results.js"
+"""The same rows for ``index.html`` opened from disk (browsers refuse to fetch ``file://``)."""
+
+INDEX = "index.html"
+
+OUTPUT_SUFFIXES = (".json", ".tsv", ".png", ".html")
+"""The files of one video, in the order ``results.jsonl`` lists them."""
 
 
 @dataclass
@@ -46,6 +74,8 @@ class ParsedVideo:
     """The failure was not an :class:`AvparseError` (a bug or a library's own error)."""
     notes: list[str] = field(default_factory=list)
     """Notes about this video alone (the parser's own notes are in :attr:`BatchReport.notes`)."""
+    position: int = 0
+    """Its place among the collected inputs (reports keep input order)."""
 
     def counts(self) -> str:
         """``3 audio, 1 visual, 0 audio-visual`` for a parsed video."""
@@ -61,7 +91,13 @@ class BatchReport:
     videos: list[ParsedVideo]
     notes: list[str] = field(default_factory=list)
     index: Path | None = None
-    """``index.html`` when ``html`` was asked for several videos."""
+    """``index.html`` when ``html`` was asked (rank 0)."""
+
+    def __iter__(self) -> Iterator[ParsedVideo]:
+        return iter(self.videos)
+
+    def __len__(self) -> int:
+        return len(self.videos)
 
     def of(self, status: str) -> list[ParsedVideo]:
         return [v for v in self.videos if v.status == status]
@@ -143,11 +179,307 @@ def _one_line(video: Path, text: str) -> str:
     return text if str(video) in text else f"{video}: {text}"
 
 
+def _media_under(folder: Path) -> list[Path]:
+    """Video and audio files under ``folder`` (recursively, hidden entries skipped), sorted."""
+    found: list[Path] = []
+    for base, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(
+            Path(base) / f
+            for f in files
+            if not f.startswith(".") and os.path.splitext(f)[1].lower() in MEDIA_EXTENSIONS
+        )
+    return sorted(found)
+
+
+def read_list(list_file: str | Path) -> list[str]:
+    """Entries of a list file (one per line; blank lines and ``#`` comments skipped); ``-`` reads
+    standard input. A list file that cannot be read is one line (exit 2)."""
+    if str(list_file) == "-":
+        text = sys.stdin.read()
+    else:
+        try:
+            text = Path(list_file).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise AvparseError(f"{list_file}: list file not found (--list)") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise AvparseError(f"{list_file}: cannot read the list file ({exc})") from None
+    lines = (line.strip() for line in text.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def collect_inputs(
+    items: Sequence[str | Path] = (), list_file: str | Path | None = None
+) -> list[Path]:
+    """The files to parse, in a stable order: ``items`` then the entries of ``list_file``.
+
+    A folder gives its video and audio files (:data:`MEDIA_EXTENSIONS`, recursively, sorted); a
+    glob pattern (``*``, ``?``, ``[``, ``**``) that is not an existing path gives its matches,
+    sorted (folders among them expanded); anything else is kept as given, so a missing file
+    is recorded as that video's failure, not a fatal error. A pattern that matches nothing is
+    kept as given too (it fails as ``video file not found``).
+    """
+    entries = [str(i) for i in items]
+    if list_file is not None:
+        entries += read_list(list_file)
+    out: list[Path] = []
+    for entry in entries:
+        path = Path(entry)
+        if path.is_dir():
+            out.extend(_media_under(path))
+        elif glob.has_magic(entry) and not path.exists():
+            matches = sorted(glob.glob(entry, recursive=True))
+            if not matches:
+                out.append(path)
+            for match in matches:
+                m = Path(match)
+                out.extend(_media_under(m) if m.is_dir() else [m])
+        else:
+            out.append(path)
+    return out
+
+
+def result_row(item: ParsedVideo, source: dict[str, Any] | None, files: list[str]) -> dict:
+    """The ``results.jsonl`` line of one video."""
+    row: dict[str, Any] = {
+        "video": str(item.video),
+        "path": (source or {}).get("path") or str(item.video),
+        "status": item.status,
+        "output": item.stem,
+        "files": files,
+    }
+    if item.result is not None:
+        row["duration"] = round(item.result.duration, 3)
+        row["events"] = {m: len(item.result.events_of(m)) for m in MODALITY_ORDER}
+        row["labels"] = sorted({e.label for e in item.result.events})
+    if item.error:
+        row["error"] = item.error
+    if item.notes:
+        row["notes"] = item.notes
+    return row
+
+
+def _row_from_json(out: Path, stem: str) -> dict | None:
+    """A ``parsed`` row rebuilt from a finished ``<stem>.json`` (a video with no line yet)."""
+    from avparse.parsing.output import SOURCE_KEY, read_result_json
+
+    try:
+        data = read_result_json(out / f"{stem}.json")
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    events = data.get("events") or []
+    recorded = data.get(SOURCE_KEY)
+    source: dict[str, Any] = recorded if isinstance(recorded, dict) else {}
+    files = [f"{stem}{ext}" for ext in OUTPUT_SUFFIXES if (out / f"{stem}{ext}").is_file()]
+    return {
+        "video": str(data.get("video", "")),
+        "path": source.get("path") or str(data.get("video", "")),
+        "status": "parsed",
+        "output": stem,
+        "files": files,
+        "duration": data.get("duration"),
+        "events": {m: sum(e.get("modality") == m for e in events) for m in MODALITY_ORDER},
+        "labels": sorted({str(e.get("label")) for e in events}),
+    }
+
+
+def compact_results(out: Path, stems: Sequence[str] = ()) -> list[dict]:
+    """Rewrite ``out/results.jsonl`` with one line per video (the latest, by resolved path),
+    adding rows for the finished outputs ``stems`` that have none; returns the rows. Torn or
+    malformed lines (an interrupted append) are dropped."""
+    rows: dict[str, dict] = {}
+    path = out / RESULTS
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and isinstance(row.get("path"), str):
+                rows.pop(row["path"], None)  # the latest line of a video wins, in its order
+                rows[row["path"]] = row
+    have = {r.get("output") for r in rows.values()}
+    for stem in stems:
+        if stem not in have:  # a finished output without a line (results.jsonl lost or older)
+            row = _row_from_json(out, stem)
+            if row is not None and row["path"] not in rows:
+                rows[row["path"]] = row
+    ordered = sorted(rows.values(), key=lambda r: (str(r.get("output")), r["path"]))
+    write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ordered))
+    return ordered
+
+
+@dataclass
+class _Plan:
+    items: list[ParsedVideo]
+    todo: list[ParsedVideo]
+    sources: dict[int, dict[str, Any]]
+
+
+def _plan(paths: list[Path], out: Path, overwrite: bool) -> _Plan:
+    plan = _Plan([], [], {})
+    assigned = assign_outputs(paths, out)
+    for i, (video, (stem, state, source)) in enumerate(zip(paths, assigned, strict=True)):
+        item = ParsedVideo(video, stem, "todo", out / f"{stem}.json", position=i)
+        if state == "repeat":
+            item.status = "skipped"
+            item.notes.append(f"the same file as an earlier input; written once as {stem}.json")
+        elif state == "done" and not overwrite:
+            item.status = "skipped"
+        else:
+            if state == "stale":
+                item.notes.append(f"changed since {stem}.json was written; parsed again")
+            plan.todo.append(item)
+        plan.sources[id(item)] = source
+        plan.items.append(item)
+    return plan
+
+
+def iter_parse(
+    videos: Sequence[str | Path],
+    out: str | Path,
+    model: str | Path | None = None,
+    *,
+    list_file: str | Path | None = None,
+    plot: bool = False,
+    html: bool = False,
+    truth_audio: str | Path | None = None,
+    truth_visual: str | Path | None = None,
+    overwrite: bool = False,
+    show_progress: bool = True,
+    on_note: Callable[[str], None] | None = None,
+    raise_unexpected: bool = False,
+    report: BatchReport | None = None,
+    **options: Any,
+) -> Iterator[ParsedVideo]:
+    """Parse a collection into ``out``, yielding each :class:`ParsedVideo` as it is done.
+
+    The iterator behind :func:`parse_many` (same arguments; ``report``, when given, collects
+    the notes and the index path). Skipped videos come first, then each parsed or failed one as
+    it finishes (its ``results.jsonl`` line already appended). Under ``torchrun`` each rank
+    yields the videos it parsed (rank 0 also the skipped ones), and rank 0 writes the
+    summaries after every rank is done; ``device="cuda"`` is each rank's local GPU.
+    """
+    from avparse.parsing.api import Parser
+    from avparse.parsing.output import write_result
+    from avparse.utils import distributed
+
+    out = Path(out)
+    truth_files = (truth_audio, truth_visual)
+    for path in truth_files:
+        if path is not None and not Path(path).is_file():
+            raise AvparseError(f"{path}: truth file not found")
+    prepare_output_folder(out)
+    paths = collect_inputs(videos, list_file)
+    if not paths:
+        raise AvparseError("no videos to parse: give files, folders, patterns or --list")
+    group = distributed.setup("cpu")  # gloo: the ranks only wait for each other
+    try:
+        plan = _plan(paths, out, overwrite)
+        distributed.barrier(group)  # every rank has planned before any rank writes
+        mine = plan.todo[group.rank :: group.world]
+        if group.main:
+            yield from (v for v in plan.items if v.status == "skipped")
+        if mine:
+            if "device" in options:
+                options["device"] = distributed.local_device(options["device"], group)
+            parser = Parser(model, **options)
+            if report is not None:
+                report.notes = list(parser.notes)
+            for note in parser.notes if group.main else ():
+                if on_note:
+                    on_note(note)
+            bar = progress(mine, desc="parse", unit="video", enabled=show_progress and group.main)
+            for item in bar:
+                files = _parse_one(
+                    parser, item, out, plan.sources[id(item)], plot=plot, html=html,
+                    truth_files=truth_files, raise_unexpected=raise_unexpected,
+                    write_result=write_result,
+                )  # fmt: skip
+                append_line(out / RESULTS, json.dumps(
+                    result_row(item, plan.sources[id(item)], files), ensure_ascii=False
+                ))  # fmt: skip
+                yield item
+        distributed.barrier(group)  # every rank is done: the summaries see all outputs
+        if group.main:
+            done = [v.stem for v in plan.items if v.status in ("skipped", "todo", "parsed")]
+            rows = compact_results(out, done)
+            if html:
+                index = write_index_page(out, rows)
+                if report is not None:
+                    report.index = index
+        # no rank exits (a rank with failed videos exits 1, and torchrun then stops the
+        # others) before rank 0 has written the summaries
+        distributed.barrier(group)
+    finally:
+        distributed.teardown(group)
+
+
+def _parse_one(
+    parser: Any,
+    item: ParsedVideo,
+    out: Path,
+    source: dict[str, Any],
+    *,
+    plot: bool,
+    html: bool,
+    truth_files: tuple,
+    raise_unexpected: bool,
+    write_result: Callable,
+) -> list[str]:
+    """Parse one video into ``out``; records a failure on ``item``; returns the files written."""
+    try:
+        result = parser.parse(item.video)
+    except AvparseError as exc:
+        item.status, item.error = "failed", _one_line(item.video, str(exc))
+        return []
+    except Exception as exc:  # a decoder or model failure on one file must not end the batch
+        if raise_unexpected:
+            raise
+        why = f"unexpected {type(exc).__name__}: {first_line(exc)}"
+        item.status, item.error = "failed", _one_line(item.video, why)
+        item.unexpected = True
+        return []
+    item.status, item.result = "parsed", result
+    item.notes += result.notes[len(parser.notes) :]
+    truth = None
+    if any(truth_files):
+        from avparse.parsing.plot import truth_events
+
+        truth = truth_events(item.video.stem, parser.vocab, *truth_files)
+    files = []
+    if plot:
+        from avparse.parsing.plot import plot_timeline
+
+        plot_timeline(result, out / f"{item.stem}.png", truth=truth)
+        files.append(f"{item.stem}.png")
+    if html:
+        from avparse.parsing.html import write_page
+
+        write_page(result, out / f"{item.stem}.html", truth=truth)
+        files.append(f"{item.stem}.html")
+    # the JSON is written last: its presence marks the video as done
+    write_result(result, out, item.stem, source)
+    return [f"{item.stem}.json", f"{item.stem}.tsv", *files]
+
+
+def write_index_page(out: Path, rows: list[dict]) -> Path:
+    """``index.html`` (loads ``results.jsonl``) and ``results.js`` (the same rows, for a page
+    opened from disk)."""
+    from avparse.parsing.html import script_json, write_results_index
+
+    write_text(out / RESULTS_SCRIPT, f"avparseResults({script_json(rows)});\n")
+    return write_results_index(out / INDEX, len(rows))
+
+
 def parse_many(
     videos: Sequence[str | Path],
     out: str | Path,
     model: str | Path | None = None,
     *,
+    list_file: str | Path | None = None,
     plot: bool = False,
     html: bool = False,
     truth_audio: str | Path | None = None,
@@ -160,16 +492,19 @@ def parse_many(
     **options: Any,
 ) -> BatchReport:
     """Parse ``videos`` into ``out``: ``<stem>.json`` and ``<stem>.tsv`` per video (plus
-    ``<stem>.png`` with ``plot``, ``<stem>.html`` and ``index.html`` with ``html``).
+    ``<stem>.png`` with ``plot``, ``<stem>.html`` with ``html``), ``results.jsonl`` (one line per
+    video) and, with ``html``, ``index.html``.
 
     Args:
-        videos: video files; two with the same name get ``clip`` and ``clip-2`` (names are
-            given by :func:`assign_outputs`: an output counts as a video's only when its JSON
-            records that very file).
+        videos: video (or audio) files, folders (searched recursively) and glob patterns
+            (:func:`collect_inputs`); two files with the same name get ``clip`` and ``clip-2``
+            (:func:`assign_outputs`: an output counts as a video's only when its JSON records
+            that very file).
         out: output folder (created).
         model: a student folder, hub id or published ``.pt`` (with ``preset=``); None for
             zero-shot (``classes=`` or ``vocab=``). Other keywords are those of
             :class:`avparse.parsing.api.Parser`.
+        list_file: a file of paths, one per line (``-``: standard input), after ``videos``.
         truth_audio, truth_visual: dense-format label files drawn beside the events.
         overwrite: parse again videos whose finished output exists (else they are skipped).
         on_video: called after each video (parsed, skipped or failed), e.g. to print a line.
@@ -178,78 +513,19 @@ def parse_many(
             instead of recording them.
 
     Returns:
-        A :class:`BatchReport`; its ``exit_status`` is 1 when some video failed.
+        A :class:`BatchReport` (iterable over its videos); its ``exit_status`` is 1 when some
+        video failed. To handle each video as it finishes (a large collection), iterate
+        :func:`iter_parse` instead. Under ``torchrun`` a rank's report holds its own videos.
     """
-    from avparse.parsing.api import Parser
-    from avparse.parsing.output import write_result
-
-    out = Path(out)
-    paths = [Path(v) for v in videos]
-    truth_files = (truth_audio, truth_visual)
-    for path in truth_files:
-        if path is not None and not Path(path).is_file():
-            raise AvparseError(f"{path}: truth file not found")
-    prepare_output_folder(out)
     report = BatchReport([])
-    todo: list[ParsedVideo] = []
-    sources = {}
-    for video, (stem, state, source) in zip(paths, assign_outputs(paths, out), strict=True):
-        item = ParsedVideo(video, stem, "todo", out / f"{stem}.json")
-        if state == "repeat":
-            item.status = "skipped"
-            item.notes.append(f"the same file as an earlier input; written once as {stem}.json")
-        elif state == "done" and not overwrite:
-            item.status = "skipped"
-        else:
-            if state == "stale":
-                item.notes.append(f"changed since {stem}.json was written; parsed again")
-            todo.append(item)
-            sources[id(item)] = source
+    for item in iter_parse(
+        videos, out, model, list_file=list_file, plot=plot, html=html,
+        truth_audio=truth_audio, truth_visual=truth_visual, overwrite=overwrite,
+        show_progress=show_progress, on_note=on_note, raise_unexpected=raise_unexpected,
+        report=report, **options,
+    ):  # fmt: skip
         report.videos.append(item)
-    for item in report.videos:
-        if item.status == "skipped" and on_video:
-            on_video(item)
-    if not todo:
-        return report
-    parser = Parser(model, **options)
-    report.notes = list(parser.notes)
-    for note in report.notes:
-        if on_note:
-            on_note(note)
-    pages = []
-    for item in progress(todo, desc="parse", unit="video", enabled=show_progress):
-        try:
-            result = parser.parse(item.video)
-        except AvparseError as exc:
-            item.status, item.error = "failed", _one_line(item.video, str(exc))
-        except Exception as exc:  # a decoder or model failure on one file must not end the batch
-            if raise_unexpected:
-                raise
-            why = f"unexpected {type(exc).__name__}: {first_line(exc)}"
-            item.status, item.error = "failed", _one_line(item.video, why)
-            item.unexpected = True
-        else:
-            item.status, item.result = "parsed", result
-            item.notes += result.notes[len(parser.notes) :]
-            truth = None
-            if any(truth_files):
-                from avparse.parsing.plot import truth_events
-
-                truth = truth_events(item.video.stem, parser.vocab, *truth_files)
-            # the JSON is written last: its presence marks the video as done
-            if plot:
-                from avparse.parsing.plot import plot_timeline
-
-                plot_timeline(result, out / f"{item.stem}.png", truth=truth)
-            if html:
-                from avparse.parsing.html import write_page
-
-                pages.append((result, write_page(result, out / f"{item.stem}.html", truth=truth)))
-            write_result(result, out, item.stem, sources[id(item)])
         if on_video:
             on_video(item)
-    if html and len(paths) > 1:
-        from avparse.parsing.html import write_index
-
-        report.index = write_index(pages, out / "index.html")
+    report.videos.sort(key=lambda v: v.position)
     return report

@@ -134,28 +134,28 @@ def write_page(
     return path
 
 
-def write_index(pages: list[tuple[ParseResult, Path]], path: str | Path) -> Path:
-    """An ``index.html`` linking the pages of many videos, with their event counts."""
+def write_results_index(path: str | Path, count: int) -> Path:
+    """``index.html`` of an output folder: a fixed-size page that loads ``results.jsonl``
+    (``results.js`` from disk) and shows it paged and searchable (``index.js``): its size does not
+    grow with the number of videos, so it stays usable at 100,000."""
     path = Path(path)
-    items = []
-    for result, page in pages:
-        href = html.escape(video_href(page, path), quote=True)
-        counts = ", ".join(f"{len(result.events_of(m))} {m}" for m in MODALITIES)
-        items.append(
-            f'<li><a href="{href}">{html.escape(Path(result.video).name)}</a> '
-            f'<span class="meta">{result.duration:.1f} s; {counts}</span></li>'
-        )
-    body = "\n".join(items) or "<li>no videos</li>"
+    options = "".join(f"<option>{s}</option>" for s in ("parsed", "skipped", "failed"))
     write_text(
         path,
         f"""<!DOCTYPE html>
 <html lang="en">
-<head><meta charset="utf-8"><title>avparse results</title><style>{_asset("viewer.css")}</style></head>
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>avparse results</title><style>{_asset("viewer.css")}</style></head>
 <body>
-<h1>avparse results ({len(pages)} videos)</h1>
-<ul>
-{body}
-</ul>
+<h1>avparse results</h1>
+<p class="meta">{count} videos in results.jsonl</p>
+<p><input id="search" type="search" placeholder="search names, classes, errors" size="40">
+<select id="status"><option value="">any status</option>{options}</select>
+<button id="prev" type="button">previous</button> <button id="next" type="button">next</button>
+<span id="page" class="meta">loading results.jsonl ...</span></p>
+<table><thead><tr><th>video</th><th>duration</th><th>audio</th><th>visual</th><th>audio-visual</th>
+<th>status</th></tr></thead><tbody id="rows"></tbody></table>
+<script>{_asset("index.js")}</script>
 </body>
 </html>
 """,

@@ -108,3 +108,20 @@ def prepare_output_folder(folder: Path) -> None:
             if existing == folder
             else f"{folder}: cannot create the output folder ({existing} is not writable)"
         )
+
+
+def append_line(path: str | Path, line: str) -> None:
+    """Append ``line`` (one line of text, no newline) to ``path`` in one ``write`` on an
+    ``O_APPEND`` descriptor: processes appending to the same file (torchrun ranks) never
+    interleave within a line on a local file system, and an interrupted append leaves at most
+    one torn last line, which readers skip."""
+    data = (line.replace("\n", " ") + "\n").encode("utf-8")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        written = os.write(fd, data)
+        if written != len(data):  # a full disk: the line is torn, say so rather than go on
+            raise OSError(f"{path}: short write ({written} of {len(data)} bytes); disk full?")
+    finally:
+        os.close(fd)
