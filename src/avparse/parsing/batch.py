@@ -33,17 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from avparse.errors import AvparseError, first_line
-from avparse.harvest.plan import VIDEO_EXTENSIONS
+from avparse.harvest.plan import MEDIA_EXTENSIONS
 from avparse.parsing.events import ParseResult
 from avparse.utils.atomic import append_line, prepare_output_folder, write_text
 from avparse.utils.progress import progress
 
 MODALITY_ORDER = ("audio", "visual", "audio-visual")
-
-AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".opus")
-"""Audio files a folder or pattern of inputs also yields (parsed as video without pictures)."""
-
-MEDIA_EXTENSIONS = VIDEO_EXTENSIONS + AUDIO_EXTENSIONS
 
 RESULTS = "results.jsonl"
 """The summary of an output folder: one JSON line per video (:func:`result_row`)."""
@@ -213,7 +208,8 @@ def collect_inputs(
 ) -> list[Path]:
     """The files to parse, in a stable order: ``items`` then the entries of ``list_file``.
 
-    A folder gives its video and audio files (:data:`MEDIA_EXTENSIONS`, recursively, sorted); a
+    A folder gives its video and audio files (``avparse.harvest.plan.MEDIA_EXTENSIONS``,
+    recursively, sorted); a
     glob pattern (``*``, ``?``, ``[``, ``**``) that is not an existing path gives its matches,
     sorted (folders among them expanded); anything else is kept as given, so a missing file
     is recorded as that video's failure, not a fatal error. A pattern that matches nothing is
