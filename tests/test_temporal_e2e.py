@@ -147,3 +147,36 @@ def test_train_on_a_root_without_temporal_labels_says_how(tmp_path: Path, cli) -
     res = cli("teacher", "train", "--data", str(llp), "--out", str(tmp_path / "t"), "--preset",
               "tiny", *[x for s in SETS for x in ("--set", s)], "--no-progress")  # fmt: skip
     assert res.code == 2 and "dense audio-visual labels" in res.err
+
+
+@pytest.mark.slow
+def test_teacher_train_under_torchrun_matches_one_process(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    unav = _unav_root(tmp_path / "unav")
+    sets = [x for s in [*SETS, "dropout=0", "epochs=2"] for x in ("--set", s)]
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = [sys.executable, "-m", "avparse", "teacher", "train", "--data", str(unav),
+            "--preset", "tiny", *sets, "--no-progress"]  # fmt: skip
+    one = subprocess.run([*base, "--out", str(tmp_path / "one")], env=env, capture_output=True,
+                         text=True, timeout=240)  # fmt: skip
+    assert one.returncode == 0, one.stderr[-2000:]
+    run = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
+           "--master_addr=127.0.0.1", f"--master_port={port}", *base[1:],
+           "--out", str(tmp_path / "two")]  # fmt: skip
+    two = subprocess.run(run, env=env, capture_output=True, text=True, timeout=240)
+    assert two.returncode == 0, two.stderr[-2000:]
+    assert two.stdout.count("best epoch") == 1  # rank 0 prints
+    logs = [
+        [json.loads(x)["train_loss"] for x in (tmp_path / r / "log.jsonl").read_text().splitlines()]
+        for r in ("one", "two")
+    ]
+    assert logs[0] == pytest.approx(logs[1], rel=1e-5)

@@ -153,9 +153,13 @@ def load_split(
         from avparse.data.ave import AVEAnnotations
 
         clips = AVEAnnotations(root, vocab).split(split)
-        ids, weak = list(clips.ids), clips.labels.astype(bool)
+        # an id may have several annotation rows: one clip per id, the union of its rows
+        ids, weak = clips.id_labels()
+        row_of = {c: i for i, c in enumerate(ids)}
         lengths = np.full(len(ids), 10, dtype=np.int64)
-        seg = clips.segments[:, :, : len(vocab)].astype(bool)
+        seg = np.zeros((len(ids), 10, len(vocab)), dtype=bool)
+        rows = np.array([row_of[c] for c in clips.ids], dtype=np.int64)
+        np.logical_or.at(seg, rows, clips.segments[:, :, : len(vocab)].astype(bool))
         dense_a = Ragged.from_arrays(list(seg), tail=(len(vocab),), dtype=bool)
         dense_v = dense_a
     else:

@@ -327,6 +327,10 @@ def train_one_epoch(
         za, zv = net(a, v, a_text, v_text, mask)
         loss = pretrain_loss(za, zv, y, mask, pos_weight=run.pos_weight,
                              neg_weight=run.neg_weight)  # fmt: skip
+        if d.active:  # the global batch's mean: DDP averages gradients over the ranks
+            mine_real = float(mask.sum())
+            every = float(D.all_reduce_sum(d, torch.tensor([mine_real], dtype=torch.float64))[0])
+            loss = loss * (mine_real * d.world / every)
         value = float(loss.detach())
         bad = not math.isfinite(value)
         if d.active:
