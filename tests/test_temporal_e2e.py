@@ -125,6 +125,10 @@ def test_pretrain_label_and_train_the_student(tmp_path: Path, cli) -> None:
     assert "thresholds chosen on llp val dense labels" in res.out
     res = cli("teacher", "label", "--data", str(llp), "--report")
     assert res.code == 0 and "temporal" in res.out and "frame" in res.out
+    import shutil
+
+    for m in ("audio", "visual"):  # the tiny teacher's inputs are not (10, 768) / (10, 512)
+        shutil.move(llp / SEGMENT_FOLDERS[m], tmp_path / f"segments-{m}")
     check = cli("data", "check", str(llp), "--no-progress")
     assert check.code == 0, check.out + check.err
     assert f"{TEMPORAL_HARVEST}/CLAP/segment_pseudo_labels" in check.out
