@@ -24,6 +24,7 @@ Run::
 
     python benchmarks/train_epoch.py                       # 2,000 train clips, 3 epochs
     python benchmarks/train_epoch.py --clips 500 --epochs 2
+    python benchmarks/train_epoch.py --variants float32,float32-compiled,bfloat16,bfloat16-compiled
 
 The data root (published layout; val and test sized like LLP's relative to train) and run
 folders go under ``--cache`` (default: $TMPDIR/avparse-bench-train), never into the repository.
@@ -260,6 +261,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "avparse-bench-train"))
+    parser.add_argument(
+        "--variants",
+        default="float32",
+        help="comma-separated avparse runs, each against the same replica run: float32, "
+        "float32-compiled, bfloat16, bfloat16-compiled (default: float32)",
+    )
     parser.add_argument("--published", choices=("train", "test"), help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -276,7 +283,7 @@ def main() -> None:
     root = generate_llp(cache / f"llp-{args.clips}", n_train=args.clips, n_val=n_val,
                         n_test=n_test, seed=0)  # fmt: skip
     print(f"data root {root}: {args.clips} train, {n_val} val, {n_test} test clips", flush=True)
-    for name in ("published", "avparse", "store"):
+    for name in ("published", "store"):
         shutil.rmtree(cache / name, ignore_errors=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"),
                                                         os.environ.get("PYTHONPATH", "")])}  # fmt: skip
@@ -287,27 +294,49 @@ def main() -> None:
     pub_train_s, pub_train_cpu, text = _timed([*me, "--published", "train", *common], env)
     pub_epochs = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     pub_test_s, pub_test_cpu, _ = _timed([*me, "--published", "test", *common], env)
-    ours_s, ours_cpu, _ = _timed(
-        [sys.executable, "-m", "avparse", "train", "--data", str(root), "--preset", "valor",
-         "--epochs", str(args.epochs), "--out", str(cache / "avparse"),
-         "--store", str(cache / "store"), "--quiet"],
-        env,
-    )  # fmt: skip
-    log = [json.loads(line) for line in (cache / "avparse" / "log.jsonl").read_text().splitlines()]
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    for variant in variants:
+        precision, _, compiled = variant.partition("-")
+        if precision not in ("float32", "bfloat16") or compiled not in ("", "compiled"):
+            raise SystemExit(f"unknown variant {variant!r}")
+    results = []
+    for variant in variants:
+        precision, _, compiled = variant.partition("-")
+        out = cache / f"avparse-{variant}"
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(cache / "store", ignore_errors=True)  # every variant packs from scratch
+        extra = ["--precision", precision] + (["--compile"] if compiled else [])
+        ours_s, ours_cpu, _ = _timed(
+            [sys.executable, "-m", "avparse", "train", "--data", str(root), "--preset", "valor",
+             "--epochs", str(args.epochs), "--out", str(out), "--store", str(cache / "store"),
+             "--quiet", *extra],
+            env,
+        )  # fmt: skip
+        log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+        test = json.loads((out / "test_metrics.json").read_text())
+        results.append((variant, ours_s, ours_cpu, log, test))
 
     print(
         f"\nVALOR preset, {args.clips} train clips, batch 64, {args.threads} torch threads;"
-        " wall seconds (CPU seconds: user + system of every process, workers included)"
+        " wall seconds (CPU seconds: user + system of every process, workers included);"
+        f" load average at the end {os.getloadavg()[0]:.2f}"
     )
-    print(f"{'':>22}{'published':>20}{'avparse':>20}{'ratio (CPU)':>16}")
-    for pub, ours in zip(pub_epochs, log, strict=True):
-        p, o, pc, oc = pub["seconds"], ours["seconds"], pub["cpu_seconds"], ours["cpu_seconds"]
-        print(f"{'epoch ' + str(ours['epoch']) + ' (train+val)':>22}{p:>9.2f}s ({pc:>7.1f}s)"
-              f"{o:>9.2f}s ({oc:>7.1f}s){p / o:>8.2f}x ({pc / oc:.2f}x)")  # fmt: skip
     pw, pc = pub_train_s + pub_test_s, pub_train_cpu + pub_test_cpu
-    print(f"{'whole process':>22}{pw:>9.2f}s ({pc:>7.1f}s){ours_s:>9.2f}s ({ours_cpu:>7.1f}s)"
-          f"{pw / ours_s:>8.2f}x ({pc / ours_cpu:.2f}x)")  # fmt: skip
-    print(f"  published: train script {pub_train_s:.2f} s + test script {pub_test_s:.2f} s;"
+    for variant, ours_s, ours_cpu, log, test in results:
+        print(f"\n[{variant}]  test Type@AV {test.get('seg_type', float('nan')):.2f}")
+        print(f"{'':>22}{'published':>20}{'avparse':>20}{'ratio (CPU)':>16}")
+        for pub, ours in zip(pub_epochs, log, strict=True):
+            p, o, pcu, ocu = (
+                pub["seconds"],
+                ours["seconds"],
+                pub["cpu_seconds"],
+                ours["cpu_seconds"],
+            )
+            print(f"{'epoch ' + str(ours['epoch']) + ' (train+val)':>22}{p:>9.2f}s ({pcu:>7.1f}s)"
+                  f"{o:>9.2f}s ({ocu:>7.1f}s){p / o:>8.2f}x ({pcu / ocu:.2f}x)")  # fmt: skip
+        print(f"{'whole process':>22}{pw:>9.2f}s ({pc:>7.1f}s){ours_s:>9.2f}s ({ours_cpu:>7.1f}s)"
+              f"{pw / ours_s:>8.2f}x ({pc / ours_cpu:.2f}x)")  # fmt: skip
+    print(f"\n  published: train script {pub_train_s:.2f} s + test script {pub_test_s:.2f} s;"
           f" avparse: packing the store, {args.epochs} epochs, test pass and model export")  # fmt: skip
 
 

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from avparse.utils.progress import add_progress_flags, progress_enabled
+from avparse.utils.speedflags import add_speed_flags
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--device", choices=("cpu", "cuda"), default="cpu", help="where to run the model"
     )
     parser.add_argument("--batch-size", type=int, default=256, help="clips per forward pass")
+    add_speed_flags(parser)
     add_progress_flags(parser)
 
 
@@ -56,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         args.data, args.checkpoint, split=args.split, out=args.out, preset=args.preset,
         sets=args.set, store=args.store, task=args.task, device=args.device,
         batch_size=args.batch_size, progress=progress_enabled(args),
+        precision=args.precision or "float32", compile=args.compile,
     )  # fmt: skip
     if not args.quiet:
         print(f"{args.split}: {args.checkpoint}")

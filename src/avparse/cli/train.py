@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from avparse.utils.progress import add_progress_flags, progress_enabled
+from avparse.utils.speedflags import add_speed_flags
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override a model (or training) config field, e.g. --set d_model=256",
     )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to train")
+    add_speed_flags(parser, saved=True)
     parser.add_argument("--tensorboard", action="store_true", help="write TensorBoard events")
     parser.add_argument(
         "--resume", action="store_true", help="continue an interrupted run in --out"
@@ -84,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
 
     out = args.out if args.out is not None else default_out(args.preset, args.config)
     flags = {"task": args.task, "loss": args.loss, "epochs": args.epochs, "harvest": args.harvest,
-             "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed}  # fmt: skip
+             "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
+             "precision": args.precision, "compile": True if args.compile else None}  # fmt: skip
     notes: list[str] = []
     model_cfg, train_cfg, preset = configs_for(
         out, preset=args.preset, config_file=args.config, flags=flags, sets=args.set,

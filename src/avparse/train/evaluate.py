@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import torch
 from avparse.errors import AvparseError
 from avparse.train.tasks import LoadRequest, SplitData, get_task
 from avparse.utils.atomic import atomic_path, write_json
+from avparse.utils.precision import autocast, check_precision, compiled
 
 
 def batch_inputs(
@@ -33,8 +35,12 @@ def predict(
     *,
     batch_size: int = 256,
     device: str | torch.device = "cpu",
+    precision: str = "float32",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Segment probabilities (N, T, 2, C) and video probabilities (N, C) of a whole split.
+
+    ``precision`` ``bfloat16`` runs the forward passes under bfloat16 autocast
+    (:mod:`avparse.utils.precision`); the probabilities come back as float32.
 
     T is 10 for 10-segment clips. For clips of any length (``data.lengths``) T is the longest
     clip and clip ``i``'s probabilities after its ``data.lengths[i]`` segments are 0: the clips
@@ -44,14 +50,15 @@ def predict(
     was_training = model.training
     model.eval()
     try:
-        if data.lengths is not None:
-            return _predict_ragged(model, data, batch_size, device)
-        frames, videos = [], []
-        for start in range(0, len(data), batch_size):
-            rows = np.arange(start, min(start + batch_size, len(data)))
-            out = model(*batch_inputs(data, rows, device))
-            frames.append(out.frame_prob.float().cpu().numpy())
-            videos.append(out.video_prob.float().cpu().numpy())
+        with autocast(device, precision):
+            if data.lengths is not None:
+                return _predict_ragged(model, data, batch_size, device)
+            frames, videos = [], []
+            for start in range(0, len(data), batch_size):
+                rows = np.arange(start, min(start + batch_size, len(data)))
+                out = model(*batch_inputs(data, rows, device))
+                frames.append(out.frame_prob.float().cpu().numpy())
+                videos.append(out.video_prob.float().cpu().numpy())
     finally:
         model.train(was_training)
     if not frames:
@@ -137,8 +144,13 @@ def evaluate_checkpoint(
     device: str = "cpu",
     batch_size: int = 256,
     progress: bool = False,
+    precision: str = "float32",
+    compile: bool = False,
 ) -> dict[str, float]:
     """Load a student (either checkpoint format), predict ``split``, write outputs and scores.
+
+    ``precision`` and ``compile`` are those of :mod:`avparse.utils.precision` (bfloat16
+    autocast; ``torch.compile`` with a one-line note on stderr where it cannot).
 
     ``preset`` and ``sets`` (``KEY=VALUE`` model overrides) describe a published ``.pt``; a
     model folder carries its own config, so giving them with one is an error.
@@ -148,6 +160,7 @@ def evaluate_checkpoint(
     from avparse.utils.atomic import prepare_output_folder
 
     out = Path(out)
+    check_precision(precision)
     if batch_size < 1:
         raise AvparseError(f"--batch-size must be positive, got {batch_size}")
     published = Path(checkpoint).is_file() or str(checkpoint).endswith((".pt", ".pth"))
@@ -167,7 +180,10 @@ def evaluate_checkpoint(
                     progress=progress)
     )  # fmt: skip
     model.to(device)
-    frame_prob, video_prob = predict(model, data, batch_size=batch_size, device=device)
+    net = compiled(model, compile, lambda line: print(f"note: {line}", file=sys.stderr))
+    frame_prob, video_prob = predict(
+        net, data, batch_size=batch_size, device=device, precision=precision
+    )
     scores = spec.evaluate(frame_prob, video_prob, data)
     write_predictions(out, data, frame_prob, video_prob, config.vocab, task)
     write_json(out / "metrics.json", scores)

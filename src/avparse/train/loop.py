@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from avparse.train.runfolder import CHECKPOINT, LOG, MODEL_DIR, RUN_FILE, TEST_M
 from avparse.train.tasks import LoadRequest, SplitData, Task, get_task
 from avparse.utils import distributed as D
 from avparse.utils.atomic import write_json, write_text
+from avparse.utils.precision import as_float32, autocast, compiled
 from avparse.utils.progress import progress
 
 MASK = "mask"
@@ -180,7 +182,7 @@ def _train(
             "world_size": run.d.world, "model": run.model_cfg.to_dict(),
             "train": run.cfg.to_dict(),
         })  # fmt: skip
-    net = _parallel(run, model)
+    net = compiled(_parallel(run, model), run.cfg.compile, _note if run.d.main else None)
     writer = _tensorboard(run) if tensorboard and run.d.main else None
     try:
         for epoch in range(start, run.cfg.epochs + 1):
@@ -358,7 +360,8 @@ def _step_loss(
         # gradient DDP averages is the one of the mean over every rank's real segments
         real = D.all_reduce_sum(run.d, mask.sum().to(torch.float64).reshape(1))
         targets = {**targets, REAL_SEGMENTS: real[0] / run.d.world}
-    out = net(*inputs) if mask is None else net(*inputs, mask=mask)
+    with autocast(run.device, run.cfg.precision):  # bfloat16: the forward pass only
+        out = as_float32(net(*inputs) if mask is None else net(*inputs, mask=mask))
     try:
         return run.loss.fn(out, targets, run.cfg)
     except RuntimeError:
@@ -370,8 +373,9 @@ def _step_loss(
 def evaluate(run: Run, model: torch.nn.Module, data: SplitData) -> dict[str, float]:
     """The task's scores of ``model`` on a whole split."""
     frame_prob, video_prob = predict(
-        model, data, batch_size=run.cfg.eval_batch_size, device=run.device
-    )
+        model, data, batch_size=run.cfg.eval_batch_size, device=run.device,
+        precision=run.cfg.precision,
+    )  # fmt: skip
     return run.task.evaluate(frame_prob, video_prob, data)
 
 
@@ -429,6 +433,10 @@ def _parallel(run: Run, model: torch.nn.Module) -> torch.nn.Module:
         device_ids=[run.d.local_rank] if run.device.type == "cuda" else None,
         find_unused_parameters=run.model_cfg.norm == "post",  # final norms idle in post-norm
     )
+
+
+def _note(line: str) -> None:
+    print(f"note: {line}", file=sys.stderr, flush=True)
 
 
 def _tensorboard(run: Run) -> Any:

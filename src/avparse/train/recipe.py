@@ -21,6 +21,7 @@ from avparse.model.config import (
     parse_value,
 )
 from avparse.utils.jsonio import from_mapping, read_json_object
+from avparse.utils.precision import PRECISIONS
 
 if TYPE_CHECKING:
     import torch
@@ -77,6 +78,11 @@ class TrainConfig:
     uwav_alpha: float = 1.7
     uwav_ceil: bool = False
     """``uwav`` loss: ceil the mixup targets (the paper's AVE variant)."""
+    precision: str = "float32"
+    """Arithmetic of the forward passes: ``float32`` or ``bfloat16`` (autocast; master weights,
+    gradients and the optimiser's state stay float32), see :mod:`avparse.utils.precision`."""
+    compile: bool = False
+    """Run the model through ``torch.compile`` (eager after a one-line note where it cannot)."""
 
     def __post_init__(self) -> None:
         self.betas = (float(self.betas[0]), float(self.betas[1]))
@@ -97,6 +103,9 @@ class TrainConfig:
             raise AvparseError(f"betas must be in [0, 1), got {self.betas}")
         if self.harvest not in ("frame", "temporal"):
             raise AvparseError(f"harvest must be frame or temporal, got {self.harvest!r}")
+        if self.precision not in PRECISIONS:
+            known = ", ".join(PRECISIONS)
+            raise AvparseError(f"precision must be one of {known}, got {self.precision!r}")
         if self.uwav_weights not in UWAV_WEIGHTINGS:
             known = ", ".join(UWAV_WEIGHTINGS)
             raise AvparseError(f"uwav_weights must be one of {known}, got {self.uwav_weights!r}")

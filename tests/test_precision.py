@@ -1,0 +1,102 @@
+"""--precision / --compile of train and evaluate: plumbing, resume, bfloat16, the fallback.
+
+The equality of compiled and eager losses is checked by benchmarks/compile_check.py
+(compilation takes minutes on two cores: a benchmark, not a test)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from avparse.utils import precision as P
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    from avparse.synthetic import generate_llp
+
+    return generate_llp(tmp_path_factory.mktemp("llp") / "root", n_train=16, n_val=8, n_test=8)
+
+
+def test_bfloat16_training_is_kept_resumed_and_evaluated(root: Path, tmp_path: Path, cli):
+    out, store = tmp_path / "run", tmp_path / "store"
+    res = cli("train", "--data", root, "--preset", "tiny", "--epochs", "2", "--out", out,
+              "--store", store, "--precision", "bfloat16", "--no-progress")  # fmt: skip
+    assert res.code == 0, res.err
+    run = json.loads((out / "run.json").read_text())
+    assert run["train"]["precision"] == "bfloat16" and run["train"]["compile"] is False
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(r["train_loss"]) for r in log)
+    # the master weights stay float32
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert all(t.dtype == torch.float32 for t in state["model"].values())
+    # resume keeps the saved precision; another one is refused by name
+    again = cli("train", "--data", root, "--out", out, "--resume", "--store", store,
+                "--precision", "float32", "--no-progress")  # fmt: skip
+    assert again.code == 2 and "precision ('bfloat16' -> 'float32')" in again.err
+    same = cli("train", "--data", root, "--out", out, "--resume", "--store", store, "--quiet")
+    assert same.code == 0, same.err
+    # evaluate in both precisions: probabilities close, not identical
+    probs = {}
+    for prec in ("float32", "bfloat16"):
+        ev = cli("evaluate", "--data", root, "--checkpoint", out / "model", "--store", store,
+                 "--out", tmp_path / prec, "--precision", prec, "--quiet")  # fmt: skip
+        assert ev.code == 0, ev.err
+        import numpy as np
+
+        probs[prec] = np.load(tmp_path / prec / "probs.npz")["frame_prob"]
+    diff = abs(probs["float32"] - probs["bfloat16"]).max()
+    assert 0 < diff < 0.05
+
+
+def test_bfloat16_autocast_runs_the_products_in_bfloat16() -> None:
+    lin = torch.nn.Linear(4, 3)
+    with P.autocast("cpu", "bfloat16"):
+        y = lin(torch.ones(2, 4))
+    assert y.dtype == torch.bfloat16 and lin.weight.dtype == torch.float32
+    with P.autocast("cpu", "float32"):
+        assert lin(torch.ones(2, 4)).dtype == torch.float32
+
+
+def test_compile_flag_is_kept_and_falls_back_with_one_note(
+    root: Path, tmp_path: Path, cli, monkeypatch
+) -> None:
+    monkeypatch.setattr(P, "cannot_compile", lambda: "torch.compile needs a C++ compiler")
+    out = tmp_path / "run"
+    res = cli("train", "--data", root, "--preset", "tiny", "--epochs", "1", "--out", out,
+              "--store", tmp_path / "store", "--compile", "--no-progress")  # fmt: skip
+    assert res.code == 0, res.err
+    notes = [line for line in res.err.splitlines() if "--compile" in line]
+    assert notes == ["note: --compile: torch.compile needs a C++ compiler; running the model "
+                     "uncompiled"]  # fmt: skip
+    assert json.loads((out / "run.json").read_text())["train"]["compile"] is True
+
+
+def test_a_failed_compilation_runs_the_eager_module() -> None:
+    lin = torch.nn.Linear(2, 1)
+    calls: list[str] = []
+
+    def broken(*args):
+        raise RuntimeError("backend compiler failed\nlong trace")
+
+    net = P._EagerFallback(lin, broken, calls.append)
+    x = torch.ones(1, 2)
+    assert torch.equal(net(x), lin(x)) and torch.equal(net(x), lin(x))
+    assert calls == ["--compile: compilation failed (backend compiler failed); running uncompiled"]
+    assert list(net.parameters()) == list(lin.parameters())
+    assert P.compiled(lin, False) is lin
+
+
+def test_unknown_precision_is_refused(cli, root: Path, tmp_path: Path) -> None:
+    from avparse.errors import AvparseError
+    from avparse.train.recipe import TrainConfig
+
+    with pytest.raises(AvparseError, match="precision must be one of float32, bfloat16"):
+        TrainConfig(precision="float16")
+    res = cli("train", "--data", root, "--preset", "tiny", "--out", tmp_path / "r",
+              "--set", "precision=half")  # fmt: skip
+    assert res.code == 2 and "precision must be one of" in res.err
