@@ -20,6 +20,14 @@ by hand (about 10 minutes on 2 cores with 2 clips)::
 
     .venv/bin/python benchmarks/parse.py [--clips 2] [--precisions float32,bfloat16]
     .venv/bin/python benchmarks/parse.py --profile    # seconds of each part of one clip
+
+* **scale** (``--scale``, issue 22): the time to list and plan 100,000 paths (a folder tree of
+  empty files, as a folder, as ``--list``, and the rerun that finds 100,000 finished outputs;
+  goal: under 10 s each), and videos per second of ``avparse parse`` on a collection with 1 and 2
+  processes (``torchrun``), zero-shot, with the tiny teachers (``--real``: the real-size ones;
+  ``--device cuda`` on a GPU)::
+
+    .venv/bin/python benchmarks/parse.py --scale [--paths 100000] [--videos 16] [--real]
 """
 
 from __future__ import annotations
@@ -204,8 +212,93 @@ def profile(video: Path, clip_dir: Path, clap_dir: Path, weights: Path, student_
             print(f"  {name:36s} {seconds:7.2f} s  {100 * seconds / total:5.1f} %")
 
 
+def plan_scale(n: int, work: Path) -> None:
+    """Seconds to list and plan ``n`` paths: a folder tree, a list file, a rerun."""
+    import json
+    import os
+
+    from avparse.parsing.batch import _plan, collect_inputs
+    from avparse.parsing.output import SOURCE_KEY, video_source
+
+    tree = work / "tree"
+    began = time.perf_counter()
+    for i in range(n):
+        folder = tree / f"{i // 1000:03d}"
+        if i % 1000 == 0:
+            folder.mkdir(parents=True)
+        (folder / f"v{i:06d}.mp4").touch()
+    print(f"made {n} empty files in {time.perf_counter() - began:.1f} s")
+    listing = work / "list.txt"
+    out = work / "out"
+    out.mkdir()
+    listing.write_text("".join(f"{p}\n" for p in sorted(tree.rglob("*.mp4"))))
+    for name, args in (("folder", ([tree], None)), ("--list", ([], listing))):
+        began, cpu = time.perf_counter(), time.process_time()
+        paths = collect_inputs(*args)
+        listed = time.perf_counter() - began
+        plan = _plan(paths, out, overwrite=False)
+        total, cpu = time.perf_counter() - began, time.process_time() - cpu
+        assert len(plan.todo) == n
+        print(f"list + plan {n} paths ({name}): {total:.2f} s wall, {cpu:.2f} s CPU "
+              f"(listing {listed:.2f} s wall)")  # fmt: skip
+    for p in paths:  # a finished output per video, as a rerun finds them
+        (out / f"{p.stem}.json").write_text(json.dumps({SOURCE_KEY: video_source(p)}))
+    os.sync()
+    began, cpu = time.perf_counter(), time.process_time()
+    plan = _plan(collect_inputs([tree]), out, overwrite=False)
+    assert not plan.todo
+    print(f"rerun: list + plan {n} paths, all finished: {time.perf_counter() - began:.2f} s "
+          f"wall, {time.process_time() - cpu:.2f} s CPU")  # fmt: skip
+    print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+
+
+def throughput(videos_n: int, real: bool, device: str, work: Path) -> None:
+    """Videos per second of ``avparse parse`` (zero-shot) with 1 and 2 processes."""
+    import os
+    import socket
+    import subprocess
+
+    from avparse.media.synthetic import write_test_video
+    from avparse.teachers.tiny import save_full_size_teachers, save_tiny_teachers
+
+    if real:
+        clip_dir, clap_dir = save_full_size_teachers(Path(tempfile.gettempdir()) / "avparse-full")
+    else:
+        clip_dir, clap_dir = save_tiny_teachers(work / "tiny")
+    videos = work / "videos"
+    for i in range(videos_n):
+        write_test_video(videos / f"v{i:03d}.mp4", seconds=10, size=(320, 240), fps=30)
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), HF_HUB_OFFLINE="1")
+    args = ["-m", "avparse", "parse", str(videos), "--zero-shot", "--vocab", "llp",
+            "--clip-model", str(clip_dir), "--clap-model", str(clap_dir), "--device", device,
+            "--no-progress", "--quiet"]  # fmt: skip
+    for procs in (1, 2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        launch = [sys.executable] if procs == 1 else [
+            sys.executable, "-m", "torch.distributed.run", "--nnodes=1",
+            f"--nproc_per_node={procs}", "--master_addr=127.0.0.1", f"--master_port={port}",
+        ]  # fmt: skip
+        threads = max(1, (os.cpu_count() or 1) // procs)
+        began = time.perf_counter()
+        proc = subprocess.run([*launch, *args, "--out", str(work / f"out{procs}")],
+                              env={**env, "OMP_NUM_THREADS": str(threads)},
+                              capture_output=True, text=True)  # fmt: skip
+        seconds = time.perf_counter() - began
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        print(f"{procs} process(es), {threads} threads each, {'real-size' if real else 'tiny'} "
+              f"models, {device}: {videos_n} videos of 10 s in {seconds:.1f} s = "
+              f"{videos_n / seconds:.2f} videos/s (model loading included)")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", action="store_true", help="collections: plan and videos/s")
+    parser.add_argument("--paths", type=int, default=100_000, help="--scale: paths to plan")
+    parser.add_argument("--videos", type=int, default=16, help="--scale: videos to parse")
+    parser.add_argument("--real", action="store_true", help="--scale: real-size teachers")
+    parser.add_argument("--device", default="cpu", help="--scale: cpu or cuda")
     parser.add_argument("--clips", type=int, default=2)
     parser.add_argument("--precisions", default="float32,bfloat16")
     parser.add_argument("--models", type=Path, default=Path(tempfile.gettempdir()) / "avparse-full")
@@ -213,6 +306,12 @@ def main() -> None:
         "--profile", action="store_true", help="only time the parts of one clip on our path"
     )
     args = parser.parse_args()
+    if args.scale:
+        work = Path(tempfile.mkdtemp(prefix="avparse-bench-scale-"))
+        plan_scale(args.paths, work)
+        if args.videos:
+            throughput(args.videos, args.real, args.device, work)
+        return
 
     import torch
     import transformers

@@ -140,8 +140,9 @@ def assign_outputs(videos: Sequence[Path], out: Path) -> list[tuple[str, str, di
     taken: dict[str, str] = {}  # stem -> resolved path of the input that took it
     first: dict[str, str] = {}  # resolved path -> stem of its first input
     assigned = []
+    folders: dict[str, str] = {}
     for video in videos:
-        source = video_source(video)
+        source = video_source(video, folders)
         if source["path"] in first:
             assigned.append((first[source["path"]], "repeat", source))
             continue
@@ -176,15 +177,15 @@ def _one_line(video: Path, text: str) -> str:
 
 def _media_under(folder: Path) -> list[Path]:
     """Video and audio files under ``folder`` (recursively, hidden entries skipped), sorted."""
-    found: list[Path] = []
+    found: list[str] = []
     for base, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
         found.extend(
-            Path(base) / f
+            os.path.join(base, f)
             for f in files
             if not f.startswith(".") and os.path.splitext(f)[1].lower() in MEDIA_EXTENSIONS
         )
-    return sorted(found)
+    return [Path(f) for f in sorted(found, key=lambda f: f.split(os.sep))]
 
 
 def read_list(list_file: str | Path) -> list[str]:
@@ -220,10 +221,11 @@ def collect_inputs(
         entries += read_list(list_file)
     out: list[Path] = []
     for entry in entries:
+        if os.path.isdir(entry):
+            out.extend(_media_under(Path(entry)))
+            continue
         path = Path(entry)
-        if path.is_dir():
-            out.extend(_media_under(path))
-        elif glob.has_magic(entry) and not path.exists():
+        if glob.has_magic(entry) and not os.path.lexists(entry):
             matches = sorted(glob.glob(entry, recursive=True))
             if not matches:
                 out.append(path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +38,31 @@ SOURCE_KEY = "source"
 """Key of the parsed file's identity in ``<stem>.json``."""
 
 
-def video_source(path: str | Path) -> dict[str, Any]:
+def video_source(path: str | Path, _folders: dict[str, str] | None = None) -> dict[str, Any]:
     """``{"path": resolved path, "size": bytes, "mtime_ns": ...}`` of a video (size and time
-    are None when the file cannot be read: such a record never counts as finished)."""
-    path = Path(path)
+    are None when the file cannot be read: such a record never counts as finished).
+
+    ``_folders`` caches resolved folders across calls (planning 100,000 paths stats each file
+    once and resolves each folder once; a file that is itself a link is resolved in full).
+    """
+    text = os.fspath(path)
     try:
-        st = os.stat(path)
+        st: os.stat_result | None = os.lstat(text)
     except OSError:
-        return {"path": str(path.resolve()), "size": None, "mtime_ns": None}
-    return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        st = None
+    if st is None or stat.S_ISLNK(st.st_mode):  # missing, or a link: resolve it in full
+        resolved = os.path.realpath(text)
+        try:
+            st = os.stat(resolved)
+        except OSError:
+            return {"path": resolved, "size": None, "mtime_ns": None}
+        return {"path": resolved, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    folder, name = os.path.split(os.path.join(os.getcwd(), text))
+    cache = _folders if _folders is not None else {}
+    real = cache.get(folder)
+    if real is None:
+        real = cache[folder] = os.path.realpath(folder)
+    return {"path": os.path.join(real, name), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 def source_state(recorded: dict[str, Any], source: dict[str, Any]) -> str | None:
