@@ -23,7 +23,9 @@ their ratio, and the padding waste of the buckets (and of random batches, for re
 Run::
 
     python benchmarks/train_length.py                      # 6,489 videos, 1 epoch each
-    python benchmarks/train_length.py --clips 500 --epochs 1   # a quick look
+    python benchmarks/train_length.py --batches 20         # 20 batches' videos (about 55k
+                                                           # segments) of the 6,489-video world
+    python benchmarks/train_length.py --clips 500          # a quick look
 """
 
 from __future__ import annotations
@@ -55,6 +57,20 @@ def _world(clips: int, seed: int):
     return unav_splits({"train": clips}, seed)["train"]
 
 
+def _subset(split, rows: np.ndarray):
+    """The videos ``rows`` of a synthetic split (events, dense and weak labels)."""
+    from types import SimpleNamespace
+
+    durations = split.events.durations[rows]
+    return SimpleNamespace(
+        events=SimpleNamespace(
+            durations=durations, videos=[split.events.videos[i] for i in rows.tolist()]
+        ),
+        dense=split.dense.take(rows),
+        weak=split.weak[rows],
+    )
+
+
 def _run(name, data, model_cfg, train_cfg, epochs: int, out: Path) -> float:
     """Seconds per epoch (the mean of ``epochs``) of the real loop on ``data``."""
     import torch
@@ -83,6 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clips", type=int, default=6489, help="UnAV-like train videos")
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument(
+        "--batches",
+        type=int,
+        default=None,
+        help="time only the videos of this many batches of the world's first epoch (drawn "
+        "from its length buckets; padding waste is still that of the whole world)",
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
@@ -120,6 +143,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"padding waste: {100 * waste:.1f} % of padded segments with length buckets "
           f"({100 * padding_waste(lengths, shuffled):.1f} % with random batches)")  # fmt: skip
 
+    if args.batches is not None:  # a sample of whole batches: lengths as the buckets mix them
+        rows = np.sort(np.concatenate(batches[: args.batches]))
+        lengths = lengths[rows]
+        total = int(lengths.sum())
+        n_llp = total // 10
+        split = _subset(split, rows)
+        print(f"timed on the {len(rows)} videos of {args.batches} batches: {total} segments "
+              f"(mean T {lengths.mean():.1f}; their own buckets waste "
+              f"{100 * padding_waste(lengths, bucket_batches(lengths, args.batch_size, seed=train_cfg.seed, epoch=1)):.1f} %); "
+              f"LLP-shaped: {n_llp} clips x 10", flush=True)  # fmt: skip
     rng = np.random.default_rng(args.seed)
     args.cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.cache) as tmp:

@@ -306,3 +306,17 @@ def test_the_synthetic_unav_world_trains_and_evaluates(tmp_path: Path, cli) -> N
     back = read_events_tsv(tmp_path / "ev" / "audio.tsv", ann.videos("test"), ann.lengths("test"),
                            UNAV)  # fmt: skip
     assert len(back) == 6
+
+
+def test_a_harvest_outside_the_weak_labels_is_refused(tmp_path: Path, cli) -> None:
+    root = make_unav_root(tmp_path / "root", seed=1, harvest=True)
+    from avparse.data.unav import UnAVAnnotations
+
+    vid = UnAVAnnotations(root).videos("train")[0]
+    path = root / HARVEST_FOLDERS["audio"] / f"{vid}.npy"
+    harvest = np.load(path)
+    harvest[0, 50] = 1  # class 50 is in no video's labels
+    np.save(path, harvest)
+    res = cli("train", "--data", root, "--task", "unav", *TINY, "--loss", "valor", "--epochs",
+              "1", "--out", tmp_path / "run", "--quiet")  # fmt: skip
+    assert res.code == 2 and "lie outside the clips' weak labels" in res.err and vid in res.err
