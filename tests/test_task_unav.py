@@ -320,3 +320,14 @@ def test_a_harvest_outside_the_weak_labels_is_refused(tmp_path: Path, cli) -> No
     res = cli("train", "--data", root, "--task", "unav", *TINY, "--loss", "valor", "--epochs",
               "1", "--out", tmp_path / "run", "--quiet")  # fmt: skip
     assert res.code == 2 and "lie outside the clips' weak labels" in res.err and vid in res.err
+
+
+def test_a_root_without_test_videos_trains_without_the_test_pass(tmp_path: Path, cli) -> None:
+    root = make_unav_root(tmp_path / "root", seed=2)
+    ann = json.loads((root / "unav100_annotations.json").read_text())
+    ann["database"] = {k: v for k, v in ann["database"].items() if v["subset"] != "test"}
+    (root / "unav100_annotations.json").write_text(json.dumps(ann))
+    res = cli("train", "--data", root, "--task", "unav", *TINY, "--loss", "han", "--epochs", "1",
+              "--batch-size", "4", "--out", tmp_path / "run")  # fmt: skip
+    assert res.code == 0, res.err
+    assert "test:" not in res.out and not (tmp_path / "run" / "test_metrics.json").exists()

@@ -126,9 +126,17 @@ def write_predictions(
 
 
 def _has_split(root: Path, split: str) -> bool:
+    """Whether the annotation file has videos in ``split`` (a root without test videos trains
+    without the final test pass)."""
     from avparse.data.layout import UNAV_ANNOTATIONS
+    from avparse.data.unav import UnAVAnnotations
 
-    return (root / UNAV_ANNOTATIONS).is_file()
+    if not (root / UNAV_ANNOTATIONS).is_file():
+        return False
+    try:
+        return bool(UnAVAnnotations(root, strict=False).videos(split))
+    except AvparseError:
+        return False
 
 
 TASK = register_task(
