@@ -8,7 +8,7 @@ Each measurement runs in its own process (so one's peak cannot hide another's):
 * ``student``: ``avparse parse --model M`` with a student trained on any length (UWAV's network
   on ``clap_segments`` / ``clip_segments``): all segments in one pass.
 
-The process reports its peak resident memory (``ru_maxrss``) and the resident memory just before
+The process reports its peak resident memory (``VmHWM``) and the resident memory just before
 the command started (interpreter, torch, avparse imported), so the table shows the peak and the
 growth the work itself added. The teachers are the tiny offline ones (``avparse.teachers.tiny``)
 unless ``--full-size`` (random CLIP ViT-L/14 and CLAP HTS-AT at their real sizes: slower, the same
@@ -33,23 +33,25 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, {src!r})
 import torch, transformers, avparse.harvest.job, avparse.parsing.api  # the constant part
 from avparse.cli.main import main
 
-def rss_kb():
+def status_kb(key):
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1])
     return 0
 
-before = rss_kb()
+before = status_kb("VmRSS")
 began = time.perf_counter()
 code = main({argv!r})
 seconds = time.perf_counter() - began
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM: the peak of this process's own memory. (ru_maxrss would not do: Linux carries it over
+# fork and exec, so a child would report its parent's peak when that was higher.)
+peak = status_kb("VmHWM")
 print("RESULT " + json.dumps({{"code": code, "before_kb": before, "peak_kb": peak,
                                "seconds": seconds}}))
 """
@@ -98,6 +100,23 @@ def main() -> None:
     ap.add_argument("--size", default="180x320", help="video HEIGHTxWIDTH")
     ap.add_argument("--full-size", action="store_true", help="real-size random teachers")
     ap.add_argument("--work", type=Path, default=None, help="folder to keep videos and models")
+    ap.add_argument(
+        "--batch-size",
+        type=int,
+        default=8,
+        help="harvest --batch-size (windows per model call; 2 x that many decode ahead)",
+    )
+    ap.add_argument(
+        "--copies",
+        type=int,
+        nargs="+",
+        default=None,
+        help="harvest this many copies of each length's video (one number per length, e.g. "
+        "10 1: ten 60 s videos against one 600 s video, the same segments)",
+    )
+    ap.add_argument(
+        "--only", nargs="+", default=["harvest", "zero-shot", "student"], help="commands to run"
+    )
     args = ap.parse_args()
     h, w = (int(x) for x in args.size.split("x"))
 
@@ -117,7 +136,8 @@ def main() -> None:
         student_folder(student, *dims)
     teachers = ["--clip-model", clip_dir, "--clap-model", clap_dir]
     rows = []
-    for seconds in args.lengths:
+    copies = args.copies or [1] * len(args.lengths)
+    for seconds, n_copies in zip(args.lengths, copies, strict=True):
         name = f"long{int(seconds):05d}s"
         videos = work / f"videos-{name}"
         video = videos / f"{name}.mp4"
@@ -125,19 +145,27 @@ def main() -> None:
             began = time.perf_counter()
             write_test_video(video, seconds=seconds, size=(h, w), fps=25)
             print(f"wrote {video} ({time.perf_counter() - began:.0f} s)", flush=True)
-        labels = work / f"{name}.csv"
-        labels.write_text(f"filename\tevent_labels\n{name}\tSpeech,Dog\n")
+        labels = work / f"{name}-x{n_copies}.csv"
+        names = [name] + [f"v{i:02d}{name}" for i in range(1, n_copies)]  # ids: 11 chars
+        for extra in names[1:]:
+            if not (videos / f"{extra}.mp4").exists():
+                os.link(video, videos / f"{extra}.mp4")
+        labels.write_text("filename\tevent_labels\n" + "".join(f"{c}\tSpeech,Dog\n" for c in names))
         runs = {
             "harvest": ["harvest", "--videos", videos, "--labels", labels, "--span", "full",
                         "--out", work / f"root-{name}", "--overwrite", "--device", "cpu",
-                        "--no-progress", *teachers],
+                        "--batch-size", args.batch_size, "--no-progress", *teachers],
             "zero-shot": ["parse", video, "--zero-shot", "--vocab", "llp", "--overwrite",
                           "--out", work / f"zs-{name}", "--no-progress", *teachers],
             "student": ["parse", video, "--model", student, "--overwrite",
                         "--out", work / f"st-{name}", "--no-progress", *teachers],
         }  # fmt: skip
         for what, argv in runs.items():
+            if what not in args.only:
+                continue
             r = measure(argv)
+            if what == "harvest" and n_copies > 1:
+                what = f"harvest x{n_copies}"
             rows.append((what, seconds, r))
             print(
                 f"{what:10s} {seconds:6.0f} s video: peak {r['peak_kb'] / 1024:7.1f} MiB, "
@@ -154,8 +182,8 @@ def main() -> None:
         )
     if len(args.lengths) >= 2:
         print()
-        for what in ("harvest", "zero-shot", "student"):
-            peaks = [r["peak_kb"] for w_, _, r in rows if w_ == what]
+        for what in args.only:
+            peaks = [r["peak_kb"] for w_, _, r in rows if w_.split()[0] == what]
             print(f"{what}: longest / shortest peak = {peaks[-1] / peaks[0]:.3f}")
 
 
