@@ -27,7 +27,8 @@ def test_version_has_one_home_and_a_changelog_section(cli) -> None:
 
 def test_dir_shows_the_lazy_api() -> None:
     names = dir(avparse)
-    assert {"parse", "parse_many", "__version__"} <= set(names)
+    assert {"parse", "parse_many", "iter_parse", "__version__"} <= set(names)
+    assert avparse.iter_parse.__module__ == "avparse.parsing.batch"
 
 
 def test_readme_says_what_to_read_when_a_torchrun_batch_fails() -> None:

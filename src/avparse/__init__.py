@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.2.0"
 """The one home of the version (pyproject.toml reads it; CHANGELOG.md has its section)."""
 
-__all__ = ["__version__", "parse", "parse_many"]
+__all__ = ["__version__", "iter_parse", "parse", "parse_many"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from avparse.parsing.api import parse
-    from avparse.parsing.batch import parse_many
+    from avparse.parsing.batch import iter_parse, parse_many
 
 
 def __getattr__(name: str) -> Any:
@@ -23,10 +23,10 @@ def __getattr__(name: str) -> Any:
         from avparse.parsing.api import parse
 
         return parse
-    if name == "parse_many":
-        from avparse.parsing.batch import parse_many
+    if name in ("parse_many", "iter_parse"):
+        from avparse.parsing import batch
 
-        return parse_many
+        return getattr(batch, name)
     raise AttributeError(f"module 'avparse' has no attribute {name!r}")
 
 
