@@ -55,3 +55,34 @@ def test_plot_writes_png_with_truth(tmp_path: Path) -> None:
     )
     assert _png_size(plot_timeline(empty, tmp_path / "empty.png"))[0] == 1000
     assert not list(tmp_path.glob(".*tmp*"))  # atomic writes leave no temporaries
+
+
+def test_names_in_scripts_the_default_font_lacks_draw_without_warnings(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """0.1: a CJK file name printed one matplotlib `Glyph ... missing` warning per character."""
+    import warnings
+
+    from matplotlib import font_manager
+
+    from avparse.parsing import plot
+
+    vocab = Vocabulary.from_names(["狗叫", "car"])
+    frame = np.zeros((10, 2, 2))
+    frame[1:4, 0, 0] = 0.9
+    res = build_result("视频 テスト🎵.mp4", 10.0, [Window(0, 10, frame, np.ones(2))], vocab.names)
+    # no installed font has these glyphs: they are left out of the picture
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", [])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any library warning fails the test
+        assert _png_size(plot_timeline(res, tmp_path / "cjk.png"))[0] == 1000
+    texts, font = plot._drawable(["视频 x.mp4"])
+    assert texts == [" x.mp4"] and font is None
+    # a font with the glyphs, when one is installed, is used instead
+    default = font_manager.findfont(font_manager.FontProperties())
+    monkeypatch.setattr(plot, "_charmap", lambda p: set(range(0x30000)) if p == "cjk" else {120})
+    monkeypatch.setattr(
+        font_manager.fontManager, "ttflist", [font_manager.FontEntry(fname=default),
+                                              font_manager.FontEntry(fname="cjk")]
+    )  # fmt: skip
+    assert plot._drawable(["视频 x"]) == (["视频 x"], "cjk")

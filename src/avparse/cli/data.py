@@ -185,6 +185,7 @@ def _add_synth(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace a synthetic root of other settings"
     )
+    add_progress_flags(parser)
 
 
 def _run_synth(args: argparse.Namespace) -> int:
@@ -205,12 +206,19 @@ def _run_synth(args: argparse.Namespace) -> int:
     root = generate_llp(
         args.out, n_train=args.clips, n_val=args.val_clips, n_test=args.test_clips,
         features=args.features, seed=args.seed, overwrite=args.overwrite, segments=args.segments,
+        progress=progress_enabled(args),
     )  # fmt: skip
     done = "reused (same settings)" if before == marker.stat().st_mtime_ns else "wrote"
     preset = "valor" if args.features == "valor" else "valor++"
-    print(
+    summary = (
         f"{done} {root}: {args.clips} train / {args.val_clips} val / {args.test_clips} test "
-        f"synthetic clips ({args.features} features, teacher harvests calibrated on val)\n"
+        f"synthetic clips ({args.features} features, teacher harvests calibrated on val)"
+    )
+    if args.quiet:
+        print(summary)
+        return 0
+    print(
+        f"{summary}\n"
         "next, step by step:\n"
         f"  avparse data check {root}\n"
         f"  avparse train --data {root} --preset {preset} --out {root}-{preset}\n"
@@ -244,6 +252,9 @@ def _run_synth_unav(args: argparse.Namespace) -> int:
         features=features, seed=args.seed, overwrite=args.overwrite,
     )  # fmt: skip
     done = "reused (same settings)" if before == marker.stat().st_mtime_ns else "wrote"
+    if args.quiet:
+        print(f"{done} {root}")
+        return 0
     lines = [
         f"{done} {root}: {counts['train']} train / {counts['val']} val / {counts['test']} test "
         f"synthetic UnAV-like videos ({features} features, teacher harvests calibrated on val)",

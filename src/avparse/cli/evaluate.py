@@ -53,13 +53,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from avparse.eval import format_scores
     from avparse.train.evaluate import evaluate_checkpoint
+    from avparse.utils.lock import hold_folder
 
-    scores = evaluate_checkpoint(
-        args.data, args.checkpoint, split=args.split, out=args.out, preset=args.preset,
-        sets=args.set, store=args.store, task=args.task, device=args.device,
-        batch_size=args.batch_size, progress=progress_enabled(args),
-        precision=args.precision or "float32", compile=args.compile,
-    )  # fmt: skip
+    with hold_folder(args.out, flag="--out"):  # one job per output folder
+        scores = evaluate_checkpoint(
+            args.data, args.checkpoint, split=args.split, out=args.out, preset=args.preset,
+            sets=args.set, store=args.store, task=args.task, device=args.device,
+            batch_size=args.batch_size, progress=progress_enabled(args),
+            precision=args.precision or "float32", compile=args.compile,
+        )  # fmt: skip
     if not args.quiet:
         print(f"{args.split}: {args.checkpoint}")
     print(format_scores(scores))

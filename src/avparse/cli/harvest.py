@@ -12,6 +12,7 @@ from avparse.harvest.outputs import SPANS
 from avparse.teachers.clap import DEFAULT_CLAP
 from avparse.teachers.clip import DEFAULT_CLIP, TEACHER_INPUTS
 from avparse.teachers.loading import PRECISIONS
+from avparse.utils.lock import hold_folder
 from avparse.utils.progress import add_progress_flags, progress_enabled
 
 
@@ -137,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
         snippet_size=args.snippet_size,
         span=args.span,
     )
-    result = run_harvest(config)
+    with hold_folder(args.out, flag="--out"):  # one job per root (torchrun ranks share it)
+        result = run_harvest(config)
     where = f" (rank {result.rank} of {result.world})" if result.world > 1 else ""
     print(
         f"harvested {result.harvested} clips, R(2+1)D-18 features for {result.motion}, "

@@ -9,6 +9,7 @@ pay for torch or transformers. Every error becomes one line on stderr and an exi
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 
 from avparse import __version__
 from avparse.errors import AvparseError, first_line
+from avparse.utils import distributed
 
 # name -> (module under avparse.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -120,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return 141
+    except distributed.PeerFailed:
+        return 1  # under torchrun: the rank that failed says why
     except KeyboardInterrupt:
         if debug:
             raise
@@ -129,8 +133,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         message, status = describe(exc)
+        if not distributed.claim_failure(message):
+            return 1  # under torchrun: another rank failed first and says why
         print(f"{prefix}: error: {message}", file=sys.stderr)
+        distributed.finish_failure()
         return status
+    finally:
+        distributed.stop_watching()  # a peer's failure after this point stops nothing here
 
 
 def describe(exc: BaseException) -> tuple[str, int]:
@@ -139,6 +148,8 @@ def describe(exc: BaseException) -> tuple[str, int]:
         return " ".join(str(exc).split()), 2
     if isinstance(exc, OSError):  # a path the user gave: missing, unwritable, a folder, disk full
         reason = exc.strerror or first_line(exc)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            reason = "no space left on device"  # the same words as utils.atomic's writers
         # a rename's destination (filename2) is the path the user gave; the source is our temp
         where = exc.filename2 if exc.filename2 is not None else exc.filename
         return (f"{where}: {reason}" if where is not None else reason), 2

@@ -19,6 +19,7 @@ from avparse.parsing.api import MAX_SEGMENTS
 from avparse.teachers.clap import DEFAULT_CLAP
 from avparse.teachers.clip import DEFAULT_CLIP, TEACHER_INPUTS
 from avparse.teachers.loading import PRECISIONS
+from avparse.utils.lock import hold_folder
 from avparse.utils.progress import add_progress_flags, progress_enabled
 
 
@@ -139,17 +140,18 @@ def run(args: argparse.Namespace) -> int:
             note(f"{item.video}: {text}")
         print(f"{item.video}: {item.counts()} events -> {item.json_path}")
 
-    report = parse_many(
-        args.videos, args.out, args.model, list_file=args.list, preset=args.preset, plot=args.plot, html=args.html,
-        truth_audio=args.truth_audio, truth_visual=args.truth_visual, overwrite=args.overwrite,
-        show_progress=progress_enabled(args), on_video=show, on_note=note,
-        raise_unexpected=args.debug, zero_shot=args.zero_shot, classes=args.classes,
-        vocab=args.vocab, thresholds=args.thresholds, clip_model=args.clip_model,
-        clap_model=args.clap_model, r2plus1d=args.r2plus1d, device=args.device,
-        snippet_fps=args.snippet_fps, snippet_size=args.snippet_size,
-        teacher_inputs=args.teacher_inputs, precision=args.precision,
-        max_segments=args.max_segments,
-    )  # fmt: skip
+    with hold_folder(args.out, flag="--out"):  # one job per output folder
+        report = parse_many(
+            args.videos, args.out, args.model, list_file=args.list, preset=args.preset, plot=args.plot, html=args.html,
+            truth_audio=args.truth_audio, truth_visual=args.truth_visual, overwrite=args.overwrite,
+            show_progress=progress_enabled(args), on_video=show, on_note=note,
+            raise_unexpected=args.debug, zero_shot=args.zero_shot, classes=args.classes,
+            vocab=args.vocab, thresholds=args.thresholds, clip_model=args.clip_model,
+            clap_model=args.clap_model, r2plus1d=args.r2plus1d, device=args.device,
+            snippet_fps=args.snippet_fps, snippet_size=args.snippet_size,
+            teacher_inputs=args.teacher_inputs, precision=args.precision,
+            max_segments=args.max_segments,
+        )  # fmt: skip
     if report.failed:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         where = f" (rank {os.environ.get('RANK', '0')} of {world})" if world > 1 else ""

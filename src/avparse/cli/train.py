@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from avparse.utils.lock import hold_folder
 from avparse.utils.progress import add_progress_flags, progress_enabled
 from avparse.utils.speedflags import add_speed_flags
 
@@ -80,11 +81,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from avparse.train.loop import RunFailed, train
-    from avparse.train.runfolder import configs_for, default_out
-    from avparse.train.tasks import get_task
+    from avparse.train.runfolder import default_out
 
     out = args.out if args.out is not None else default_out(args.preset, args.config)
+    with hold_folder(out, flag="--out"):  # one job per run folder, before it is even read
+        return _run(args, out)
+
+
+def _run(args: argparse.Namespace, out: Path) -> int:
+    from avparse.train.loop import RunFailed, train
+    from avparse.train.runfolder import configs_for
+    from avparse.train.tasks import get_task
+    from avparse.utils.distributed import claim_failure, finish_failure
+
     flags = {"task": args.task, "loss": args.loss, "epochs": args.epochs, "harvest": args.harvest,
              "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
              "precision": args.precision, "compile": True if args.compile else None}  # fmt: skip
@@ -104,8 +113,9 @@ def run(args: argparse.Namespace) -> int:
             epoch_lines=not args.quiet,
         )  # fmt: skip
     except RunFailed as exc:
-        if main:
+        if claim_failure(str(exc)):  # every rank stops; the line is printed once
             print(f"avparse train: failed: {exc}", file=sys.stderr)
+            finish_failure()
         return 1
     if main:
         from avparse.eval import format_scores

@@ -70,6 +70,7 @@ from avparse.data.llp import LLPAnnotations, clip_id
 from avparse.data.ragged import Ragged
 from avparse.errors import AvparseError
 from avparse.utils.atomic import atomic_path, write_json
+from avparse.utils.lock import hold_folder
 from avparse.utils.progress import progress as show_progress
 from avparse.vocab import AVE, LLP, Vocabulary
 
@@ -282,6 +283,29 @@ def pack_rows(
     threads: int | None = None,
     lengths: Sequence[int] | np.ndarray | None = None,
 ) -> PackReport:
+    """:func:`_pack_rows` while holding the store: a second job packing the same store waits
+    for the first (it then finds the arrays packed), saying once who holds it."""
+    _writable_store(Path(out))
+    with hold_folder(out, flag="--store", wait=True):
+        return _pack_rows(
+            root, out, split, names, kinds, num_classes=num_classes, ids=ids,
+            progress=progress, threads=threads, lengths=lengths,
+        )  # fmt: skip
+
+
+def _pack_rows(
+    root: str | Path,
+    out: str | Path,
+    split: str,
+    names: Sequence[str],
+    kinds: Sequence[str],
+    *,
+    num_classes: int,
+    ids: Sequence[str] | None = None,
+    progress: bool = False,
+    threads: int | None = None,
+    lengths: Sequence[int] | np.ndarray | None = None,
+) -> PackReport:
     """Pack the ``kinds`` of one split's rows into store ``out`` (the one store builder).
 
     Args:
@@ -367,7 +391,8 @@ def pack_rows(
             },
         },
     }
-    write_json(out / MANIFEST, manifest)  # records the arrays that packed cleanly
+    if manifest != old:  # nothing rewritten when nothing changed (a full disk, a read)
+        write_json(out / MANIFEST, manifest)  # records the arrays that packed cleanly
     if problems:
         raise PackError(problems)
     return report

@@ -6,6 +6,7 @@ matplotlib is imported inside the function (Agg backend, no display needed).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from avparse.data.llp import clip_id, read_dense_rows
 from avparse.errors import require
@@ -56,6 +57,41 @@ def _plain(text: str) -> str:
     return text.replace("$", r"\$")
 
 
+def _charmap(path: str) -> set[int]:
+    from matplotlib.ft2font import FT2Font
+
+    try:
+        return set(FT2Font(path).get_charmap())
+    except (OSError, RuntimeError, ValueError):
+        return set()
+
+
+def _drawable(texts: list[str]) -> tuple[list[str], str | None]:
+    """``texts`` as they can be drawn, and the font to draw them with (None: the default).
+
+    A file or class name in a script the default font lacks (CJK, emoji) would make matplotlib
+    warn once per glyph on the user's screen: an installed font that has every glyph is used,
+    else the characters no font has are left out of the picture (the JSON keeps the name).
+    """
+    from matplotlib import font_manager
+
+    default = str(font_manager.findfont(font_manager.FontProperties()))
+    have = _charmap(default)
+    wanted = {ord(ch) for t in texts for ch in t if not ch.isspace()}
+    missing = wanted - have
+    if not missing:
+        return texts, None
+    seen = {default}
+    for entry in font_manager.fontManager.ttflist:
+        fname = str(entry.fname)
+        if fname in seen:
+            continue
+        seen.add(fname)
+        if missing <= _charmap(fname):
+            return texts, fname
+    return ["".join(ch for ch in t if ch.isspace() or ord(ch) in have) for t in texts], None
+
+
 def plot_timeline(
     result: ParseResult, path: str | Path, *, truth: list[Event] | None = None
 ) -> Path:
@@ -69,6 +105,7 @@ def plot_timeline(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import font_manager
     from matplotlib.patches import Patch, Rectangle
 
     truth = truth or []
@@ -102,10 +139,15 @@ def plot_timeline(
     ax.set_xlim(0, max(result.duration, 1e-3))
     ax.set_ylim(0, max(len(labels), 1))
     ax.set_yticks([i + 0.5 for i in range(len(labels))])
-    ax.set_yticklabels([_plain(display[c]) for c in labels])
+    title = f"{Path(result.video).name} ({result.mode})"
+    texts, font = _drawable([title, *(display[c] for c in labels)])
+    props: dict[str, Any] = {}
+    if font is not None:
+        props["fontproperties"] = font_manager.FontProperties(fname=font)
+    ax.set_yticklabels([_plain(t) for t in texts[1:]], **props)
     ax.invert_yaxis()
     ax.set_xlabel("seconds")
-    ax.set_title(_plain(f"{Path(result.video).name} ({result.mode})"), fontsize=10, loc="left")
+    ax.set_title(_plain(texts[0]), fontsize=10, loc="left", **props)
     for i in range(1, len(labels)):
         ax.axhline(i, color="#dddddd", linewidth=0.6)
     if not labels:

@@ -39,6 +39,7 @@ from avparse.synthetic.labels import Labels, calibrate_teachers, label_all, trut
 from avparse.synthetic.world import World, render
 from avparse.teachers.calibrate import MIN_CLIPS
 from avparse.utils.atomic import write_json, write_text
+from avparse.utils.progress import progress
 from avparse.vocab import AVE, LLP, Vocabulary
 
 FEATURE_SETS: dict[str, tuple[str, ...]] = {
@@ -138,6 +139,7 @@ def _render_splits(
     sink: Sink,
     min_clips: int = MIN_CLIPS,
     segments: bool = False,
+    show: bool = False,
 ) -> Calibration:
     """Render every split chunk by chunk (features go to ``sink``), calibrate the teachers on
     val (else the first split) and label every split; returns the calibration.
@@ -145,7 +147,8 @@ def _render_splits(
     ``segments``: the frame-wise teachers are those of the name-based world shared with the
     UnAV-like roots (:func:`avparse.synthetic.unav.teacher_segments`), whose CLIP (10, 768) and
     CLAP (10, 512) segment embeddings are also rendered (``clip_segments``, ``clap_segments``);
-    the teachers' logits are those embeddings against the class text embeddings."""
+    the teachers' logits are those embeddings against the class text embeddings.
+    ``show``: progress per split (:func:`avparse.utils.progress.progress`)."""
     world = World.build(len(vocab), seed, config)
     concept_world = None
     if segments:
@@ -154,7 +157,8 @@ def _render_splits(
         concept_world = ConceptWorld.build(vocab, (), config)
     for name, split in splits.items():
         parts: dict[str, list[np.ndarray]] = {m: [] for m in MODALITIES}
-        for k, sl in _chunks(len(split.filenames)):
+        chunks = list(_chunks(len(split.filenames)))
+        for k, sl in progress(chunks, desc=f"synth {name}", unit="chunk", enabled=show):
             out = render(
                 world, split.audio[sl], split.visual[sl], kinds,
                 rng_of(seed, 7, _SPLIT_CODE[name], k), config,
@@ -369,12 +373,13 @@ def _write_clips(
     vocab: Vocabulary,
     task: str,
     segments: bool = False,
+    show: bool = False,
 ) -> Calibration:
     """Every clip's features and harvest files under ``root``; returns the calibration."""
     ids_of = {name: s.ids for name, s in splits.items()}
     calibration = _render_splits(
         splits, kinds, seed, config, vocab, task, _feature_sink(root, ids_of),
-        segments=segments,
+        segments=segments, show=show,
     )  # fmt: skip
     for split in splits.values():
         _write_harvest(root, split)
@@ -398,6 +403,7 @@ def generate_llp(
     config: SyntheticConfig | None = None,
     overwrite: bool = False,
     segments: bool = False,
+    progress: bool = False,
 ) -> Path:
     """Write a complete LLP-like data root in the published layout; returns ``root``.
 
@@ -421,7 +427,9 @@ def generate_llp(
         settings["segments"] = True
     if _begin(root, settings, overwrite):
         return root
-    calibration = _write_clips(root, splits, kinds, seed, config, LLP, "llp", segments)
+    calibration = _write_clips(
+        root, splits, kinds, seed, config, LLP, "llp", segments, show=progress
+    )
     if segments:
         from avparse.synthetic.unav import write_event_features
 

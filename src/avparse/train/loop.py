@@ -226,9 +226,9 @@ def _train(
         if run.d.main:
             runfolder.write_status(run.out, "interrupted", reason="interrupted (Ctrl-C)")
         raise
-    except Exception as exc:  # any other error ends the run too: run.json must not say running
-        if run.d.main:
-            runfolder.write_status(run.out, "failed", reason=first_line(exc))
+    except (Exception, D.PeerFailed) as exc:  # any other error ends the run: not "running"
+        if run.d.main:  # another rank's failure (torchrun) is recorded with that rank's line
+            runfolder.write_status(run.out, "failed", reason=D.peer_failure() or first_line(exc))
         raise
     finally:
         if writer is not None:

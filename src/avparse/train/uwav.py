@@ -19,6 +19,12 @@ Three parts, each switchable for the ablation (the ``uwav_*`` fields of ``TrainC
 
 Randomness (``lam`` and the pairing) comes from torch's global CPU generator, which the training
 loop seeds and saves in its checkpoints, so a resumed run draws the same mixes on any device.
+
+Under ``torchrun`` each rank mixes within its own share of the global batch (B / N clips) and
+draws its own ``lam`` from its own stream (seed + rank): pairs never cross ranks, so N processes
+do not draw one process's mixes (the expected loss is the same: ``lam`` has the same law and the
+pairing is uniform within each share). Every other term is reproduced exactly
+(tests/test_uwav_ddp.py).
 """
 
 from __future__ import annotations

@@ -10,9 +10,11 @@ replaced file keeps its mode; folders are created with ``mkdir``'s umask-respect
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import secrets
+import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,16 +32,49 @@ def atomic_path(path: str | Path, *, suffix: str = "") -> Iterator[Path]:
     ``suffix`` keeps an extension that a writer insists on (``np.save`` adds ``.npy``).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = _new_temp(path, suffix)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp_path = _new_temp(path, suffix)
+    except OSError as exc:
+        raise _no_space(exc, path) from None
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp_path, path)
+    except Exception as exc:
+        # numpy says "7680 requested and 3040 written", torch "file write failed": on a full
+        # file system every writer's error becomes one ``PATH: no space left on device``
+        if _is_no_space(exc, path.parent):
+            raise OSError(errno.ENOSPC, NO_SPACE, str(path)) from None
+        raise
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+NO_SPACE = "no space left on device"
+FULL_BYTES = 1 << 20
+"""Free space below which a writer's failure is taken for a full file system."""
+
+
+def _is_no_space(exc: BaseException, folder: Path) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if isinstance(exc, OSError) and exc.errno not in (None, errno.EIO):
+        return False  # a permission, a missing folder, ...: its own reason
+    if type(exc).__module__.startswith("avparse"):
+        return False  # our own errors and control flow say what they mean
+    try:
+        return shutil.disk_usage(folder).free < FULL_BYTES
+    except OSError:
+        return False
+
+
+def _no_space(exc: OSError, path: Path) -> OSError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return OSError(errno.ENOSPC, NO_SPACE, str(path))
+    return exc
 
 
 def _new_temp(path: Path, suffix: str) -> Path:
