@@ -197,24 +197,9 @@ def test_audio_only_file_in_a_ten_second_harvest(tiny, cli, tmp_path):
     assert np.load(out.scores("audio")).shape == (10, 25)
 
 
-def test_real_unav_video_harvested_whole(unav_video, tiny, cli, tmp_path):
-    """The real 60 s UnAV-100 video (its name begins with ``--``): 60 one-second rows."""
-    from avparse.harvest.outputs import ClipOutputs
-
-    videos = tmp_path / "v"
-    videos.mkdir()
-    shutil.copy(unav_video, videos)
-    labels = tmp_path / "labels.csv"
-    labels.write_text(f"filename\tevent_labels\n{UNAV_VIDEO}\tSpeech\n")
-    r = _harvest(cli, videos, labels, tmp_path / "root", tiny, "--span", "full")
-    assert r.code == 0, r.err
-    out = ClipOutputs(tmp_path / "root", UNAV_VIDEO)
-    assert np.load(out.segments("visual")).shape == (60, 16)
-    assert np.load(out.scores("audio")).shape == (60, 25)
-
-
 def test_unav_task_harvests_the_annotation_files_videos_whole(unav_video, tiny, cli, tmp_path):
-    """--task unav: weak labels and T = ceil(duration) from the real annotation file."""
+    """--task unav: weak labels and T = ceil(duration) from the real annotation file; the real
+    60 s video (its name begins with ``--``, its container says 60.06 s) gives 60 rows."""
     from avparse.data.unav import UnAVAnnotations
     from avparse.harvest.outputs import ClipOutputs
 

@@ -116,7 +116,9 @@ def run(args: argparse.Namespace) -> int:
     if args.report and args.annotations is None:
         raise AvparseError("--report needs --annotations DIR (the LLP annotation files)")
     if args.report and args.task != "llp":
-        raise AvparseError("--report scores LLP dense labels; it is not available with --task ave")
+        raise AvparseError(
+            f"--report scores LLP dense labels; it is not available with --task {args.task}"
+        )
     config = HarvestConfig(
         videos=args.videos,
         labels=args.labels,
