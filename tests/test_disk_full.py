@@ -142,7 +142,7 @@ def test_pack_train_and_evaluate_on_a_full_disk(small_disk: SmallDisk, tmp_path:
 
 
 @pytest.mark.slow
-def test_harvest_on_a_full_disk_then_continues(small_disk: SmallDisk, tmp_path: Path, cli):
+def test_harvest_and_parse_on_a_full_disk_then_continue(small_disk: SmallDisk, tmp_path: Path, cli):
     """0.1: `avparse harvest: error: 7680 requested and 3040 written`."""
     pytest.importorskip("av")
     pytest.importorskip("transformers")
@@ -174,3 +174,30 @@ def test_harvest_on_a_full_disk_then_continues(small_disk: SmallDisk, tmp_path: 
     res = cli(*args)  # the same command continues where it stopped
     assert res.code == 0, res.err
     assert "harvested" in res.out
+
+    parsed = small_disk.path / "parsed"
+    args = ["parse", *(videos / f"{c}.mp4" for c in clips), "--zero-shot", "--classes",
+            "speech,dog", "--clip-model", clip_model, "--clap-model", clap_model,
+            "--out", parsed, "--plot", "--no-progress"]  # fmt: skip
+    small_disk.fill()
+    res = cli(*args)
+    assert res.code == 2, res.err
+    line = res.err.strip().splitlines()[-1]
+    assert line.startswith(f"avparse parse: error: {parsed}"), line
+    assert line.endswith(": no space left on device"), line
+    assert _temps(small_disk.path) == []
+    small_disk.free()
+    assert cli(*args).code == 0
+    assert sorted(p.name for p in parsed.glob("*.json")) == sorted(f"{c}.json" for c in clips)
+
+
+def test_an_append_on_a_full_disk_names_the_file(tmp_path: Path, monkeypatch) -> None:
+    """results.jsonl lines (parse): a short write or ENOSPC is `PATH: no space left on device`."""
+    target = tmp_path / "results.jsonl"
+    atomic.append_line(target, '{"a": 1}')
+    for fake in (lambda fd, data: 3, lambda fd, data: (_ for _ in ()).throw(OSError(28, "x"))):
+        monkeypatch.setattr(atomic.os, "write", fake)
+        with pytest.raises(OSError) as info:
+            atomic.append_line(target, '{"b": 2}')
+        assert info.value.errno == errno.ENOSPC and info.value.filename == str(target)
+        assert info.value.strerror == "no space left on device"

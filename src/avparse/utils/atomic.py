@@ -155,8 +155,11 @@ def append_line(path: str | Path, line: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
     try:
-        written = os.write(fd, data)
+        try:
+            written = os.write(fd, data)
+        except OSError as exc:
+            raise _no_space(exc, path) from None
         if written != len(data):  # a full disk: the line is torn, say so rather than go on
-            raise OSError(f"{path}: short write ({written} of {len(data)} bytes); disk full?")
+            raise OSError(errno.ENOSPC, NO_SPACE, str(path))
     finally:
         os.close(fd)
