@@ -368,3 +368,36 @@ def test_real_videos_with_the_any_length_student(cli, segment_student, tiny, una
     assert len(unav["segments"]) == 60 and unav["segments"][-1] == [59.0, 60.0]
     llp = json.loads((tmp_path / "BjCEufrlXm4.json").read_text())
     assert len(llp["segments"]) == 10 and llp["windows"] == 1
+
+
+def test_a_video_failing_in_a_later_window_fails_whole(tiny, cli, tmp_path, monkeypatch):
+    """Nothing of a video is written when one of its windows fails; the others are harvested."""
+    import avparse.harvest.whole as whole
+    from avparse.harvest.outputs import ClipOutputs
+    from avparse.media import VideoDecodeError
+
+    videos = tmp_path / "v"
+    write_test_video(videos / "brokenlong1.mp4", seconds=21, size=(32, 32), fps=8)
+    write_test_video(videos / "finevideo01.mp4", seconds=12, size=(32, 32), fps=8)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("filename\tevent_labels\nbrokenlong1\tDog\nfinevideo01\tDog\n")
+    real = whole.decode_clip
+
+    def damaged(path, *, window, **kw):
+        if "brokenlong1" in str(path) and window == 1:
+            raise VideoDecodeError(f"{path}: cannot decode (Invalid data found)")
+        return real(path, window=window, **kw)
+
+    monkeypatch.setattr(whole, "decode_clip", damaged)
+    r = _harvest(cli, videos, labels, tmp_path / "root", tiny, "--span", "full")
+    assert r.code == 1 and "1 clips failed" in r.err
+    broken, fine = (
+        ClipOutputs(tmp_path / "root", "brokenlong1"),
+        ClipOutputs(tmp_path / "root", "finevideo01"),
+    )
+    assert not any(
+        p.exists() for m in ("visual", "audio") for p in (broken.segments(m), broken.scores(m))
+    )
+    assert np.load(fine.segments("visual")).shape == (12, 16)
+    failures = (tmp_path / "root" / "harvest_failures.tsv").read_text()
+    assert "brokenlong1\t" in failures and "Invalid data found" in failures
