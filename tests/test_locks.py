@@ -72,6 +72,8 @@ def test_second_job_on_a_held_folder_stops_at_once_naming_the_holder(tmp_path: P
             ("evaluate", "--data", tmp_path / "nodata", "--checkpoint", "x", "--out", out),
             ("parse", tmp_path / "none.mp4", "--out", out),
             ("harvest", "--videos", tmp_path, "--labels", tmp_path / "l.csv", "--out", out),
+            ("teacher", "train", "--data", tmp_path / "nodata", "--out", out),
+            ("teacher", "label", "--data", out, "--teacher", tmp_path / "none"),
         ):
             res = cli(*args)
             assert res.code == 2 and f"pid {holder.pid}" in res.err, (args, res.err)

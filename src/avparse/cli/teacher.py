@@ -35,16 +35,20 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
 
 def _run_train(args: argparse.Namespace) -> int:
     from avparse.temporal.pretrain import TeacherRunFailed, pretrain
+    from avparse.utils.distributed import claim_failure, finish_failure
+    from avparse.utils.lock import hold_folder
 
     main = int(os.environ.get("RANK", "0")) == 0
     try:
-        run = pretrain(
-            args.data, args.out, preset=args.preset, sets=args.set, device=args.device,
-            resume=args.resume, overwrite=args.overwrite, progress=progress_enabled(args),
-        )  # fmt: skip
+        with hold_folder(args.out, flag="--out"):  # one job per run folder
+            run = pretrain(
+                args.data, args.out, preset=args.preset, sets=args.set, device=args.device,
+                resume=args.resume, overwrite=args.overwrite, progress=progress_enabled(args),
+            )  # fmt: skip
     except TeacherRunFailed as exc:
-        if main:
+        if claim_failure(str(exc)):  # every rank stops; the line is printed once
             print(f"avparse teacher train: failed: {exc}", file=sys.stderr)
+            finish_failure()
         return 1
     if main and not args.quiet:
         val, test = run.get("val_scores") or {}, run.get("test_scores") or {}
@@ -107,11 +111,14 @@ def _run_label(args: argparse.Namespace) -> int:
     model_sets, rest = split_sets(args.set)
     if rest:
         raise AvparseError(f"--set {next(iter(rest))}: not a teacher setting")
-    manifest = label_root(
-        args.teacher, args.data, preset=args.preset, overrides=model_sets or None,
-        thresholds=args.thresholds, device=args.device, batch_size=args.batch_size,
-        overwrite=args.overwrite, progress=progress_enabled(args),
-    )  # fmt: skip
+    from avparse.utils.lock import hold_folder
+
+    with hold_folder(args.data, flag="--data"):  # one job writing the root (label, harvest)
+        manifest = label_root(
+            args.teacher, args.data, preset=args.preset, overrides=model_sets or None,
+            thresholds=args.thresholds, device=args.device, batch_size=args.batch_size,
+            overwrite=args.overwrite, progress=progress_enabled(args),
+        )  # fmt: skip
     if not args.quiet:
         splits = ", ".join(f"{n} {s}" for s, n in manifest["splits"].items())
         print(f"{args.data / 'temporal'}: labelled {splits}; thresholds {manifest['thresholds']}")

@@ -121,8 +121,9 @@ def hold_folder(
             del _held[key]
     finally:
         if fd is not None:
-            with contextlib.suppress(OSError):
-                path.unlink()  # before the lock goes: no one can take a file about to vanish
+            if _same_file(path, fd):  # not a file another job made after ours was removed
+                with contextlib.suppress(OSError):
+                    path.unlink()  # before the lock goes: no one can take a file about to vanish
             os.close(fd)
         for made in created:  # deepest first; a folder the job wrote into stays
             try:
