@@ -47,8 +47,41 @@ LIGHT_COMMANDS = frozenset({"score"})
 """Commands that do no linear algebra (integer counting only), so numpy needs no BLAS threads."""
 
 
+_WIDTH: list[int] = []
+
+
+def _terminal_width() -> int:
+    """argparse's default width (``shutil.get_terminal_size().columns - 2``), found once per
+    process and without importing shutil: argparse makes a formatter for every option it adds,
+    and ``avparse score`` should not pay for that (nor for shutil's compression modules)."""
+    if not _WIDTH:
+        try:
+            columns = int(os.environ.get("COLUMNS", "0"))
+        except ValueError:
+            columns = 0
+        if columns <= 0:
+            try:
+                columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+            except (AttributeError, ValueError, OSError):
+                columns = 0
+        _WIDTH.append((columns or 80) - 2)
+    return _WIDTH[0]
+
+
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Shows an option's default in its help, unless it is empty or the help already says it."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        super().__init__(
+            prog, indent_increment, max_help_position,
+            _terminal_width() if width is None else width,
+        )  # fmt: skip
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""

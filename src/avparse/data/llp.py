@@ -9,8 +9,6 @@ training filenames may carry decimal times, and dense rows of clips outside the 
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 from collections.abc import Sequence
@@ -69,6 +67,9 @@ def _read_text(path: Path) -> str:
 
 def _table(path: Path) -> list[list[str]]:
     """All rows of a tab-separated file, split by ``csv`` (quotes as the csv module reads them)."""
+    import csv  # the careful path only: plain files are split by _plain_table
+    import io
+
     reader = csv.reader(io.StringIO(_read_text(path), newline=""), delimiter="\t")
     try:
         return list(reader)
@@ -112,15 +113,32 @@ def _fast_columns(path: Path, columns: Sequence[str]) -> list[Sequence[str]] | N
     reports exactly as before. The split is ``csv``'s, the checks are on whole columns.
     """
     try:
-        table = _table(path)
+        text = _read_text(path)
+        table = _plain_table(text)
+        if table is None:  # quotes, carriage returns, NUL: csv's own reader
+            table = _table(path)
         header = _header(path, table, columns)
     except AnnotationError:
         return None
     width = len(header)
     body = table[1:]
-    if any(len(row) != width for row in body):
+    if body and set(map(len, body)) != {width}:
         return None  # a blank row or a row of another width
-    return [[row[p].strip() for row in body] for p in (header.index(c) for c in columns)]
+    cells = list(zip(*body, strict=True)) if body else [() for _ in header]
+    return [list(map(str.strip, cells[header.index(c)])) for c in columns]
+
+
+def _plain_table(text: str) -> list[list[str]] | None:
+    """The rows of a tab-separated text that has nothing for ``csv`` to interpret (no quote,
+    carriage return or NUL): split on newlines and tabs, exactly the rows ``csv.reader`` gives
+    (a blank line is the row ``[""]`` here and ``[]`` there: both have the wrong width, so the
+    careful path reads such a file). None when the text needs ``csv``."""
+    if '"' in text or "\r" in text or "\x00" in text:
+        return None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the final newline ends the last row
+    return list(map(str.split, lines, repeat("\t")))
 
 
 def _all_safe(names: Sequence[str]) -> bool:
@@ -138,17 +156,25 @@ def _fast_classes(labels: Sequence[str], vocab: Vocabulary) -> tuple[list[int], 
     index = {name: i for i, name in enumerate(vocab.names)}
     single = list(map(index.get, labels))
     if None not in single:
-        return list(range(len(single))), [c for c in single if c is not None]
+        return list(range(len(single))), single  # type: ignore[return-value]
     rows: list[int] = []
     classes: list[int] = []
-    for i, (text, c) in enumerate(zip(labels, single, strict=True)):
-        parts = [c] if c is not None else [index.get(p.strip()) for p in text.split(",")]
-        found = [p for p in parts if p is not None]
-        if len(found) != len(parts):
+    start = 0
+    while True:  # rows naming one class are copied in stretches; the others are split
+        try:
+            i = single.index(None, start)
+        except ValueError:
+            i = len(single)
+        rows.extend(range(start, i))
+        classes.extend(single[start:i])  # type: ignore[arg-type]
+        if i == len(single):
+            return rows, classes
+        parts = [index.get(p.strip()) for p in labels[i].split(",")]
+        if None in parts:
             return None
-        rows.extend([i] * len(found))
-        classes.extend(found)
-    return rows, classes
+        rows.extend([i] * len(parts))
+        classes.extend(parts)  # type: ignore[arg-type]
+        start = i + 1
 
 
 def _classes(text: str, vocab: Vocabulary, where: str) -> list[int]:

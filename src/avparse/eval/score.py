@@ -110,11 +110,12 @@ class ScoreReport:
         return out
 
 
-def _outside(rows: DenseRows, split_names: set[str], split_ids: set[str]) -> Outside:
+def _outside(rows: DenseRows, split_names: set[str], filenames: list[str]) -> Outside:
     names = [n for n in rows.filenames if n not in split_names]
     if not names:
         return Outside()
     clips = frozenset(names)
+    split_ids = {clip_id(f) for f in filenames}  # only when some rows name other clips
     id_only = next((n for n in sorted(clips) if n in split_ids), "")
     return Outside(len(names), clips, names[0], id_only)
 
@@ -131,7 +132,6 @@ def score_arrays(
     pred_a, _ = dense_matrix(audio, filenames, n_classes)
     pred_v, _ = dense_matrix(visual, filenames, n_classes)
     names = set(filenames)
-    ids = {clip_id(f) for f in filenames}
     counts = llp_counts(pred_a, pred_v, true_a, true_v)
     predicted = (pred_a | pred_v).any(axis=(1, 2))
     return ScoreReport(
@@ -141,7 +141,8 @@ def score_arrays(
         per_class=per_class_from_counts(counts, ann.vocab.names),
         clips_with_predictions=int(np.count_nonzero(predicted)),
         outside={
-            k: _outside(rows, names, ids) for k, rows in (("audio", audio), ("visual", visual))
+            k: _outside(rows, names, filenames)
+            for k, rows in (("audio", audio), ("visual", visual))
         },
         notes=ann.dense_quirks(),
         counts=counts,
