@@ -28,6 +28,10 @@ by hand (about 10 minutes on 2 cores with 2 clips)::
   ``--device cuda`` on a GPU)::
 
     .venv/bin/python benchmarks/parse.py --scale [--paths 100000] [--videos 16] [--real]
+
+* **agreement** (``--agreement``, issue 17): bfloat16 weights against float32 on the real clip::
+
+    .venv/bin/python benchmarks/parse.py --agreement  # bfloat16 vs float32 decisions, real clip
 """
 
 from __future__ import annotations
@@ -292,6 +296,96 @@ def throughput(videos_n: int, real: bool, device: str, work: Path) -> None:
               f"{videos_n / seconds:.2f} videos/s (model loading included)")  # fmt: skip
 
 
+def agreement(clip_dir: Path, clap_dir: Path, precisions: list[str]) -> None:
+    """``--agreement``: bfloat16 weights against float32 on the real clip (issue 17 item 2).
+
+    One folder with the real clip alone; per precision: ``avparse harvest`` (the teachers'
+    segment-class decisions and logits), ``Parser.parse`` zero-shot (the teachers' decisions
+    through the calibrated rule) and with a random ``valor++`` student (its decisions and
+    probabilities), each timed; the published path's student parse of the same clip is timed
+    in the same run. Prints equal decisions in %, max / mean |logit difference| and the ratios.
+    """
+    import torch
+    import transformers
+
+    from avparse.features.r2plus1d import load_r2plus1d18
+    from avparse.harvest.job import HarvestConfig, run_harvest
+    from avparse.harvest.outputs import ClipOutputs
+    from avparse.model.checkpoint import load_student
+    from avparse.parsing.api import Parser
+
+    if not REAL.is_file():
+        raise SystemExit(f"--agreement needs the real clip {REAL}")
+    work = Path(tempfile.mkdtemp(prefix="avparse-bench-agree-"))
+    videos, labels, weights, student_dir = make_inputs(work, 1)
+    video = videos / REAL.name
+    models = (
+        transformers.CLIPModel.from_pretrained(clip_dir).eval(),
+        transformers.AutoTokenizer.from_pretrained(clip_dir),
+        transformers.ClapModel.from_pretrained(clap_dir).eval(),
+        transformers.AutoTokenizer.from_pretrained(clap_dir),
+        transformers.ClapFeatureExtractor.from_pretrained(clap_dir),
+    )
+    r2p = load_r2plus1d18(weights)
+    student, _ = load_student(str(student_dir))
+    student.eval()
+    began = time.perf_counter()
+    naive_parse(video, models, r2p, student)
+    naive_s = time.perf_counter() - began
+    del models, r2p
+    found: dict[str, dict[str, np.ndarray]] = {}
+    seconds: dict[str, dict[str, float]] = {}
+    for precision in precisions:
+        got, took = {}, {}
+        out = work / f"root-{precision}"
+        result = run_harvest(
+            HarvestConfig(videos=videos, labels=labels, out=out, clip_model=str(clip_dir),
+                          clap_model=str(clap_dir), device="cpu", batch_size=1,
+                          r2plus1d=str(weights), precision=precision, progress=False)
+        )  # fmt: skip
+        assert result.harvested == 1, result.failures
+        took["harvest (models)"] = result.model_seconds
+        clip = ClipOutputs(out, REAL.stem)
+        for m in ("visual", "audio"):
+            got[f"harvest {m} logits"] = np.load(clip.scores(m))
+            got[f"harvest {m} decisions"] = np.load(clip.hard(m)) > 0.5
+        for mode, kwargs in (
+            ("zero-shot", {"zero_shot": True, "vocab": "llp"}),
+            ("student", {"model": str(student_dir), "r2plus1d": str(weights)}),
+        ):
+            parser = Parser(clip_model=str(clip_dir), clap_model=str(clap_dir),
+                            precision=precision, **kwargs)  # type: ignore[arg-type]  # fmt: skip
+            began = time.perf_counter()
+            res = parser.parse(video)
+            took[f"parse {mode}"] = time.perf_counter() - began
+            got[f"parse {mode} decisions"] = np.stack([res.audio, res.visual]).astype(bool)
+            got[f"parse {mode} probabilities"] = np.asarray(res.frame_prob, np.float32)
+            del parser
+        found[precision], seconds[precision] = got, took
+    print(f"real clip {REAL.name}, real-size random teachers; torch threads "
+          f"{torch.get_num_threads()}; load average {__import__('os').getloadavg()[0]:.2f}")  # fmt: skip
+    print(f"published path, student parse: {naive_s:.2f} s")
+    for precision in precisions:
+        print(f"[{precision}] " + ", ".join(f"{k} {v:.2f} s" for k, v in seconds[precision].items())
+              + f"; parse student: {naive_s / seconds[precision]['parse student']:.2f}x the "
+              "published path")  # fmt: skip
+    if "float32" in found:
+        for precision in precisions:
+            if precision == "float32":
+                continue
+            print(f"{precision} vs float32:")
+            for key, ref in found["float32"].items():
+                low = found[precision][key]
+                if ref.dtype == bool:
+                    equal = 100.0 * float((ref == low).mean())
+                    print(f"  {key:36s} {equal:6.2f} % of {ref.size} equal "
+                          f"({int(ref.sum())} positive in float32)")  # fmt: skip
+                else:
+                    d = np.abs(ref.astype(np.float64) - low)
+                    print(f"  {key:36s} max |diff| {d.max():.4f}, mean {d.mean():.4f} "
+                          f"(float32 range {ref.min():.2f} .. {ref.max():.2f})")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", action="store_true", help="collections: plan and videos/s")
@@ -304,6 +398,11 @@ def main() -> None:
     parser.add_argument("--models", type=Path, default=Path(tempfile.gettempdir()) / "avparse-full")
     parser.add_argument(
         "--profile", action="store_true", help="only time the parts of one clip on our path"
+    )
+    parser.add_argument(
+        "--agreement",
+        action="store_true",
+        help="bfloat16 weights vs float32 on the real clip: equal decisions, logit differences",
     )
     args = parser.parse_args()
     if args.scale:
@@ -334,6 +433,9 @@ def main() -> None:
         f"{capability}, bf16 {'yes' if bf16 else 'no'}; torch {torch.__version__}"
     )
     clip_dir, clap_dir = save_full_size_teachers(args.models)
+    if args.agreement:
+        agreement(clip_dir, clap_dir, args.precisions.split(","))
+        return
     work = Path(tempfile.mkdtemp(prefix="avparse-bench-parse-"))
     videos, labels, weights, student_dir = make_inputs(work, args.clips)
     paths = sorted(videos.iterdir())

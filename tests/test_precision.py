@@ -95,8 +95,46 @@ def test_unknown_precision_is_refused(cli, root: Path, tmp_path: Path) -> None:
     from avparse.errors import AvparseError
     from avparse.train.recipe import TrainConfig
 
-    with pytest.raises(AvparseError, match="precision must be one of float32, bfloat16"):
+    with pytest.raises(AvparseError, match="unknown precision 'float16'"):
         TrainConfig(precision="float16")
     res = cli("train", "--data", root, "--preset", "tiny", "--out", tmp_path / "r",
               "--set", "precision=half")  # fmt: skip
-    assert res.code == 2 and "precision must be one of" in res.err
+    assert res.code == 2 and "unknown precision 'half'" in res.err
+
+
+def test_parsing_precision_keeps_bfloat16_weights(tmp_path: Path) -> None:
+    """--precision bfloat16 of parse / harvest: the image and audio towers and R(2+1)D-18 hold
+    bfloat16 weights (no float32 copy, no autocast), the text towers stay float32, outputs are
+    float32 and close to float32's."""
+    import numpy as np
+
+    pytest.importorskip("transformers")
+    from avparse.features.extract import motion_features
+    from avparse.features.r2plus1d import R2Plus1D18
+    from avparse.teachers.clap import AudioTeacher
+    from avparse.teachers.clip import VisualTeacher
+    from avparse.teachers.tiny import save_tiny_teachers
+    from avparse.vocab import LLP
+
+    clip_dir, clap_dir = save_tiny_teachers(tmp_path / "teachers")
+    visual = VisualTeacher(clip_dir, vocab=LLP, device="cpu", precision="bfloat16")
+    assert visual.model.vision_model.embeddings.patch_embedding.weight.dtype == torch.bfloat16
+    assert visual.model.text_model.embeddings.token_embedding.weight.dtype == torch.float32
+    frames = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    full = VisualTeacher(clip_dir, vocab=LLP, device="cpu")
+    a, b = full.embed_frames(frames), visual.embed_frames(frames)
+    assert b.dtype == np.float32 and 0 < np.abs(a - b).max() < 0.05
+    audio = AudioTeacher(clap_dir, vocab=LLP, device="cpu", precision="bfloat16")
+    assert {p.dtype for p in audio.model.audio_model.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in audio.model.text_model.parameters()} == {torch.float32}
+    wave = np.random.default_rng(1).standard_normal(48_000).astype(np.float32) * 0.1
+    emb = audio.embed(audio.prepare([wave]))
+    assert emb.dtype == np.float32 and np.isfinite(emb).all()
+
+    torch.manual_seed(0)
+    r2p = R2Plus1D18(num_classes=4).eval()
+    clip = np.random.default_rng(2).integers(0, 256, (16, 24, 24, 3), dtype=np.uint8)
+    ref = motion_features(r2p, [clip], size=16, segments=2)[0]
+    low = motion_features(r2p, [clip], size=16, segments=2, precision="bfloat16")[0]
+    assert next(r2p.parameters()).dtype == torch.bfloat16
+    assert low.dtype == np.float32 and np.abs(ref - low).max() < 0.05 * np.abs(ref).max()

@@ -244,7 +244,9 @@ def motion_features(
     of :func:`avparse.media.decode_clip` with ``fps=SNIPPET_FPS``); its snippets are made by
     :func:`avparse.features.r2plus1d.snippets`, so ``avparse parse`` and ``avparse harvest``
     sample them identically. Snippets of several clips share model calls of up to
-    ``batch_snippets`` snippets; ``precision`` as in :data:`avparse.teachers.loading.PRECISIONS`.
+    ``batch_snippets`` snippets; ``precision`` as in :data:`avparse.teachers.loading.PRECISIONS`
+    (``bfloat16``: a float32 ``model``'s weights are cast to bfloat16 in place, once; the
+    snippets follow and the features come back as float32).
     """
     import torch
 
@@ -257,17 +259,21 @@ def motion_features(
         for f in clips
     ]
     lengths = {p.shape[2] for p in parts}
-    from avparse.teachers.loading import autocast
+    from avparse.teachers.loading import cast_modules
 
-    device = next(model.parameters()).device
+    weight = next(model.parameters())
+    device, dtype = weight.device, weight.dtype
+    if precision != "float32" and dtype == torch.float32:
+        dtype = cast_modules((model,), precision)
     feats = []
-    with torch.inference_mode(), autocast(str(device), precision):
+    with torch.inference_mode():
         if len(lengths) == 1:  # one stacked tensor, cut into calls of batch_snippets snippets
             x = torch.cat(parts)
             for s in range(0, len(x), batch_snippets):
-                feats.append(model.features(x[s : s + batch_snippets].to(device)).float().cpu())
+                batch = x[s : s + batch_snippets].to(device, dtype)
+                feats.append(model.features(batch).float().cpu())
         else:  # snippets of different lengths (clips shorter than 10 s) cannot share a call
-            feats = [model.features(p.to(device)).float().cpu() for p in parts]
+            feats = [model.features(p.to(device, dtype)).float().cpu() for p in parts]
     out = torch.cat(feats).numpy()
     counts = np.cumsum([0] + [len(p) for p in parts])
     return [out[a:b] for a, b in itertools.pairwise(counts)]

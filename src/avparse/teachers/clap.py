@@ -41,7 +41,7 @@ from avparse.errors import require
 from avparse.teachers.clip import TEACHER_INPUTS, check_inputs
 from avparse.teachers.loading import (
     PRECISIONS,
-    autocast,
+    cast_modules,
     check_precision,
     embedding,
     load,
@@ -191,6 +191,9 @@ class AudioTeacher(PromptedTeacher):
         self.sampling_rate = self.inputs.sampling_rate
         self.max_samples = self.inputs.max_samples
         self.model = load("ClapModel", source, "audio teacher (CLAP)").eval().to(self.device)
+        self.dtype = cast_modules(
+            (self.model.audio_model, self.model.audio_projection), self.precision
+        )  # bfloat16: the audio tower's weights; the text tower stays float32
         self.tokenizer = load("AutoTokenizer", source, "audio teacher (CLAP) tokenizer")
         self.batch_waves = batch_waves
         self.logit_scale = float(self.model.logit_scale_a.exp().item())
@@ -210,7 +213,9 @@ class AudioTeacher(PromptedTeacher):
         torch = require("torch", "teachers")
         for s in range(0, len(inputs.features), self.batch_waves):
             yield (
-                torch.from_numpy(inputs.features[s : s + self.batch_waves]).to(self.device),
+                torch.from_numpy(inputs.features[s : s + self.batch_waves]).to(
+                    self.device, self.dtype
+                ),
                 torch.from_numpy(inputs.is_longer[s : s + self.batch_waves]).to(self.device),
             )
 
@@ -218,7 +223,7 @@ class AudioTeacher(PromptedTeacher):
         """(B, D) float32 audio embeddings after projection, L2-normalised."""
         torch = require("torch", "teachers")
         out = []
-        with torch.inference_mode(), autocast(self.device, self.precision):
+        with torch.inference_mode():
             for feats, longer in self._batches(inputs):
                 emb = embedding(
                     self.model.get_audio_features(input_features=feats, is_longer=longer)
@@ -232,7 +237,7 @@ class AudioTeacher(PromptedTeacher):
         """(B, tokens, width) final-layer token maps, (B, 64, 768) for the HTS-AT fused model."""
         torch = require("torch", "teachers")
         out = []
-        with torch.inference_mode(), autocast(self.device, self.precision):
+        with torch.inference_mode():
             for feats, longer in self._batches(inputs):
                 hidden = self.model.audio_model(input_features=feats, is_longer=longer)
                 grid = hidden.last_hidden_state.float()  # (B, width, freq groups, time)

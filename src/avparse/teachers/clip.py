@@ -30,7 +30,7 @@ import numpy as np
 from avparse.errors import AvparseError, require
 from avparse.teachers.loading import (
     PRECISIONS,
-    autocast,
+    cast_modules,
     check_precision,
     embedding,
     load,
@@ -83,6 +83,9 @@ class VisualTeacher(PromptedTeacher):
         self.source = str(source)
         self.device = pick_device(device)
         self.model = load("CLIPModel", source, "visual teacher (CLIP)").eval().to(self.device)
+        self.dtype = cast_modules(
+            (self.model.vision_model, self.model.visual_projection), self.precision
+        )  # bfloat16: the image tower's weights; the text tower stays float32
         self.tokenizer = load("AutoTokenizer", source, "visual teacher (CLIP) tokenizer")
         self.image_size = int(self.model.config.vision_config.image_size)
         self.batch_frames = batch_frames
@@ -128,8 +131,8 @@ class VisualTeacher(PromptedTeacher):
         if not parts or sum(len(p) for p in parts) == 0:
             return np.zeros((0, self.dim), np.float32)
         out = []
-        with torch.inference_mode(), autocast(self.device, self.precision):
-            pixels = torch.cat([self.preprocess(p) for p in parts])
+        with torch.inference_mode():
+            pixels = torch.cat([self.preprocess(p) for p in parts]).to(self.dtype)
             for s in range(0, len(pixels), self.batch_frames):
                 batch = pixels[s : s + self.batch_frames]
                 emb = embedding(self.model.get_image_features(pixel_values=batch)).float()

@@ -11,6 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from avparse.errors import AvparseError, first_line, require
+from avparse.utils.precision import PRECISIONS as _PRECISIONS
+from avparse.utils.precision import check_precision, torch_dtype
+
+__all__ = ["PRECISIONS", "cast_modules", "check_precision"]
 
 
 def offline() -> bool:
@@ -97,29 +101,24 @@ def pick_device(device: str | None) -> str:
     return device
 
 
-PRECISIONS = ("float32", "bfloat16")
+PRECISIONS = _PRECISIONS
 """Arithmetic of the teachers' and R(2+1)D-18's forward passes; the first is the default.
 
-``bfloat16`` runs matrix products under ``torch.autocast`` (fast on CPUs with AMX or AVX512-BF16
-and on GPUs); it changes logits by more than 1e-3 (see docs/performance.md), so float32 stays the
-default.
+``bfloat16`` keeps the weights of the image / audio towers and of R(2+1)D-18 in bfloat16 (cast
+once at load; fast on CPUs with AMX or AVX512-BF16 and on GPUs, half the memory); the text
+towers stay float32 (the class prompts are embedded once). It changes logits by more than 1e-3
+(see docs/performance.md for the decisions it changes), so float32 stays the default.
 """
 
 
-def check_precision(precision: str) -> str:
-    if precision not in PRECISIONS:
-        raise AvparseError(f"unknown precision {precision!r} (expected {' or '.join(PRECISIONS)})")
-    return precision
-
-
-def autocast(device: str, precision: str) -> Any:
-    """A context running forward passes at ``precision`` (a no-op for float32)."""
-    torch = require("torch", "teachers")
-    if check_precision(precision) == "float32":
-        import contextlib
-
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
+def cast_modules(modules: Any, precision: str) -> Any:
+    """Cast ``modules`` (an iterable of torch modules) to ``precision``'s dtype in place; returns
+    that dtype, the one their inputs must have."""
+    require("torch", "teachers")
+    dtype = torch_dtype(precision)
+    for module in modules:
+        module.to(dtype)
+    return dtype
 
 
 def embedding(output: Any) -> Any:

@@ -21,7 +21,7 @@ from avparse.model.config import (
     parse_value,
 )
 from avparse.utils.jsonio import from_mapping, read_json_object
-from avparse.utils.precision import PRECISIONS
+from avparse.utils.precision import check_precision
 
 if TYPE_CHECKING:
     import torch
@@ -103,9 +103,7 @@ class TrainConfig:
             raise AvparseError(f"betas must be in [0, 1), got {self.betas}")
         if self.harvest not in ("frame", "temporal"):
             raise AvparseError(f"harvest must be frame or temporal, got {self.harvest!r}")
-        if self.precision not in PRECISIONS:
-            known = ", ".join(PRECISIONS)
-            raise AvparseError(f"precision must be one of {known}, got {self.precision!r}")
+        check_precision(self.precision)
         if self.uwav_weights not in UWAV_WEIGHTINGS:
             known = ", ".join(UWAV_WEIGHTINGS)
             raise AvparseError(f"uwav_weights must be one of {known}, got {self.uwav_weights!r}")

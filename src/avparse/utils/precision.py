@@ -7,8 +7,9 @@ and the losses are computed on float32 outputs. ``--compile`` wraps the model in
 :func:`torch.compile`; where the platform cannot compile (no C++ compiler for the CPU backend,
 an unsupported Python), the model runs eagerly after one line saying why.
 
-Parsing and harvesting use bfloat16 *weights* instead (no float32 copy): see
-:func:`avparse.parsing.api` and ``avparse parse --precision``.
+Parsing and harvesting use bfloat16 *weights* instead (``avparse parse|harvest --precision``):
+the teachers' image and audio towers and R(2+1)D-18 are cast to bfloat16 once, their inputs
+follow, their outputs come back as float32 (:func:`avparse.teachers.loading.cast_modules`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ PRECISIONS = ("float32", "bfloat16")
 
 def check_precision(precision: str) -> str:
     if precision not in PRECISIONS:
-        raise AvparseError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        raise AvparseError(f"unknown precision {precision!r} (expected {' or '.join(PRECISIONS)})")
     return precision
 
 
