@@ -112,6 +112,13 @@ def main(argv: list[str] | None = None) -> int:
         "length buckets (the LLP-shaped run then has as many segments)",
     )
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument(
+        "--llp-batch-size",
+        type=int,
+        default=None,
+        help="clips per batch of the LLP-shaped run (default: --batch-size; about 4.25x it "
+        "gives the UnAV-like batches' segments per step)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument(
@@ -136,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = model_config("unav", {"vocabulary": "unav"})
     train_cfg = recipe("unav", {"loss": "valor", "batch_size": args.batch_size})
     dims = {r: cfg.input_dim(r) for r in ("audio", "visual", "motion")}
+    print(f"batches: UnAV-like {args.batch_size} videos, LLP-shaped "
+          f"{args.llp_batch_size or args.batch_size} clips")  # fmt: skip
     print(f"UnAV-like world: {args.clips} videos, {total} segments (T {lengths.min()}-"
           f"{lengths.max()}, mean {lengths.mean():.1f}); LLP-shaped: {n_llp} clips x 10; "
           f"torch threads {torch.get_num_threads()}, cpus {os.cpu_count()}", flush=True)  # fmt: skip
@@ -195,7 +204,10 @@ def main(argv: list[str] | None = None) -> int:
             },
         )
         t_unav, c_unav = _run("UnAV-like", ragged, cfg, train_cfg, args.epochs, folder / "u")
-        t_llp, c_llp = _run("LLP-shaped", llp, cfg, train_cfg, args.epochs, folder / "l")
+        llp_cfg = recipe(
+            "unav", {"loss": "valor", "batch_size": args.llp_batch_size or args.batch_size}
+        )
+        t_llp, c_llp = _run("LLP-shaped", llp, cfg, llp_cfg, args.epochs, folder / "l")
     seg_unav, seg_llp = total, n_llp * 10
     for label, a, b in (("wall", t_unav, t_llp), ("cpu", c_unav, c_llp)):
         print(f"{label:4s}: UnAV-like {a:7.1f} s/epoch {1e6 * a / seg_unav:8.1f} us/segment; "
