@@ -68,8 +68,9 @@ def _train_bpe(specials: list[str], suffix: str) -> tuple[dict[str, int], list[t
     return vocab, [(a, b) for a, b in merges]
 
 
-STUDENT_DIMS = {"clip_dim": 768, "clap_tokens": 64, "clap_width": 768}
-"""Settings whose outputs have the published student-input shapes (``FEATURE_KINDS``)."""
+STUDENT_DIMS = {"clip_dim": 768, "clap_tokens": 64, "clap_width": 768, "clap_dim": 512}
+"""Settings whose outputs have the published student-input shapes (``FEATURE_KINDS``), CLAP's
+512-d audio embedding (``clap_segments``) included."""
 
 
 def save_tiny_clip(folder: str | Path, *, dim: int = 16) -> Path:
@@ -98,7 +99,9 @@ def save_tiny_clip(folder: str | Path, *, dim: int = 16) -> Path:
     return folder
 
 
-def save_tiny_clap(folder: str | Path, *, tokens: int = 256, width: int = 32) -> Path:
+def save_tiny_clap(
+    folder: str | Path, *, tokens: int = 256, width: int = 32, dim: int = 16
+) -> Path:
     """Build and save a tiny random fused ``ClapModel`` with tokenizer and feature extractor.
 
     Args:
@@ -107,6 +110,8 @@ def save_tiny_clap(folder: str | Path, *, tokens: int = 256, width: int = 32) ->
             four stages, a (2, 32) grid).
         width: channels of the final layer (the map's width), 32 by default for 256 tokens;
             with 64 tokens a multiple of 64 (768 like the real model).
+        dim: the audio and text projection (embedding) size: 16 by default, 512 like the real
+            model.
     """
     torch = require("torch", "teachers")
     transformers = require("transformers", "teachers")
@@ -135,8 +140,9 @@ def save_tiny_clap(folder: str | Path, *, tokens: int = 256, width: int = 32) ->
     else:
         raise ValueError(f"tiny CLAP maps have 256 or 64 tokens, not {tokens}")
     audio |= {"hidden_size": width, "enable_fusion": True, "fusion_type": "aff_2d"}
-    audio |= {"projection_dim": 16}
-    config = transformers.ClapConfig(text_config=text, audio_config=audio, projection_dim=16)
+    audio |= {"projection_dim": dim}
+    text["projection_dim"] = dim
+    config = transformers.ClapConfig(text_config=text, audio_config=audio, projection_dim=dim)
     model = transformers.ClapModel(config).eval()
     extractor = transformers.ClapFeatureExtractor(
         feature_size=audio["num_mel_bins"], max_length_s=10
@@ -154,11 +160,13 @@ def save_tiny_teachers(
     clip_dim: int | None = None,
     clap_tokens: int | None = None,
     clap_width: int | None = None,
+    clap_dim: int | None = None,
 ) -> tuple[Path, Path]:
     """Save tiny CLIP and CLAP teachers under ``folder``; returns ``(clip_dir, clap_dir)``.
 
     Defaults: CLIP embeddings of 16 and CLAP maps of (256, 32). ``student_shapes=True`` gives the
-    published student inputs, (10, 768) and (64, 768) per clip (:data:`STUDENT_DIMS`); the other
+    published student inputs, (10, 768) and (64, 768) per clip, and 512-d CLAP segment
+    embeddings (:data:`STUDENT_DIMS`); the other
     arguments set one size each (``clap_tokens=64`` alone gives (64, 64) maps). Each variant has
     its own sub-folder named by its sizes, and folders that already hold a saved model are reused,
     so a cache directory can be shared.
@@ -167,15 +175,17 @@ def save_tiny_teachers(
     dim = clip_dim or base["clip_dim"]
     tokens = clap_tokens or base["clap_tokens"]
     width = clap_width or base.get("clap_width") or (32 if tokens == 256 else 64)
+    audio_dim = clap_dim or base.get("clap_dim") or 16
     folder = Path(folder)
     require("transformers", "teachers").utils.logging.disable_progress_bar()
     clip_dir = folder / (CLIP_FOLDER if dim == 16 else f"{CLIP_FOLDER}-{dim}")
-    plain = (tokens, width) == (256, 32)
-    clap_dir = folder / (CLAP_FOLDER if plain else f"{CLAP_FOLDER}-{tokens}x{width}")
+    plain = (tokens, width, audio_dim) == (256, 32, 16)
+    suffix = f"-{tokens}x{width}" + ("" if audio_dim == 16 else f"-{audio_dim}")
+    clap_dir = folder / (CLAP_FOLDER if plain else f"{CLAP_FOLDER}{suffix}")
     if not (clip_dir / "config.json").is_file():
         save_tiny_clip(clip_dir, dim=dim)
     if not (clap_dir / "config.json").is_file():
-        save_tiny_clap(clap_dir, tokens=tokens, width=width)
+        save_tiny_clap(clap_dir, tokens=tokens, width=width, dim=audio_dim)
     return clip_dir, clap_dir
 
 
