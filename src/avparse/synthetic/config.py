@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
 from avparse.errors import AvparseError
+
+SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
+"""Each split's number in the random stream keys (never change it)."""
+
+_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
 
 
 @dataclass(frozen=True)
@@ -70,3 +76,24 @@ class SyntheticConfig:
 def rng(seed: int, *key: int) -> np.random.Generator:
     """The random stream keyed by ``(seed, *key)``: output never depends on drawing order."""
     return np.random.default_rng([int(seed), *key])
+
+
+def video_ids(n: int, rng: np.random.Generator, taken: set[str]) -> list[str]:
+    """``n`` distinct YouTube-like 11-character ids drawn from ``rng``, none in ``taken`` (which
+    gets them added)."""
+    out: list[str] = []
+    while len(out) < n:
+        for row in rng.integers(0, len(_ID_ALPHABET), size=(n, 11)):
+            name = "".join(_ID_ALPHABET[i] for i in row)
+            if name not in taken:
+                taken.add(name)
+                out.append(name)
+                if len(out) == n:
+                    break
+    return out
+
+
+def chunks(n: int, size: int) -> Iterator[tuple[int, slice]]:
+    """``(k, rows)`` of ``n`` rows taken ``size`` at a time (``k`` keys the chunk's stream)."""
+    for k, start in enumerate(range(0, n, size)):
+        yield k, slice(start, min(n, start + size))

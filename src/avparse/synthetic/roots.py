@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import string
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from avparse.data.llp import write_dense_tsv, write_weak_tsv
 from avparse.errors import AvparseError
 from avparse.harvest.calibration import Calibration, write_thresholds
 from avparse.harvest.outputs import MODALITIES, ClipOutputs
-from avparse.synthetic.config import SyntheticConfig
+from avparse.synthetic.config import SPLIT_CODE, SyntheticConfig, chunks, video_ids
 from avparse.synthetic.config import rng as rng_of
 from avparse.synthetic.events import ave_activity, sample_ave_events, sample_llp_events
 from avparse.synthetic.labels import Labels, calibrate_teachers, label_all, truth
@@ -75,8 +74,6 @@ _GENERATED = (
 )  # fmt: skip
 """Per-clip folders a generator writes (their top folders are removed before regenerating)."""
 
-_ID_ALPHABET = string.ascii_letters + string.digits + "-_"
-_SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
 
 Sink = Callable[[str, slice, dict[str, np.ndarray]], None]
 """Receives a split's rendered features chunk by chunk: (split, rows, {kind: array})."""
@@ -101,20 +98,6 @@ class SplitArrays:
         return [f[:11] for f in self.filenames]
 
 
-def _ids(n: int, rng: np.random.Generator, taken: set[str]) -> list[str]:
-    out: list[str] = []
-    while len(out) < n:
-        letters = rng.integers(0, len(_ID_ALPHABET), size=(n, 11))
-        for row in letters:
-            name = "".join(_ID_ALPHABET[i] for i in row)
-            if name not in taken:
-                taken.add(name)
-                out.append(name)
-                if len(out) == n:
-                    break
-    return out
-
-
 def _check_features(features: str | None) -> tuple[str, ...]:
     if features is None:
         return ()
@@ -122,11 +105,6 @@ def _check_features(features: str | None) -> tuple[str, ...]:
         known = ", ".join(FEATURE_SETS)
         raise AvparseError(f"unknown synthetic feature set {features!r} (known: {known})")
     return FEATURE_SETS[features]
-
-
-def _chunks(n: int) -> Iterator[tuple[int, slice]]:
-    for k, start in enumerate(range(0, n, CHUNK)):
-        yield k, slice(start, min(n, start + CHUNK))
 
 
 def _render_splits(
@@ -157,14 +135,14 @@ def _render_splits(
         concept_world = ConceptWorld.build(vocab, (), config)
     for name, split in splits.items():
         parts: dict[str, list[np.ndarray]] = {m: [] for m in MODALITIES}
-        chunks = list(_chunks(len(split.filenames)))
-        for k, sl in progress(chunks, desc=f"synth {name}", unit="chunk", enabled=show):
+        pieces = list(chunks(len(split.filenames), CHUNK))
+        for k, sl in progress(pieces, desc=f"synth {name}", unit="chunk", enabled=show):
             out = render(
                 world, split.audio[sl], split.visual[sl], kinds,
-                rng_of(seed, 7, _SPLIT_CODE[name], k), config,
+                rng_of(seed, 7, SPLIT_CODE[name], k), config,
             )  # fmt: skip
             if concept_world is not None:
-                _segment_teachers(concept_world, split, sl, out, rng_of(seed, 31, _SPLIT_CODE[name], k), config)  # fmt: skip
+                _segment_teachers(concept_world, split, sl, out, rng_of(seed, 31, SPLIT_CODE[name], k), config)  # fmt: skip
             sink(name, sl, out.features)
             for m in MODALITIES:
                 parts[m].append(out.scores[m])
@@ -208,9 +186,9 @@ def _llp_splits(
     for name, n in (("train", n_train), ("val", n_val), ("test", n_test)):
         if n < 0:
             raise AvparseError(f"clip count of {name} must be >= 0, got {n}")
-        rng = rng_of(seed, 1, _SPLIT_CODE[name])
+        rng = rng_of(seed, 1, SPLIT_CODE[name])
         weak, audio, visual = sample_llp_events(n, rng, config)
-        ids = _ids(n, rng_of(seed, 2, _SPLIT_CODE[name]), taken)
+        ids = video_ids(n, rng_of(seed, 2, SPLIT_CODE[name]), taken)
         starts = rng.integers(0, 30, size=n) * 10
         names = [f"{i}_{s}_{s + 10}" for i, s in zip(ids, starts.tolist(), strict=True)]
         splits[name] = SplitArrays(names, weak, audio, visual)
@@ -508,7 +486,7 @@ def _ave_splits(
         n = n_train + n_val + n_test
         rng = rng_of(seed, 11)
         category, spans = sample_ave_events(n, rng)
-        ids = _ids(n, rng_of(seed, 12), set())
+        ids = video_ids(n, rng_of(seed, 12), set())
         bounds = np.cumsum([0, n_train, n_val, n_test])
         orders = {
             s: np.arange(bounds[i], bounds[i + 1]) for i, s in enumerate(("train", "val", "test"))

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -53,7 +52,7 @@ from avparse.errors import AvparseError
 from avparse.harvest.calibration import Calibration
 from avparse.harvest.outputs import MODALITIES, ClipOutputs
 from avparse.synthetic.concepts import PROTOTYPE_SEED, SPACES, prototypes, text_embeddings
-from avparse.synthetic.config import SyntheticConfig
+from avparse.synthetic.config import SPLIT_CODE, SyntheticConfig, chunks, video_ids
 from avparse.synthetic.config import rng as rng_of
 from avparse.synthetic.labels import calibrate_teachers
 from avparse.teachers.calibrate import MIN_CLIPS
@@ -81,9 +80,6 @@ FRAME_RATE = 25
 
 PAD_LOGIT = -1.0e4
 """Logit of padded segments in calibration (below every real one: never predicted)."""
-
-_SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
-_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
 
 
 @cache
@@ -346,19 +342,6 @@ class UnAVSplit:
     """``{modality: (hard, soft)}`` by the ``modality`` teachers."""
 
 
-def _ids(n: int, rng: np.random.Generator, taken: set[str]) -> list[str]:
-    out: list[str] = []
-    while len(out) < n:
-        for row in rng.integers(0, len(_ID_ALPHABET), size=(n, 11)):
-            name = "".join(_ID_ALPHABET[i] for i in row)
-            if name not in taken:
-                taken.add(name)
-                out.append(name)
-                if len(out) == n:
-                    break
-    return out
-
-
 def unav_splits(
     counts: dict[str, int], seed: int, vocab: Vocabulary = UNAV
 ) -> dict[str, UnAVSplit]:
@@ -369,16 +352,11 @@ def unav_splits(
         n = int(counts.get(name, 0))
         if n < 0:
             raise AvparseError(f"video count of {name} must be >= 0, got {n}")
-        ev = sample_unav_events(n, rng_of(seed, 21, _SPLIT_CODE[name]), vocab=vocab)
-        ids = _ids(n, rng_of(seed, 22, _SPLIT_CODE[name]), taken)
+        ev = sample_unav_events(n, rng_of(seed, 21, SPLIT_CODE[name]), vocab=vocab)
+        ids = video_ids(n, rng_of(seed, 22, SPLIT_CODE[name]), taken)
         ev = SplitEvents(tuple(ids), ev.durations, ev.video, ev.label, ev.start, ev.end)
         splits[name] = UnAVSplit(ev, ev.dense(len(vocab)), ev.weak(len(vocab)))
     return splits
-
-
-def _chunks(n: int) -> Iterator[tuple[int, slice]]:
-    for k, start in enumerate(range(0, n, CHUNK)):
-        yield k, slice(start, min(n, start + CHUNK))
 
 
 def _padded(r: Ragged, fill: float) -> np.ndarray:
@@ -402,11 +380,11 @@ def render_splits(
     for name, split in splits.items():
         parts: dict[str, list[np.ndarray]] = {m: [] for m in MODALITIES}
         ev = split.events
-        for k, sl in _chunks(len(ev.videos)):
+        for k, sl in chunks(len(ev.videos), CHUNK):
             rows = np.arange(sl.start, sl.stop)
             out = render_unav(
                 world, split.dense.take(rows), ev.durations[sl], kinds,
-                rng_of(seed, 27, _SPLIT_CODE[name], k), config,
+                rng_of(seed, 27, SPLIT_CODE[name], k), config,
             )  # fmt: skip
             sink(name, list(ev.videos[sl]), out.features)
             for m in MODALITIES:
