@@ -303,16 +303,7 @@ def _decode(
         raise VideoDecodeError(f"{path}: no video stream")
     vstream = container.streams.video[0]
     vstream.thread_type = "AUTO"
-    duration = _duration(container, vstream)
-    if duration is None:
-        duration = _measure_duration(container, vstream)
-        container.seek(0)
-    start = window * seconds
-    if start >= duration - 1e-3:
-        raise VideoDecodeError(
-            f"{path}: window {window} starts at {start:g} s, after the end ({duration:.2f} s)"
-        )
-    length = min(seconds, duration - start)
+    duration, start, length = _window_span(container, vstream, path, window, seconds)
     rate = float(vstream.average_rate or vstream.guessed_rate or 25)
     astream = None
     audio_note = ""
@@ -372,19 +363,27 @@ def _decode(
     return clip
 
 
-def _decode_audio_only(container: Any, path: Path, window: int, seconds: float) -> DecodedClip:
-    """A window of a file that has sound and no picture (``frames`` None, ``video_note`` set)."""
-    astream = container.streams.audio[0]
-    duration = _duration(container, astream)
+def _window_span(
+    container: Any, stream: Any, path: Path, window: int, seconds: float
+) -> tuple[float, float, float]:
+    """``(duration, start, length)`` in seconds of window ``window`` (``seconds`` long, the last
+    one shorter) of the file, timed by ``stream``; a window at or past the end is an error."""
+    duration = _duration(container, stream)
     if duration is None:
-        duration = _measure_duration(container, astream)
+        duration = _measure_duration(container, stream)
         container.seek(0)
     start = window * seconds
     if start >= duration - 1e-3:
         raise VideoDecodeError(
             f"{path}: window {window} starts at {start:g} s, after the end ({duration:.2f} s)"
         )
-    length = min(seconds, duration - start)
+    return duration, start, min(seconds, duration - start)
+
+
+def _decode_audio_only(container: Any, path: Path, window: int, seconds: float) -> DecodedClip:
+    """A window of a file that has sound and no picture (``frames`` None, ``video_note`` set)."""
+    astream = container.streams.audio[0]
+    _, start, length = _window_span(container, astream, path, window, seconds)
     scan = _Scan(container, None, astream, start, length, 100.0)
     scan.run(None, None, [])
     clip = DecodedClip(path, window, start, length, 0, damaged_packets=scan.damaged)
