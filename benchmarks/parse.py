@@ -148,6 +148,27 @@ def naive_harvest(video: Path, r2p, prompts) -> np.ndarray:
     return np.stack([visual.numpy(), audio.numpy()])
 
 
+def load_published(clip_dir: Path, clap_dir: Path, weights: Path, student_dir: Path):
+    """The published path's models, loaded once: ``((CLIP, its tokenizer, CLAP, its tokenizer,
+    CLAP's feature extractor), R(2+1)D-18, the student in eval mode)``."""
+    import transformers
+
+    from avparse.features.r2plus1d import load_r2plus1d18
+    from avparse.model.checkpoint import load_student
+
+    models = (
+        transformers.CLIPModel.from_pretrained(clip_dir).eval(),
+        transformers.AutoTokenizer.from_pretrained(clip_dir),
+        transformers.ClapModel.from_pretrained(clap_dir).eval(),
+        transformers.AutoTokenizer.from_pretrained(clap_dir),
+        transformers.ClapFeatureExtractor.from_pretrained(clap_dir),
+    )
+    r2p = load_r2plus1d18(weights)
+    student, _ = load_student(str(student_dir))
+    student.eval()
+    return models, r2p, student
+
+
 def naive_parse(video: Path, models, r2p, student) -> None:
     """One clip's student inputs the published feature scripts' way, then the student."""
     import torch
@@ -306,12 +327,9 @@ def agreement(clip_dir: Path, clap_dir: Path, precisions: list[str]) -> None:
     in the same run. Prints equal decisions in %, max / mean |logit difference| and the ratios.
     """
     import torch
-    import transformers
 
-    from avparse.features.r2plus1d import load_r2plus1d18
     from avparse.harvest.job import HarvestConfig, run_harvest
     from avparse.harvest.outputs import ClipOutputs
-    from avparse.model.checkpoint import load_student
     from avparse.parsing.api import Parser
 
     if not REAL.is_file():
@@ -319,16 +337,7 @@ def agreement(clip_dir: Path, clap_dir: Path, precisions: list[str]) -> None:
     work = Path(tempfile.mkdtemp(prefix="avparse-bench-agree-"))
     videos, labels, weights, student_dir = make_inputs(work, 1)
     video = videos / REAL.name
-    models = (
-        transformers.CLIPModel.from_pretrained(clip_dir).eval(),
-        transformers.AutoTokenizer.from_pretrained(clip_dir),
-        transformers.ClapModel.from_pretrained(clap_dir).eval(),
-        transformers.AutoTokenizer.from_pretrained(clap_dir),
-        transformers.ClapFeatureExtractor.from_pretrained(clap_dir),
-    )
-    r2p = load_r2plus1d18(weights)
-    student, _ = load_student(str(student_dir))
-    student.eval()
+    models, r2p, student = load_published(clip_dir, clap_dir, weights, student_dir)
     began = time.perf_counter()
     naive_parse(video, models, r2p, student)
     naive_s = time.perf_counter() - began
@@ -415,10 +424,8 @@ def main() -> None:
     import torch
     import transformers
 
-    from avparse.features.r2plus1d import load_r2plus1d18
     from avparse.harvest.job import HarvestConfig, run_harvest
     from avparse.harvest.outputs import ClipOutputs
-    from avparse.model.checkpoint import load_student
     from avparse.parsing.api import Parser
     from avparse.teachers.tiny import save_full_size_teachers
     from avparse.vocab import LLP
@@ -445,16 +452,7 @@ def main() -> None:
         return
 
     # --- the published path: models loaded once, then clip by clip -----------------------------
-    models = (
-        transformers.CLIPModel.from_pretrained(clip_dir).eval(),
-        transformers.AutoTokenizer.from_pretrained(clip_dir),
-        transformers.ClapModel.from_pretrained(clap_dir).eval(),
-        transformers.AutoTokenizer.from_pretrained(clap_dir),
-        transformers.ClapFeatureExtractor.from_pretrained(clap_dir),
-    )
-    r2p = load_r2plus1d18(weights)
-    student, _ = load_student(str(student_dir))
-    student.eval()
+    models, r2p, student = load_published(clip_dir, clap_dir, weights, student_dir)
     prompts = {"models": models, "clip": LLP.clip_prompts(), "clap": LLP.clap_prompts()}
     began = time.perf_counter()
     naive_scores = np.concatenate([naive_harvest(video, r2p, prompts) for video in paths])
