@@ -8,6 +8,7 @@ audio file (:func:`write_test_audio`: wav, flac, mp3, m4a, ogg).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +29,30 @@ def _tone(seconds: float, sample_rate: int, tone_hz: float) -> np.ndarray:
     times = np.arange(n) / sample_rate
     loud = 0.1 + 0.08 * (np.floor(times) % 5)
     return (loud * np.sin(2 * np.pi * tone_hz * times)).astype(np.float32)
+
+
+def _encode_wave(
+    av: Any, out: Any, stream: Any, wave: np.ndarray, fmt: str, sample_rate: int, size: int
+) -> None:
+    """Encode ``wave`` (channels, samples) in [-1, 1] into the audio ``stream`` of the open
+    container ``out`` as ``fmt`` samples (s16, flt or a planar format), ``size`` samples a
+    frame, then flush the encoder."""
+    layout = stream.layout.name
+    for s in range(0, wave.shape[1], size):
+        part = wave[:, s : s + size]
+        if fmt == "s16":
+            data = (part * 32767).astype(np.int16).T.reshape(1, -1)
+        elif fmt == "flt":
+            data = np.ascontiguousarray(part.T.reshape(1, -1))
+        else:
+            data = np.ascontiguousarray(part)
+        frame = av.AudioFrame.from_ndarray(data, format=fmt, layout=layout)
+        frame.sample_rate = sample_rate
+        frame.pts = s
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
 
 
 def write_test_audio(
@@ -54,21 +79,7 @@ def write_test_audio(
         stream.layout = layout
         stream.format = fmt
         size = stream.codec_context.frame_size or 1024
-        for s in range(0, wave.shape[1], size):
-            part = wave[:, s : s + size]
-            if fmt == "s16":
-                data = (part * 32767).astype(np.int16).T.reshape(1, -1)
-            elif fmt == "flt":
-                data = np.ascontiguousarray(part.T.reshape(1, -1))
-            else:
-                data = np.ascontiguousarray(part)
-            frame = av.AudioFrame.from_ndarray(data, format=fmt, layout=layout)
-            frame.sample_rate = sample_rate
-            frame.pts = s
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+        _encode_wave(av, out, stream, wave, fmt, sample_rate, size)
     return path
 
 
@@ -111,20 +122,6 @@ def write_test_video(
         for packet in video.encode():
             out.mux(packet)
         if audio is not None and tone_hz is not None:
-            wave = _tone(seconds, sample_rate, tone_hz)
-            n = len(wave)
-            data = np.tile(wave, (channels, 1))
-            step = 1024
-            for s in range(0, n, step):
-                frame = av.AudioFrame.from_ndarray(
-                    np.ascontiguousarray(data[:, s : s + step]),
-                    format="fltp",
-                    layout=audio.layout.name,
-                )
-                frame.sample_rate = sample_rate
-                frame.pts = s
-                for packet in audio.encode(frame):
-                    out.mux(packet)
-            for packet in audio.encode():
-                out.mux(packet)
+            wave = np.tile(_tone(seconds, sample_rate, tone_hz), (channels, 1))
+            _encode_wave(av, out, audio, wave, "fltp", sample_rate, 1024)
     return path
