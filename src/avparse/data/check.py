@@ -15,6 +15,7 @@ The per-file rule is :func:`avparse.data.files.validate_feature_file`, which pac
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ from avparse.data.llp import (
     read_dense_rows,
     read_weak,
 )
+from avparse.data.ragged import Ragged
 from avparse.errors import AvparseError
 from avparse.utils.progress import progress as show_progress
 from avparse.vocab import AVE, LLP, UNAV, Vocabulary
@@ -298,13 +300,16 @@ def _compare_dense_with_weak(
             )
 
 
-def _npy_files(folder: Path) -> dict[str, str]:
-    """Clip id -> file name of the ``.npy`` files in ``folder`` (one scandir, no stat)."""
+def npy_files(folder: Path, suffix: str = "") -> dict[str, str]:
+    """Clip id -> file name of the ``<id><suffix>.npy`` files in ``folder`` (one scandir, no
+    stat; hidden files are passed over)."""
+    end = f"{suffix}.npy"
     out = {}
     with os.scandir(folder) as entries:
         for entry in entries:
-            if entry.name.endswith(".npy") and not entry.name.startswith("."):
-                out[entry.name[: -len(".npy")]] = entry.name
+            name = entry.name
+            if name.endswith(end) and not name.startswith(".") and len(name) > len(end):
+                out[name[: -len(end)]] = name
     return out
 
 
@@ -349,6 +354,54 @@ def _check_event_features(root: Path, vocab: Vocabulary, report: CheckReport) ->
             report.annotation_problems.append(f"{path}: non-finite values")
         else:
             report.notes.append(f"{folder}/{UWAV_EVENT_FEATURES}: UWAV's class embeddings {want}")
+
+
+FileJob = tuple[SplitFiles, str, Path, str, str]
+"""A feature file to read: (its split's counts, feature kind, path, file name, clip id)."""
+
+
+def queue_split(
+    jobs: list[FileJob],
+    entry: FolderReport,
+    path: Path,
+    split: str,
+    ids: Sequence[str],
+    files: dict[str, str],
+    *,
+    required: bool,
+) -> None:
+    """Count ``split``'s clips in ``entry`` (folder ``path``, ``files``: clip id -> file name):
+    a clip without a file is missing, each file is queued in ``jobs``."""
+    sf = SplitFiles(split, len(ids), required=required)
+    entry.splits[split] = sf
+    for cid in ids:
+        name = files.get(cid)
+        if name is None:
+            sf.missing.append(cid)
+        else:
+            sf.present += 1
+            jobs.append((sf, entry.kind, path / name, name, cid))
+
+
+def read_files(
+    jobs: list[FileJob],
+    read: Callable[[FileJob], str | None],
+    *,
+    workers: int,
+    progress: bool,
+) -> None:
+    """Run ``read`` (a file's problem, or None) on every queued file in ``workers`` threads;
+    each problem is listed under its split as (file name, problem), in queue order."""
+
+    def run(job: FileJob) -> tuple[FileJob, str | None]:
+        return job, read(job)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = pool.map(run, jobs)
+        shown = show_progress(results, desc="check", total=len(jobs), unit="file", enabled=progress)
+        for (sf, _, _, name, _), problem in shown:
+            if problem is not None:
+                sf.bad.append((name, problem))
 
 
 def check_root(
@@ -399,7 +452,7 @@ def check_root(
     filenames = {split: w.filenames for split, w in weak.items()}
     split_ids = {s: sorted({clip_id(f) for f in filenames[s]}) for s in SPLITS if s in filenames}
     all_ids = {c for ids in split_ids.values() for c in ids}
-    jobs: list[tuple[SplitFiles, str, Path, str]] = []
+    jobs: list[FileJob] = []
     _check_event_features(root, vocab, report)
     for kind in [*task_kinds("llp"), *SEGMENT_KINDS, *PER_CLASS_KINDS]:
         folder = kind_folder(kind)
@@ -410,7 +463,7 @@ def check_root(
         report.folders.append(entry)
         if not entry.exists:
             continue
-        files = _npy_files(path)
+        files = npy_files(path)
         entry.extra = sorted(files[c] for c in files if c not in all_ids)
         misnamed = [c for c in files if c not in all_ids and c[:CLIP_ID_LENGTH] in all_ids]
         if misnamed:
@@ -420,56 +473,50 @@ def check_root(
             )
         for split, ids in split_ids.items():
             required = kind not in PER_CLASS_KINDS or split in HARVEST_SPLITS
-            sf = SplitFiles(split, len(ids), required=required)
-            entry.splits[split] = sf
-            for c in ids:
-                name = files.get(c)
-                if name is None:
-                    sf.missing.append(c)
-                else:
-                    sf.present += 1
-                    jobs.append((sf, kind, path / name, name))
+            queue_split(jobs, entry, path, split, ids, files, required=required)
 
     harvests: dict[tuple[str, str], dict[str, np.ndarray]] = {}
     """(kind, split) -> clip id -> harvest values, for the agreement with the tags."""
 
-    def run(job: tuple[SplitFiles, str, Path, str]) -> tuple[SplitFiles, str, str | None]:
-        sf, kind, path, name = job
+    def read(job: FileJob) -> str | None:
+        sf, kind, path, _, cid = job
         length = SEGMENTS if kind in SEGMENT_KINDS else None  # 10 rows in 10-s clips
         values, problem = read_feature_file(
             path, kind, num_classes=len(vocab), quick=quick, length=length
         )
         if values is not None and kind in HARVEST_KINDS:
-            harvests.setdefault((kind, sf.split), {})[name[: -len(".npy")]] = values
-        return sf, name, problem
+            harvests.setdefault((kind, sf.split), {})[cid] = values
+        return problem
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = pool.map(run, jobs)
-        shown = show_progress(results, desc="check", total=len(jobs), unit="file", enabled=progress)
-        for sf, name, problem in shown:
-            if problem is not None:
-                sf.bad.append((name, problem))
+    read_files(jobs, read, workers=workers, progress=progress)
     if not quick:
-        report.agreement = _agreement(weak, harvests)
+        report.agreement = harvest_agreement(
+            {s: (w.ids, w.labels) for s, w in weak.items()}, harvests
+        )
     return report
 
 
-def _agreement(
-    weak: dict[str, WeakLabels], harvests: dict[tuple[str, str], dict[str, np.ndarray]]
+def harvest_agreement(
+    tags: dict[str, tuple[Sequence[str], np.ndarray]],
+    harvests: dict[tuple[str, str], dict[str, np.ndarray]],
 ) -> list[OutsideShare]:
-    """Positives outside the weak labels, per harvest folder over the splits that have files."""
+    """Harvest positives outside the weak labels, per harvest folder, over the splits that have
+    files. ``tags``: split -> (clip ids, (clips, classes) weak labels); ``harvests``: (kind,
+    split) -> clip id -> (T, classes) values; clips of other lengths are padded with zeros (no
+    positive: neutral)."""
     out = []
     for kind, folder in HARVEST_KINDS.items():
-        parts, tags, ids = [], [], []
-        for split, labels in weak.items():
+        parts, rows, ids = [], [], []
+        for split, (split_ids, labels) in tags.items():
             found = harvests.get((kind, split), {})
-            for cid, row in zip(labels.ids, labels.labels, strict=True):
+            for cid, row in zip(split_ids, labels, strict=True):
                 if cid in found:
-                    parts.append(found[cid])
-                    tags.append(row)
+                    parts.append(np.asarray(found[cid]))
+                    rows.append(row)
                     ids.append(cid)
         if parts:
-            out.append(outside_share(folder, np.stack(parts), np.stack(tags), ids))
+            padded, _ = Ragged.from_arrays(parts).pad()
+            out.append(outside_share(folder, padded, np.stack(rows), ids))
     return out
 
 

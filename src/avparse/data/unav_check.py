@@ -12,14 +12,20 @@ the same :func:`avparse.data.check.format_report`.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from avparse.data.agreement import OutsideShare, outside_share
-from avparse.data.check import HARVEST_SPLITS, CheckReport, FolderReport, SplitFiles
+from avparse.data.check import (
+    HARVEST_SPLITS,
+    CheckReport,
+    FileJob,
+    FolderReport,
+    harvest_agreement,
+    npy_files,
+    queue_split,
+    read_files,
+)
 from avparse.data.files import read_feature_file
 from avparse.data.layout import (
     FEATURE_KINDS,
@@ -29,23 +35,9 @@ from avparse.data.layout import (
     kind_folder,
     task_kinds,
 )
-from avparse.data.ragged import Ragged
 from avparse.data.unav import SUBSETS, UnAVAnnotations
 from avparse.errors import AvparseError
-from avparse.utils.progress import progress as show_progress
 from avparse.vocab import UNAV, Vocabulary
-
-
-def _files(folder: Path, suffix: str) -> dict[str, str]:
-    """Video id -> file name of the ``<id><suffix>.npy`` files in ``folder`` (one scandir)."""
-    end = f"{suffix}.npy"
-    out = {}
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            name = entry.name
-            if name.endswith(end) and not name.startswith(".") and len(name) > len(end):
-                out[name[: -len(end)]] = name
-    return out
 
 
 def check_unav_root(
@@ -79,7 +71,7 @@ def check_unav_root(
         for s in SUBSETS
         for v, t, d in zip(videos[s], lengths[s], durations[s], strict=True)
     }
-    jobs: list[tuple[SplitFiles, str, Path, str, str]] = []
+    jobs: list[FileJob] = []
     present_features = 0
     for kind in [*task_kinds("unav"), *PER_CLASS_KINDS]:
         folder = kind_folder(kind)
@@ -91,21 +83,13 @@ def check_unav_root(
         if not entry.exists:
             continue
         present_features += fk is not None
-        files = _files(path, suffix)
+        files = npy_files(path, suffix)
         entry.extra = sorted(files[c] for c in files if c not in all_ids)
         for split, ids in videos.items():
             if not ids:
                 continue
             required = kind not in PER_CLASS_KINDS or split in HARVEST_SPLITS
-            sf = SplitFiles(split, len(ids), required=required)
-            entry.splits[split] = sf
-            for vid in ids:
-                name = files.get(vid)
-                if name is None:
-                    sf.missing.append(vid)
-                else:
-                    sf.present += 1
-                    jobs.append((sf, kind, path / name, name, vid))
+            queue_split(jobs, entry, path, split, ids, files, required=required)
     if not present_features:
         report.notes.append(
             "no feature folder (the published VGGish / I3D files or the CLIP / CLAP segment "
@@ -113,42 +97,19 @@ def check_unav_root(
         )
     harvests: dict[tuple[str, str], dict[str, np.ndarray]] = {}
 
-    def run(job: tuple[SplitFiles, str, Path, str, str]) -> tuple[SplitFiles, str, str | None]:
-        sf, kind, path, name, vid = job
+    def read(job: FileJob) -> str | None:
+        sf, kind, path, _, vid = job
         t, duration = clip_of[vid]
         values, problem = read_feature_file(
             path, kind, num_classes=len(vocab), quick=quick, length=t, duration=duration
         )
         if values is not None and kind in HARVEST_KINDS:
             harvests.setdefault((kind, sf.split), {})[vid] = values
-        return sf, name, problem
+        return problem
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = pool.map(run, jobs)
-        shown = show_progress(results, desc="check", total=len(jobs), unit="file", enabled=progress)
-        for sf, name, problem in shown:
-            if problem is not None:
-                sf.bad.append((name, problem))
+    read_files(jobs, read, workers=workers, progress=progress)
     if not quick:
-        report.agreement = _agreement(ann, harvests)
+        report.agreement = harvest_agreement(
+            {s: (ann.videos(s), ann.weak(s)) for s in SUBSETS}, harvests
+        )
     return report
-
-
-def _agreement(
-    ann: UnAVAnnotations, harvests: dict[tuple[str, str], dict[str, np.ndarray]]
-) -> list[OutsideShare]:
-    """Harvest positives outside the videos' weak labels, per harvest folder."""
-    out = []
-    for kind, folder in HARVEST_KINDS.items():
-        parts, tags, ids = [], [], []
-        for split in SUBSETS:
-            found = harvests.get((kind, split), {})
-            for vid, row in zip(ann.videos(split), ann.weak(split), strict=True):
-                if vid in found:
-                    parts.append(np.asarray(found[vid]))
-                    tags.append(row)
-                    ids.append(vid)
-        if parts:
-            padded, _ = Ragged.from_arrays(parts).pad()  # zeros: no positive, neutral
-            out.append(outside_share(folder, padded, np.stack(tags), ids))
-    return out
