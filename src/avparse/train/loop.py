@@ -317,7 +317,9 @@ def train_one_epoch(
         values = {"loss": float(loss.detach()), **{k: float(v) for k, v in parts.items()}}
         bad = not math.isfinite(values["loss"])
         if d.active:
-            bad = bool(D.all_reduce_sum(d, torch.tensor([float(bad)]))[0] > 0)
+            # on the run's device: NCCL (torchrun --device cuda) reduces CUDA tensors only
+            flag = torch.tensor([float(bad)], device=run.device)
+            bad = bool(D.all_reduce_sum(d, flag)[0] > 0)
         if bad:
             kept = (
                 f"the checkpoint of epoch {epoch - 1} and the best model are kept"
@@ -338,8 +340,9 @@ def train_one_epoch(
             sums[k] = sums.get(k, 0.0) + v * n
     names = sorted(sums)
     totals = D.all_reduce_sum(
-        d, torch.tensor([sums[k] for k in names] + [seen], dtype=torch.float64)
-    )
+        d,
+        torch.tensor([sums[k] for k in names] + [seen], dtype=torch.float64, device=run.device),
+    ).cpu()
     return {k: float(totals[i] / totals[-1]) for i, k in enumerate(names)}
 
 
