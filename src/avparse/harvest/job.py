@@ -148,6 +148,22 @@ class HarvestResult:
     labelled: bool = True
     """False when the vocabulary had no thresholds: only features and logits were written."""
 
+    def fail(self, job: ClipJob, reason: str) -> None:
+        """List a clip that could not be harvested (its file could not be decoded)."""
+        self.failures.append((job.clip, str(job.video or job.filename), reason))
+
+    def mark_inputs(
+        self, out: ClipOutputs, job: ClipJob, *, silent: bool, audio_note: str, blind: bool
+    ) -> None:
+        """Write the clip's input markers (before its CLAP/CLIP files: files without them would
+        pass for heard / seen input) and list it here if it had no sound or no picture."""
+        video = str(job.video)
+        out.mark_inputs(video, silent=silent, audio_note=audio_note, blind=blind)
+        if silent:
+            self.no_audio.append((job.clip, video, audio_note))
+        if blind:
+            self.no_video.append((job.clip, video, "no video stream"))
+
     @property
     def clips_per_second(self) -> float:
         return self.harvested / self.model_seconds if self.model_seconds > 0 else 0.0
@@ -278,7 +294,7 @@ def _run_models(
     commit: _Commit,
 ) -> None:
     """Decode ahead in threads and run the models on batches of clips."""
-    from avparse.harvest.prefetch import DecodeSettings, ahead
+    from avparse.harvest.prefetch import DecodeSettings, ahead, prepare
 
     models = HarvestModels(config.sources(), vocab)
     settings = DecodeSettings(
@@ -300,13 +316,13 @@ def _run_models(
         batch.clear()
 
     with ThreadPoolExecutor(max_workers=config.workers) as pool:
-        decoded = ahead(pool, todo, models.inputs, settings, depth)
+        decoded = ahead(pool, todo, lambda job: prepare(job, models.inputs, settings), depth)
         for prepared in progress(
             decoded, desc="harvest", total=len(todo), unit="clip", enabled=config.progress
         ):
             if prepared.error:
                 job = prepared.job
-                result.failures.append((job.clip, str(job.video or job.filename), prepared.error))
+                result.fail(job, prepared.error)
                 continue
             batch.append(prepared)
             if len(batch) == config.batch_size:
@@ -350,12 +366,7 @@ def _run_batch(
     for i, p in enumerate(taught):
         out = ClipOutputs(root, p.job.clip)
         seg = slice(i * SEGMENTS, (i + 1) * SEGMENTS)
-        # the markers first: CLAP/CLIP files without them would pass for heard / seen input
-        out.mark_inputs(str(p.job.video), silent=p.silent, audio_note=p.audio_note, blind=p.blind)
-        if p.silent:
-            result.no_audio.append((p.job.clip, str(p.job.video), p.audio_note))
-        if p.blind:
-            result.no_video.append((p.job.clip, str(p.job.video), "no video stream"))
+        result.mark_inputs(out, p.job, silent=p.silent, audio_note=p.audio_note, blind=p.blind)
         scores = {"visual": vis_scores[seg], "audio": aud_scores[seg]}
         out.write_segments("visual", emb[seg])
         out.write_segments("audio", chunk_emb[seg])

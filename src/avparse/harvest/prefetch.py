@@ -8,9 +8,10 @@ fails to decode comes back with its reason; one bad clip never stops the batch.
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -24,6 +25,9 @@ from avparse.media.decode import (
     decode_clip,
 )
 from avparse.teachers.clap import AudioInputBuilder, AudioInputs
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -111,21 +115,18 @@ def prepare(job: ClipJob, inputs: AudioInputBuilder, settings: DecodeSettings) -
 
 
 def ahead(
-    pool: ThreadPoolExecutor,
-    jobs: list[ClipJob],
-    inputs: AudioInputBuilder,
-    settings: DecodeSettings,
-    depth: int,
-) -> Iterator[Prepared]:
-    """Decoded clips in job order, with up to ``depth`` clips decoding ahead."""
-    queue: collections.deque[Future[Prepared]] = collections.deque()
-    it = iter(jobs)
-    for job in it:
-        queue.append(pool.submit(prepare, job, inputs, settings))
+    pool: ThreadPoolExecutor, items: Iterable[T], work: Callable[[T], R], depth: int
+) -> Iterator[R]:
+    """``work(item)`` of each item, in order, run in ``pool`` with up to ``depth`` items in
+    flight (decoding ahead of the models at flat memory)."""
+    queue: collections.deque[Future[R]] = collections.deque()
+    it = iter(items)
+    for item in it:
+        queue.append(pool.submit(work, item))
         if len(queue) >= depth:
             break
     while queue:
         yield queue.popleft().result()
         following = next(it, None)
         if following is not None:
-            queue.append(pool.submit(prepare, following, inputs, settings))
+            queue.append(pool.submit(work, following))

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,7 +32,7 @@ from avparse.harvest.labels import Thresholds, label_clip
 from avparse.harvest.models import HarvestModels
 from avparse.harvest.outputs import ClipOutputs
 from avparse.harvest.plan import ClipJob
-from avparse.harvest.prefetch import black_frames
+from avparse.harvest.prefetch import ahead, black_frames
 from avparse.media.decode import (
     TEACHER_SIZE,
     VideoDecodeError,
@@ -141,22 +141,6 @@ def prepare_window(unit: WindowJob, inputs: AudioInputBuilder, frames: dict) -> 
     return prepared
 
 
-def _ahead(
-    pool: ThreadPoolExecutor, units: Iterator[WindowJob], work: Any, depth: int
-) -> Iterator[WindowInputs]:
-    """Decoded windows in order, at most ``depth`` decoding ahead (flat memory)."""
-    queue: list[Future[WindowInputs]] = []
-    for unit in units:
-        queue.append(pool.submit(work, unit))
-        if len(queue) >= depth:
-            break
-    while queue:
-        yield queue.pop(0).result()
-        following = next(units, None)
-        if following is not None:
-            queue.append(pool.submit(work, following))
-
-
 def run_whole(
     todo: list[ClipJob],
     config: HarvestConfig,
@@ -186,7 +170,7 @@ def run_whole(
         return prepare_window(unit, inputs, frames)
 
     with ThreadPoolExecutor(max_workers=config.workers) as pool:
-        decoded = _ahead(pool, windows_of(todo), work, depth)
+        decoded = ahead(pool, windows_of(todo), work, depth)
         bar = progress(decoded, desc="harvest", total=None, unit="window", enabled=config.progress)
         for prepared in bar:
             job = prepared.unit.job
@@ -195,7 +179,7 @@ def run_whole(
             if prepared.error:
                 failed.add(job.clip)
                 gathered.pop(job.clip, None)
-                result.failures.append((job.clip, str(job.video or job.filename), prepared.error))
+                result.fail(job, prepared.error)
                 continue
             batch.append(prepared)
             if len(batch) == config.batch_size:
@@ -247,13 +231,8 @@ def _write_video(
     result: HarvestResult,
 ) -> None:
     out = ClipOutputs(root, job.clip)
-    video = str(job.video)
     silent = not g.heard
-    out.mark_inputs(video, silent=silent, audio_note=g.audio_note, blind=g.blind)
-    if silent:
-        result.no_audio.append((job.clip, video, g.audio_note))
-    if g.blind:
-        result.no_video.append((job.clip, video, "no video stream"))
+    result.mark_inputs(out, job, silent=silent, audio_note=g.audio_note, blind=g.blind)
     scores = {"visual": g.array("v"), "audio": g.array("a")}
     out.write_segments("visual", g.array("emb_v"))
     out.write_segments("audio", g.array("emb_a"))
