@@ -77,6 +77,22 @@ def cli(capsys):
     return run
 
 
+def tone_videos(folder: Path, count: int) -> tuple[Path, Path, list[str]]:
+    """``count`` 10-s test videos ``toneclipAAA``, ``toneclipBBB``, ... (tones 220 Hz apart) in
+    ``folder/videos`` and their weak labels (all ``Speech``) in ``folder/labels.csv``:
+    ``(videos, labels, clip ids)``."""
+    from avparse.media.synthetic import write_test_video
+
+    videos = folder / "videos"
+    videos.mkdir()
+    clips = [f"toneclip{c * 3}" for c in "ABCDEFGHIJ"[:count]]
+    for i, clip in enumerate(clips):
+        write_test_video(videos / f"{clip}.mp4", seconds=10, tone_hz=220.0 * (i + 1))
+    labels = folder / "labels.csv"
+    labels.write_text("filename\tevent_labels\n" + "".join(f"{c}_0_10\tSpeech\n" for c in clips))
+    return videos, labels, clips
+
+
 def run_subprocess(*args: str, cwd: Path | None = None, timeout: float = 600) -> CliResult:
     """Run ``python -m avparse ARGS`` in a fresh interpreter (whole-process behaviour)."""
     env = dict(os.environ)

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from avparse.utils import atomic
+from conftest import tone_videos
 
 
 class SmallDisk:
@@ -66,6 +67,14 @@ def _temps(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if ".tmp" in p.name]
 
 
+def _out_of_space(res, prefix: str) -> None:
+    """The command stopped (exit 2), its last line ``<prefix>...: no space left on device``."""
+    assert res.code == 2, res.err
+    line = res.err.strip().splitlines()[-1]
+    assert line.startswith(prefix), line
+    assert line.endswith(": no space left on device"), line
+
+
 def test_short_write_on_a_full_disk_names_the_file(tmp_path: Path, monkeypatch, cli) -> None:
     """0.1: `avparse harvest: error: 7680 requested and 3040 written` (numpy; no path)."""
     target = tmp_path / "feats" / "clip.npy"
@@ -106,12 +115,9 @@ def test_pack_train_and_evaluate_on_a_full_disk(small_disk: SmallDisk, tmp_path:
     root = generate_llp(tmp_path / "root", n_train=8, n_val=2, n_test=2)
     store = small_disk.path / "store"
     small_disk.fill(leave=48 * 1024)  # room for some arrays, not all
-    res = cli("data", "pack", root, "--out", store, "--no-progress")
-    assert res.code == 2, res.err
-    line = res.err.strip().splitlines()[-1]
-    assert line.startswith(f"avparse data: error: {store}/") and line.endswith(
-        ": no space left on device"
-    ), line
+    _out_of_space(
+        cli("data", "pack", root, "--out", store, "--no-progress"), f"avparse data: error: {store}/"
+    )
     assert _temps(small_disk.path) == []
     for path in store.rglob("*.npy"):
         np.load(path)  # every array written is whole
@@ -146,27 +152,16 @@ def test_harvest_and_parse_on_a_full_disk_then_continue(small_disk: SmallDisk, t
     """0.1: `avparse harvest: error: 7680 requested and 3040 written`."""
     pytest.importorskip("av")
     pytest.importorskip("transformers")
-    from avparse.media.synthetic import write_test_video
     from avparse.teachers.tiny import save_tiny_teachers
 
-    videos = tmp_path / "videos"
-    videos.mkdir()
-    clips = [f"toneclip{c}{c}{c}" for c in "ABC"]
-    for i, clip in enumerate(clips):
-        write_test_video(videos / f"{clip}.mp4", seconds=10, tone_hz=220.0 * (i + 1))
-    labels = tmp_path / "labels.csv"
-    labels.write_text("filename\tevent_labels\n" + "".join(f"{c}_0_10\tSpeech\n" for c in clips))
+    videos, labels, clips = tone_videos(tmp_path, 3)
     clip_model, clap_model = save_tiny_teachers(tmp_path / "tiny")
     root = small_disk.path / "root"
     args = ["harvest", "--videos", videos, "--labels", labels, "--out", root,
             "--clip-model", clip_model, "--clap-model", clap_model, "--batch-size", "1",
             "--workers", "1", "--no-progress", "--device", "cpu"]  # fmt: skip
     small_disk.fill(leave=64 * 1024)
-    res = cli(*args)
-    assert res.code == 2, res.err
-    line = res.err.strip().splitlines()[-1]
-    assert line.startswith(f"avparse harvest: error: {root}/"), line
-    assert line.endswith(": no space left on device"), line
+    _out_of_space(cli(*args), f"avparse harvest: error: {root}/")
     assert _temps(small_disk.path) == []
     for path in root.rglob("*.npy"):
         np.load(path)
@@ -180,11 +175,7 @@ def test_harvest_and_parse_on_a_full_disk_then_continue(small_disk: SmallDisk, t
             "speech,dog", "--clip-model", clip_model, "--clap-model", clap_model,
             "--out", parsed, "--plot", "--no-progress"]  # fmt: skip
     small_disk.fill()
-    res = cli(*args)
-    assert res.code == 2, res.err
-    line = res.err.strip().splitlines()[-1]
-    assert line.startswith(f"avparse parse: error: {parsed}"), line
-    assert line.endswith(": no space left on device"), line
+    _out_of_space(cli(*args), f"avparse parse: error: {parsed}")
     assert _temps(small_disk.path) == []
     small_disk.free()
     assert cli(*args).code == 0

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import tone_videos
+
 REPO = Path(__file__).resolve().parents[1]
 
 FAIL_MID_EPOCH = """
@@ -141,16 +143,9 @@ def test_models_that_do_not_load_on_one_rank_stop_the_harvest(tmp_path: Path) ->
     pytest.importorskip("transformers")
     import numpy as np
 
-    from avparse.media.synthetic import write_test_video
     from avparse.teachers.tiny import save_tiny_teachers
 
-    videos = tmp_path / "videos"
-    videos.mkdir()
-    clips = [f"toneclip{c}{c}{c}" for c in "ABCD"]
-    for i, clip in enumerate(clips):
-        write_test_video(videos / f"{clip}.mp4", seconds=10, tone_hz=220.0 * (i + 1))
-    labels = tmp_path / "labels.csv"
-    labels.write_text("filename\tevent_labels\n" + "".join(f"{c}_0_10\tSpeech\n" for c in clips))
+    videos, labels, _ = tone_videos(tmp_path, 4)
     clip_model, clap_model = save_tiny_teachers(tmp_path / "tiny")
     script = tmp_path / "fail.py"
     script.write_text(FAIL_MODEL_LOAD)
