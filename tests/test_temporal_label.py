@@ -183,3 +183,28 @@ def test_uwav_presets_expect_the_temporal_harvest() -> None:
     assert recipe("valor").harvest == "frame"
     with pytest.raises(AvparseError, match="harvest must be frame or temporal"):
         TrainConfig(harvest="fused")
+
+
+def test_label_an_ave_root_one_clip_per_id(teacher: Path, tmp_path: Path) -> None:
+    from avparse.data.ave import AVEAnnotations
+    from avparse.synthetic import generate_ave
+    from avparse.vocab import AVE
+
+    root = generate_ave(tmp_path / "ave", n_train=12, n_val=8, n_test=8)
+    ids = sorted({c for s in ("train", "val", "test") for c in AVEAnnotations(root).split(s).ids})
+    _segments(root, ids)
+    rng = np.random.default_rng(0)
+    for m, source, dim in (("audio", "tiny/clap", 6), ("visual", "tiny/clip", 8)):
+        path = cache_path(root, m, source, AVE)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        e = rng.normal(size=(len(AVE), dim)).astype(np.float32)
+        np.save(path, e / np.linalg.norm(e, axis=1, keepdims=True))
+    manifest = label_root(teacher, root)
+    assert manifest["vocabulary"] == "ave" and set(manifest["label_scores"]) == {
+        "train", "val", "test"}  # fmt: skip
+    for split in ("train", "val", "test"):
+        clips = AVEAnnotations(root).split(split)
+        union_ids, union = clips.id_labels()
+        for clip, weak in zip(union_ids, union, strict=True):
+            hard = np.load(root / TEMPORAL_HARVEST / HARVEST_FOLDERS["audio"] / f"{clip}.npy")
+            assert hard.shape == (10, len(AVE)) and not hard[:, ~weak].any()
