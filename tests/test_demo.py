@@ -65,3 +65,42 @@ def test_pick_clip_and_table():
         {"han": dict.fromkeys(SCORE_KEYS, 1.0), "valor_fused": dict.fromkeys(SCORE_KEYS, 2.5)}
     )
     assert table.count("\n") == 10 and "2.50" in table and "VALOR fused" in table
+
+
+def test_demo_diet_shared_store_and_half_precision_frames(tmp_path):
+    """The fused-teacher root packs into the main root's store: features are shared, and the
+    harvest arrays follow whichever root was loaded last (issue 17 item 4); frame-level files
+    are written in float16 on request, and the store keeps their float32 averages."""
+    import numpy as np
+
+    from avparse.data.files import pool_segments
+    from avparse.data.layout import FEATURE_KINDS, HARVEST_FOLDERS
+    from avparse.model.config import model_config
+    from avparse.synthetic import fused_root, generate_llp
+    from avparse.train.tasks import LoadRequest, get_task
+
+    data = generate_llp(tmp_path / "data", n_train=12, n_val=4, n_test=4, frame_dtype="float16")
+    fused = fused_root(data, tmp_path / "data_fused")
+    clip = sorted((data / FEATURE_KINDS["res152"].folder).iterdir())[0]
+    assert np.load(clip).dtype == np.float16 and np.load(clip).shape == (80, 2048)
+    store, cfg, task = data / "packed", model_config("tiny"), get_task("llp")
+    targets = ("weak", "harvest_audio", "harvest_visual")
+    loaded = {}
+    for name, root in (("modality", data), ("fused", fused), ("again", data)):
+        split = task.load(LoadRequest(root, store, "train", cfg, targets))
+        loaded[name] = {k: np.array(v) for k, v in {**split.inputs, **split.targets}.items()}
+        first = split.filenames[0][:11]
+        expect = np.load(root / HARVEST_FOLDERS["visual"] / f"{first}.npy")
+        assert np.array_equal(loaded[name]["harvest_visual"][0], expect)
+    assert not (tmp_path / "data_fused" / "packed").exists()
+    assert not np.array_equal(
+        loaded["modality"]["harvest_visual"], loaded["fused"]["harvest_visual"]
+    )
+    for key in loaded["modality"]:
+        assert np.array_equal(loaded["modality"][key], loaded["again"][key]), key
+    for role in ("audio", "visual", "motion"):
+        assert np.array_equal(loaded["modality"][role], loaded["fused"][role]), role
+    # the store's visual rows are the float32 10-row averages of the float16 file
+    frames = np.load(data / FEATURE_KINDS["res152"].folder / f"{split.filenames[0][:11]}.npy")
+    pooled = pool_segments(frames.astype(np.float32), 10)
+    assert np.allclose(loaded["again"]["visual"][0], pooled, atol=1e-6)

@@ -64,6 +64,10 @@ NETWORK_NOTE = (
 UWAV_NETWORK_NOTE = "UWAV net: UWAV's objective on UWAV's network (arch uwav), same width."
 """Said under the demo's table (the second line when :data:`UWAV_NETWORK` ran)."""
 
+FRAME_DTYPE = "float16"
+"""The demo root's frame-level feature files (ResNet-152's 80 rows a clip) are half precision:
+half the disk (docs/performance.md, "demo"); training reads their 10-row float32 averages."""
+
 RUNS_FILE = "demo_runs.json"
 """``{method: data settings}``: the data each run folder was trained on, so a run is reused only
 on the data it learnt from (a regenerated set retrains every method)."""
@@ -170,10 +174,17 @@ def method_configs(cfg: DemoConfig, method: Method) -> tuple[Any, Any]:
 
 
 def train_method(
-    cfg: DemoConfig, data: Path, method: Method, data_settings: dict | None = None
+    cfg: DemoConfig,
+    data: Path,
+    method: Method,
+    data_settings: dict | None = None,
+    store: Path | None = None,
 ) -> dict[str, float]:
     """Train (or reuse) one method's run under ``cfg.out/method.key`` on ``data``; returns its
-    test scores. ``data_settings`` identify the data (a run on other data is trained again)."""
+    test scores. ``data_settings`` identify the data (a run on other data is trained again).
+    ``store``: the packed store (default ``data/packed``); the demo's fused-teacher root shares
+    the main root's (its feature files are links to the same files, so only the small harvest
+    arrays are packed again when the root changes)."""
     from avparse.train.loop import train
     from avparse.utils.atomic import write_json
     from avparse.utils.jsonio import read_json_object
@@ -196,7 +207,7 @@ def train_method(
     result = train(
         data, folder, model_cfg, train_cfg, preset=method.preset,
         resume=state in ("finished", "unfinished"), overwrite=state == "other",
-        progress=cfg.progress,
+        progress=cfg.progress, store=store,
     )  # fmt: skip
     if not result.test_scores:
         raise AvparseError(f"{folder}: the run has no test scores")
@@ -276,7 +287,7 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
     _say(cfg, f"data: {data}")
     generate_llp(
         data, n_train=cfg.clips, n_val=cfg.val_clips, n_test=cfg.test_clips,
-        features=cfg.features, seed=cfg.seed, overwrite=True,
+        features=cfg.features, seed=cfg.seed, overwrite=True, frame_dtype=FRAME_DTYPE,
     )  # fmt: skip
     if before == marker.stat().st_mtime_ns:
         _say(cfg, "data: finished synthetic set with these settings, reused")
@@ -287,7 +298,9 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
     scores = {}
     for method in cfg.methods:
         _say(cfg, f"training {method.title} ({cfg.epochs} epochs)")
-        scores[method.key] = train_method(cfg, roots[method.teacher], method, settings)
+        scores[method.key] = train_method(
+            cfg, roots[method.teacher], method, settings, store=data / "packed"
+        )
     results = cfg.out / "results.json"
     write_json(results, scores)
     pictures: list[Path] = []

@@ -307,13 +307,19 @@ def _begin(root: Path, settings: dict, overwrite: bool) -> bool:
     return False
 
 
-def _feature_sink(root: Path, ids_of: dict[str, list[str]]) -> Sink:
+FRAME_DTYPES = ("float32", "float16")
+"""dtypes of the synthetic frame-level feature files (:func:`generate_llp`'s ``frame_dtype``)."""
+
+
+def _feature_sink(root: Path, ids_of: dict[str, list[str]], frame_dtype: str = "float32") -> Sink:
     folders = {k: root / FEATURE_KINDS[k].folder for k in FEATURE_KINDS}
 
     def sink(name: str, sl: slice, feats: dict[str, np.ndarray]) -> None:
         ids = ids_of[name][sl]
         for kind, arr in feats.items():
             folders[kind].mkdir(parents=True, exist_ok=True)
+            if frame_dtype != "float32" and FEATURE_KINDS[kind].frames > SEGMENTS:
+                arr = arr.astype(frame_dtype)  # frame-level files only (ResNet-152's 80 rows)
             for clip, x in zip(ids, arr, strict=True):
                 np.save(folders[kind] / f"{clip}.npy", x)
 
@@ -352,11 +358,12 @@ def _write_clips(
     task: str,
     segments: bool = False,
     show: bool = False,
+    frame_dtype: str = "float32",
 ) -> Calibration:
     """Every clip's features and harvest files under ``root``; returns the calibration."""
     ids_of = {name: s.ids for name, s in splits.items()}
     calibration = _render_splits(
-        splits, kinds, seed, config, vocab, task, _feature_sink(root, ids_of),
+        splits, kinds, seed, config, vocab, task, _feature_sink(root, ids_of, frame_dtype),
         segments=segments, show=show,
     )  # fmt: skip
     for split in splits.values():
@@ -382,8 +389,13 @@ def generate_llp(
     overwrite: bool = False,
     segments: bool = False,
     progress: bool = False,
+    frame_dtype: str = "float32",
 ) -> Path:
     """Write a complete LLP-like data root in the published layout; returns ``root``.
+
+    ``frame_dtype`` ``float16`` writes the frame-level feature files (ResNet-152's (80, 2048),
+    nine tenths of the root's bytes) in half precision, half the disk (``avparse demo`` does);
+    the store averages them to 10 rows in float64 and keeps float32.
 
     Annotation files (weak labels of every split, dense labels of val and test), features of
     ``features`` (``valor``: VGGish / ResNet-152 / R(2+1)D; ``valor++``: CLAP maps / CLIP /
@@ -403,11 +415,16 @@ def generate_llp(
     settings = _settings("llp", counts, features, seed, config)
     if segments:  # only then, so the settings of existing roots stay what they were
         settings["segments"] = True
+    if frame_dtype not in FRAME_DTYPES:
+        raise AvparseError(f"frame_dtype must be one of {', '.join(FRAME_DTYPES)}")
+    if frame_dtype != "float32":  # likewise
+        settings["frame_dtype"] = frame_dtype
     if _begin(root, settings, overwrite):
         return root
     calibration = _write_clips(
-        root, splits, kinds, seed, config, LLP, "llp", segments, show=progress
-    )
+        root, splits, kinds, seed, config, LLP, "llp", segments, show=progress,
+        frame_dtype=frame_dtype,
+    )  # fmt: skip
     if segments:
         from avparse.synthetic.unav import write_event_features
 
