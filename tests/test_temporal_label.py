@@ -208,3 +208,22 @@ def test_label_an_ave_root_one_clip_per_id(teacher: Path, tmp_path: Path) -> Non
         for clip, weak in zip(union_ids, union, strict=True):
             hard = np.load(root / TEMPORAL_HARVEST / HARVEST_FOLDERS["audio"] / f"{clip}.npy")
             assert hard.shape == (10, len(AVE)) and not hard[:, ~weak].any()
+
+
+def test_bfloat16_labelling_stays_close_to_float32(llp_root: Path, teacher: Path) -> None:
+    from avparse.temporal.checkpoint import load_teacher
+    from avparse.temporal.infer import split_logits
+
+    model, _ = load_teacher(teacher)
+    d = load_split(llp_root, "val", dims={"audio": 12, "visual": 10})
+    rng = np.random.default_rng(0)
+    text = {
+        m: rng.normal(size=(len(LLP), k)).astype(np.float32)
+        for m, k in (("audio", 6), ("visual", 8))
+    }
+    full = split_logits(model, d.audio, d.visual, text)
+    half = split_logits(model, d.audio, d.visual, text, precision="bfloat16")
+    assert half[0].values.dtype == np.float32
+    np.testing.assert_allclose(half[0].values, full[0].values, atol=0.1, rtol=0.05)
+    with pytest.raises(AvparseError, match="unknown precision"):
+        label_root(teacher, llp_root, overwrite=True, precision="float16")

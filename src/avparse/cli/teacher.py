@@ -81,6 +81,12 @@ def _add_label(parser: argparse.ArgumentParser) -> None:
                         "a thresholds FILE (another root's temporal/thresholds.json)")  # fmt: skip
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--batch-size", type=int, default=64, help="clips per forward pass")
+    parser.add_argument(
+        "--precision",
+        choices=("float32", "bfloat16"),
+        default="float32",
+        help="arithmetic of the teacher's forward passes (bfloat16 autocast)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace ROOT/temporal")
     parser.add_argument("--report", action="store_true",
                         help="score the harvests' labels (frame-wise and temporal) against "
@@ -118,6 +124,7 @@ def _run_label(args: argparse.Namespace) -> int:
             args.teacher, args.data, preset=args.preset, overrides=model_sets or None,
             thresholds=args.thresholds, device=args.device, batch_size=args.batch_size,
             overwrite=args.overwrite, progress=progress_enabled(args),
+            precision=args.precision,
         )  # fmt: skip
     if not args.quiet:
         splits = ", ".join(f"{n} {s}" for s, n in manifest["splits"].items())

@@ -35,8 +35,15 @@ def split_logits(
     device: str = "cpu",
     progress: bool = False,
     desc: str = "teacher",
+    precision: str = "float32",
 ) -> tuple[Ragged, Ragged]:
-    """Audio and visual logits (T_i, C) of every clip, as Ragged arrays in the clips' order."""
+    """Audio and visual logits (T_i, C) of every clip, as Ragged arrays in the clips' order.
+
+    ``precision`` ``bfloat16`` runs the network under bfloat16 autocast
+    (:mod:`avparse.utils.precision`); the logits come back as float32.
+    """
+    from avparse.utils.precision import autocast
+
     model.eval()
     a_text, v_text = text_tensors(text, device)
     c = a_text.shape[0]
@@ -47,9 +54,10 @@ def split_logits(
         a, mask = audio.pad(rows)
         v, _ = visual.pad(rows)
         m = torch.from_numpy(mask).to(device)
-        za, zv = model(
-            torch.from_numpy(a).to(device), torch.from_numpy(v).to(device), a_text, v_text, m
-        )
+        with autocast(torch.device(device), precision):
+            za, zv = model(
+                torch.from_numpy(a).to(device), torch.from_numpy(v).to(device), a_text, v_text, m
+            )
         za_np, zv_np = za.float().cpu().numpy(), zv.float().cpu().numpy()
         for j, r in enumerate(rows):
             s, e = audio.offsets[r], audio.offsets[r + 1]

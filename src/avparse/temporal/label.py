@@ -140,14 +140,19 @@ def label_root(
     batch_size: int = 64,
     overwrite: bool = False,
     progress: bool = False,
+    precision: str = "float32",
 ) -> dict[str, Any]:
-    """Label every split of ``root`` with the temporal teacher; returns the manifest."""
+    """Label every split of ``root`` with the temporal teacher; returns the manifest.
+
+    ``precision`` ``bfloat16``: the teacher's forward passes under bfloat16 autocast."""
     import torch
 
     from avparse.temporal.checkpoint import load_teacher
     from avparse.temporal.infer import split_logits
     from avparse.temporal.text import check_dims, event_features
+    from avparse.utils.precision import check_precision
 
+    check_precision(precision)
     root = Path(root)
     kind = root_kind(root)
     out = root / TEMPORAL_HARVEST
@@ -168,6 +173,7 @@ def label_root(
         za, zv = split_logits(
             model, data[split].audio, data[split].visual, text,
             batch_size=batch_size, device=device, progress=progress, desc=f"teacher {split}",
+            precision=precision,
         )  # fmt: skip
         logits[split] = {"audio": za, "visual": zv}
     del model
@@ -213,6 +219,7 @@ def label_root(
         "vocabulary": vocab.name,
         "splits": {s: len(d) for s, d in data.items()},
         "thresholds": source,
+        "precision": precision,
         "label_scores": scores,
     }
     write_json(root / TEMPORAL_MANIFEST, manifest)
