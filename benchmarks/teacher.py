@@ -235,9 +235,9 @@ def bench_label(args: argparse.Namespace) -> None:
         np.save(path, e / np.linalg.norm(e, axis=1, keepdims=True))
     print(f"{args.clips} LLP-sized clips; {_load()}", flush=True)
     t0 = time.perf_counter()
-    label_root(teacher, root, overwrite=True, batch_size=args.batch_size)
+    label_root(teacher, root, overwrite=True, batch_size=args.batch_size, precision=args.precision)
     took = time.perf_counter() - t0
-    print(f"avparse teacher label: {took:.1f} s for {args.clips} clips "
+    print(f"avparse teacher label ({args.precision}): {took:.1f} s for {args.clips} clips "
           f"({took / args.clips * 1000:.2f} ms/clip; goal 60 s per 10,000); {_load()}")  # fmt: skip
 
 
