@@ -247,6 +247,7 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument("--precision", default="float32", help="label: float32 or bfloat16")
     parser.add_argument(
         "--replica-first", action="store_true", help="epoch: time the replica first"
     )
