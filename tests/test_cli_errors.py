@@ -224,3 +224,28 @@ def test_new_user_messages(cli, tmp_path: Path) -> None:
         assert "--debug" in shown.out, sub
     with pytest.raises(AvparseError, match="data root not found"):  # --debug: the traceback
         cli("data", "check", tmp_path / "none", "--debug")
+
+
+def test_unav_inputs_to_llp_commands_name_the_way(cli, tmp_path: Path) -> None:
+    """New-user defects: UnAV-100's annotation file given to harvest without --task unav, or to
+    calibrate (no UnAV-100 task), is one line naming what to do; a harvest root without its
+    annotation file is recognised by the task its harvest.json records."""
+    from avparse.data.roots import root_task
+
+    root = tmp_path / "unav"
+    root.mkdir()
+    ann = root / "unav100_annotations.json"
+    ann.write_text('{"version": "unav100", "database": {}}')
+    res = cli("harvest", "--videos", tmp_path, "--labels", ann, "--out", tmp_path / "h")
+    assert res.code == 2 and "pass --task unav" in res.err and res.err.count("\n") == 1
+    assert not (tmp_path / "h").exists()
+    res = cli("calibrate", "--harvest", tmp_path, "--annotations", root, "--out", tmp_path / "t")
+    assert res.code == 2 and "avparse teacher label" in res.err and res.err.count("\n") == 1
+    assert "--task unav" not in res.err  # calibrate has no such task
+    harvested = tmp_path / "harvested"
+    harvested.mkdir()
+    assert root_task(harvested) is None
+    (harvested / "harvest.json").write_text('{"task": "unav"}')
+    assert root_task(harvested) == "unav"
+    (harvested / "harvest.json").write_text("[1, 2]")
+    assert root_task(harvested) is None

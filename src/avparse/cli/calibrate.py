@@ -43,9 +43,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from avparse.data.roots import root_task
     from avparse.errors import AvparseError
     from avparse.harvest.calibration import calibrate_harvest, write_thresholds
 
+    if root_task(args.annotations) == "unav" or args.annotations.suffix.lower() == ".json":
+        # task_hint's "pass --task unav" does not apply: calibrate has no UnAV-100 task.
+        raise AvparseError(
+            f"{args.annotations}: UnAV-100 annotations; calibrate chooses thresholds on LLP or "
+            "AVE labels (--task llp|ave). A UnAV-100 root is labelled by UWAV's temporal "
+            "teacher (`avparse teacher label`, docs/teacher.md)"
+        )
     if args.out.is_dir():  # before the work, not after it
         raise AvparseError(f"--out {args.out}: is a folder; give the thresholds file's name")
 

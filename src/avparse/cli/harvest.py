@@ -119,6 +119,12 @@ def run(args: argparse.Namespace) -> int:
         raise AvparseError(
             f"--report scores LLP dense labels; it is not available with --task {args.task}"
         )
+    if args.task != "unav" and Path(args.labels).suffix.lower() == ".json":
+        wants = "AVE's Annotations.txt" if args.task == "ave" else "an LLP CSV"
+        raise AvparseError(
+            f"{args.labels}: a JSON annotation file, but --task {args.task} reads {wants}; "
+            "pass --task unav for UnAV-100's unav100_annotations.json"
+        )
     config = HarvestConfig(
         videos=args.videos,
         labels=args.labels,
@@ -160,7 +166,14 @@ def run(args: argparse.Namespace) -> int:
         )
     if result.segments:
         print(f"{result.segments} one-second segments in {result.harvested} whole videos")
-    if not result.labelled:
+    if not result.labelled and args.task == "unav":
+        # `avparse calibrate` has no UnAV-100 task: the temporal teacher labels such a root.
+        print(
+            "no thresholds for 'unav': wrote features and logits only; label the root with "
+            "UWAV's temporal teacher (`avparse teacher label`, docs/teacher.md), or harvest "
+            "again with --thresholds FILE to write the frame-wise labels"
+        )
+    elif not result.labelled:
         print(
             f"no thresholds for {args.task!r}: wrote features and logits only; run "
             "`avparse calibrate` and harvest again with --thresholds to write labels"

@@ -2,8 +2,8 @@
 
 One small function every command asks (``data check``, and the hint when a split file of the
 asked task is missing): ``unav`` when ``unav100_annotations.json`` is there, ``ave`` when
-``Annotations.txt`` is, ``llp`` when an ``AVVP_*.csv`` split file is, else None. New tasks add
-their one rule here.
+``Annotations.txt`` is, ``llp`` when an ``AVVP_*.csv`` split file is, else the task a harvest
+recorded in ``harvest.json``, else None. New tasks add their one rule here.
 """
 
 from __future__ import annotations
@@ -26,7 +26,19 @@ def root_task(root: str | Path) -> str | None:
         return "ave"
     if any((root / LLP_FILES[k]).is_file() for k in ("train", "val", "test", "full")):
         return "llp"
-    return None
+    return _harvest_task(root)
+
+
+def _harvest_task(root: Path) -> str | None:
+    """The task recorded in ``ROOT/harvest.json`` (a harvest root before its annotation files
+    were copied in), or None."""
+    import json
+
+    try:
+        task = json.loads((root / "harvest.json").read_text()).get("task")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return task if task in TASK_NAMES else None
 
 
 def task_hint(root: str | Path, task: str) -> str:
