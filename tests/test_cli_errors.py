@@ -249,3 +249,20 @@ def test_unav_inputs_to_llp_commands_name_the_way(cli, tmp_path: Path) -> None:
     assert root_task(harvested) == "unav"
     (harvested / "harvest.json").write_text("[1, 2]")
     assert root_task(harvested) is None
+
+
+def test_a_unav_model_on_an_llp_root_names_the_task(cli, tmp_path: Path) -> None:
+    """Not "AVVP_test_pd.csv:2: unknown class 'Singing'" (the split file is fine)."""
+    from avparse.model.checkpoint import save_student
+    from avparse.model.config import model_config
+    from avparse.model.han import HAN
+
+    root = tmp_path / "llp"
+    root.mkdir()
+    for name in ("AVVP_train.csv", "AVVP_val_pd.csv", "AVVP_test_pd.csv"):
+        (root / name).write_text("filename\tevent_labels\nclipAAAAAAA_0_10\tSinging\n")
+    config = model_config("tiny", vocabulary="unav")  # 100 classes
+    folder = save_student(HAN(config), config, tmp_path / "m")
+    res = cli("evaluate", "--data", root, "--checkpoint", folder, "--out", tmp_path / "e")
+    assert res.code == 2 and "pass --task unav" in res.err and res.err.count("\n") == 1, res.err
+    assert "unknown class" not in res.err

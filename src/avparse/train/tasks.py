@@ -186,6 +186,12 @@ def _llp_load(req: LoadRequest) -> SplitData:
     from avparse.data.llp import LLPAnnotations
     from avparse.data.store import ensure_packed
 
+    if req.model.vocabulary in ("ave", "unav"):  # not "unknown class 'Singing'" in a split file
+        raise AvparseError(
+            f"the model has {req.model.num_classes} classes of vocabulary "
+            f"{req.model.vocabulary!r}; the llp task needs LLP's (pass --task "
+            f"{req.model.vocabulary} to run it on its own task's data)"
+        )
     kinds = list(dict.fromkeys(req.model.feature_kinds.values()))
     from_store = [t for t in req.targets if t in _LLP_STORE_TARGETS]
     packed = ensure_packed(
