@@ -266,3 +266,12 @@ def test_a_unav_model_on_an_llp_root_names_the_task(cli, tmp_path: Path) -> None
     res = cli("evaluate", "--data", root, "--checkpoint", folder, "--out", tmp_path / "e")
     assert res.code == 2 and "pass --task unav" in res.err and res.err.count("\n") == 1, res.err
     assert "unknown class" not in res.err
+
+
+def test_data_check_of_a_folder_that_is_no_root_is_one_line(cli, tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("hi")
+    res = cli("data", "check", tmp_path, "--no-progress")
+    assert res.code == 2 and "not a data root" in res.err and res.err.count("\n") == 1
+    assert res.out == ""
+    forced = cli("data", "check", tmp_path, "--task", "llp", "--no-progress")
+    assert forced.code == 1 and "AVVP_train.csv: missing" in forced.out  # --task: the report

@@ -404,6 +404,11 @@ def read_files(
                 sf.bad.append((name, problem))
 
 
+_ROOT_FOLDERS = ("feats", "CLIP", "CLAP", "feats_CLIP", "feats_CLAP", "temporal")
+"""Top-level folders of a data root: with none of them and no annotation file, a folder given to
+``data check`` is not one."""
+
+
 def check_root(
     root: str | Path,
     *,
@@ -431,6 +436,16 @@ def check_root(
         raise AvparseError(f"{root}: data root not found")
     from avparse.data.roots import TASK_NAMES, root_task
 
+    if (
+        task is None
+        and root_task(root) is None
+        and not any((root / top).is_dir() for top in _ROOT_FOLDERS)
+    ):  # a wrong folder: one line, not a report of everything missing
+        raise AvparseError(
+            f"{root}: not a data root (no AVVP_*.csv, Annotations.txt or "
+            "unav100_annotations.json, no feats/, CLIP/ or CLAP/ folder); --task llp|ave|unav "
+            "checks it anyway"
+        )
     task = task or root_task(root) or "llp"
     if task not in TASK_NAMES:
         raise AvparseError(f"unknown task {task!r} for data check (known: {', '.join(TASK_NAMES)})")
