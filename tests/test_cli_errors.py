@@ -275,3 +275,13 @@ def test_data_check_of_a_folder_that_is_no_root_is_one_line(cli, tmp_path: Path)
     assert res.out == ""
     forced = cli("data", "check", tmp_path, "--task", "llp", "--no-progress")
     assert forced.code == 1 and "AVVP_train.csv: missing" in forced.out  # --task: the report
+
+
+def test_parse_of_a_folder_without_media_names_it(cli, tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("hi")
+    (folder / ".hidden.mp4").write_bytes(b"")
+    res = cli("parse", folder, "--zero-shot", "--vocab", "llp", "--out", tmp_path / "o")
+    assert res.code == 2 and f"{folder}: no video or audio files" in res.err
+    assert res.err.count("\n") == 1 and ".mp4" in res.err

@@ -372,6 +372,12 @@ def iter_parse(
     prepare_output_folder(out)
     paths = collect_inputs(videos, list_file)
     if not paths:
+        folders = [str(v) for v in videos if os.path.isdir(v)]
+        if folders:  # name what was searched, not only what to give
+            raise AvparseError(
+                f"{', '.join(folders[:3])}: no video or audio files in it "
+                f"({' '.join(sorted(MEDIA_EXTENSIONS))}; hidden entries skipped)"
+            )
         raise AvparseError("no videos to parse: give files, folders, patterns or --list")
     group = distributed.setup("cpu")  # gloo: the ranks only wait for each other
     try:
