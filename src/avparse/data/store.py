@@ -147,7 +147,11 @@ def _missing_folder(root: Path, kind: str, folder: str) -> str:
         )
     if kind in HARVEST_KINDS:
         return f"{root / folder}: harvest folder missing (run `avparse harvest` on this root)"
-    return f"{root / folder}: feature folder missing"
+    return (
+        f"{root / folder}: feature folder missing (kind {kind!r} of the preset; `avparse data "
+        "check` lists the root's folders, --set audio_feature= / visual_feature= / "
+        "motion_feature= choose other kinds)"
+    )
 
 
 def _file_hash(data: np.ndarray) -> str:
