@@ -131,7 +131,13 @@ def _run_label(args: argparse.Namespace) -> int:
         print(f"{args.data / 'temporal'}: labelled {splits}; thresholds {manifest['thresholds']}")
         for split, s in manifest["label_scores"].items():
             _print_scores(f"labels {split}", s)
-        print(f"train on them: avparse train --data {args.data} --harvest temporal "
+        from avparse.data.roots import root_task
+
+        # A UnAV-100 root has no LLP features: its presets read the segment embeddings.
+        task = {"unav": "--task unav --preset unav-clip ", "ave": "--task ave "}.get(
+            root_task(args.data) or "llp", ""
+        )
+        print(f"train on them: avparse train --data {args.data} {task}--harvest temporal "
               "--loss uwav (or --loss valor)")  # fmt: skip
     return 0
 
