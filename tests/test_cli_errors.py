@@ -285,3 +285,11 @@ def test_parse_of_a_folder_without_media_names_it(cli, tmp_path: Path) -> None:
     res = cli("parse", folder, "--zero-shot", "--vocab", "llp", "--out", tmp_path / "o")
     assert res.code == 2 and f"{folder}: no video or audio files" in res.err
     assert res.err.count("\n") == 1 and ".mp4" in res.err
+
+
+def test_score_of_a_unav_root_points_to_evaluate(cli, tmp_path: Path) -> None:
+    (tmp_path / "unav100_annotations.json").write_text("{}")
+    pred = tmp_path / "audio.tsv"
+    pred.write_text("video_id\tonset\toffset\tevent_labels\n")
+    res = cli("score", "--annotations", tmp_path, "--audio", pred, "--visual", pred)
+    assert res.code == 2 and "evaluate --task unav" in res.err and res.err.count("\n") == 1

@@ -46,6 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.json is not None and args.json.is_dir():  # before the work, not after it
         raise AvparseError(f"{args.json}: is a folder; --json takes a file name (scores.json)")
+    if (Path(args.annotations) / "unav100_annotations.json").is_file():  # no roots import: fast
+        raise AvparseError(
+            f"{args.annotations}: a UnAV-100 root; score reads LLP annotations. UnAV-100 "
+            "predictions are scored by `avparse evaluate --task unav` (its metrics.json)"
+        )
     report = score_files(args.annotations, args.split, args.audio, args.visual)
     for note in report.notes:
         print(f"avparse score: note: {note}", file=sys.stderr)
