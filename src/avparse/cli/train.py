@@ -54,7 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "label`, in DATA/temporal); the preset's when omitted (uwav, uwav++: temporal)",
     )
     parser.add_argument(
-        "--epochs", type=int, default=None, help="epochs (the preset's recipe when omitted: 60)"
+        "--epochs",
+        type=int,
+        default=None,
+        help="epochs (the preset's recipe when omitted, e.g. 60 for valor, 80 for uwav)",
     )
     parser.add_argument("--batch-size", type=int, default=None, help="global batch size")
     parser.add_argument(
