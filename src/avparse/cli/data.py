@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from avparse.cli import DefaultsHelpFormatter
 from avparse.errors import AvparseError
 from avparse.utils.progress import add_progress_flags, progress_enabled
 
@@ -306,7 +307,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             name,
             help=help_text,
             description=help_text,
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+            formatter_class=DefaultsHelpFormatter,
         )
         add(sp)
         sp.add_argument(  # as on every command: ``avparse data check ROOT --debug``

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from avparse.cli import DefaultsHelpFormatter
 from avparse.utils.progress import add_progress_flags, progress_enabled
 
 
@@ -158,7 +159,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name, (help_text, add, run_fn) in SUBCOMMANDS.items():
         sp = sub.add_parser(
             name, help=help_text, description=help_text,
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+            formatter_class=DefaultsHelpFormatter,
         )  # fmt: skip
         add(sp)
         sp.set_defaults(_teacher_run=run_fn)
