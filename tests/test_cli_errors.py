@@ -293,3 +293,16 @@ def test_score_of_a_unav_root_points_to_evaluate(cli, tmp_path: Path) -> None:
     pred.write_text("video_id\tonset\toffset\tevent_labels\n")
     res = cli("score", "--annotations", tmp_path, "--audio", pred, "--visual", pred)
     assert res.code == 2 and "evaluate --task unav" in res.err and res.err.count("\n") == 1
+
+
+def test_a_teacher_pt_that_is_no_state_dict_is_refused_without_unpickling(tmp_path) -> None:
+    """The temporal teacher reads a published .pt through the student's one safe reader."""
+    import torch
+
+    from avparse.temporal.checkpoint import load_teacher
+
+    junk = tmp_path / "teacher.pt"
+    torch.save({"epoch": 3, "args": argparse.Namespace(lr=1e-4)}, junk)  # not weights only
+    with pytest.raises(AvparseError, match=r"teacher\.pt: not a state dict") as info:
+        load_teacher(junk, "uwav")
+    assert "weights_only=False" not in str(info.value)

@@ -138,6 +138,34 @@ def load_state(
     model.load_state_dict(dict(state), strict=True)
 
 
+def read_published_state(path: Path) -> dict[str, torch.Tensor]:
+    """The state dict of a published ``.pt`` (student or teacher), read safely.
+
+    ``weights_only=True`` always: a file that is not a plain state dict is refused in one line
+    that never suggests unpickling it.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise AvparseError(f"{path}: checkpoint not found") from None
+    except Exception as exc:  # pickle errors, truncated zip files, unsafe objects
+        raise AvparseError(f"{path}: {unreadable_state(exc)}") from None
+    return clean_state_dict(state, str(path))
+
+
+def read_weights(weights: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a model folder's ``model.safetensors``, or one line naming the file."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    if not weights.is_file():
+        raise AvparseError(f"{weights}: weights file not found")
+    try:
+        return load_file(str(weights))
+    except (SafetensorError, OSError) as exc:
+        raise AvparseError(f"{weights}: cannot read weights ({first_line(exc)})") from None
+
+
 def load_published(
     path: str | Path, preset: str | None, overrides: dict[str, Any] | None = None
 ) -> tuple[HAN, ModelConfig]:
@@ -146,33 +174,20 @@ def load_published(
     if preset is None:
         raise AvparseError(f"{path}: a .pt checkpoint holds weights only; pass --preset")
     config = model_config(preset, overrides)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise AvparseError(f"{path}: checkpoint not found") from None
-    except Exception as exc:  # pickle errors, truncated zip files, unsafe objects
-        raise AvparseError(f"{path}: {unreadable_state(exc)}") from None
+    state = read_published_state(path)
     model = HAN(config)
-    load_state(model, clean_state_dict(state, str(path)), str(path), overrides)
+    load_state(model, state, str(path), overrides)
     return model, config
 
 
 def load_folder(folder: str | Path) -> tuple[HAN, ModelConfig]:
     """Load a model folder in our format."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
 
     folder = Path(folder)
     config = ModelConfig.load(folder / CONFIG_FILE)
     weights = folder / WEIGHTS_FILE
-    if not weights.is_file():
-        raise AvparseError(f"{weights}: weights file not found")
-    try:
-        state = load_file(str(weights))
-    except (SafetensorError, OSError) as exc:
-        raise AvparseError(f"{weights}: cannot read weights ({first_line(exc)})") from None
     model = HAN(config)
-    load_state(model, state, str(weights))
+    load_state(model, read_weights(weights), str(weights))
     return model, config
 
 

@@ -13,8 +13,14 @@ from typing import Any
 
 import torch
 
-from avparse.errors import AvparseError, first_line
-from avparse.model.checkpoint import CONFIG_FILE, WEIGHTS_FILE, clean_state_dict, unwrap
+from avparse.errors import AvparseError
+from avparse.model.checkpoint import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    read_published_state,
+    read_weights,
+    unwrap,
+)
 from avparse.temporal.config import TeacherConfig, teacher_config
 from avparse.temporal.network import TemporalTeacher
 from avparse.utils.atomic import atomic_path
@@ -62,33 +68,18 @@ def load_published(
     if preset is None:
         raise AvparseError(f"{path}: a .pt checkpoint holds weights only; pass --preset (uwav)")
     config = teacher_config(preset, overrides)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise AvparseError(f"{path}: checkpoint not found") from None
-    except Exception as exc:  # pickle errors, truncated files, unsafe objects
-        raise AvparseError(f"{path}: cannot read checkpoint ({first_line(exc)})") from None
     model = TemporalTeacher(config)
-    load_state(model, clean_state_dict(state, str(path)), str(path))
+    load_state(model, read_published_state(path), str(path))
     return model, config
 
 
 def load_folder(folder: str | Path) -> tuple[TemporalTeacher, TeacherConfig]:
     """A teacher model folder in our format."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     folder = Path(folder)
     config = TeacherConfig.load(folder / CONFIG_FILE)
     weights = folder / WEIGHTS_FILE
-    if not weights.is_file():
-        raise AvparseError(f"{weights}: weights file not found")
-    try:
-        state = load_file(str(weights))
-    except (SafetensorError, OSError) as exc:
-        raise AvparseError(f"{weights}: cannot read weights ({first_line(exc)})") from None
     model = TemporalTeacher(config)
-    load_state(model, state, str(weights))
+    load_state(model, read_weights(weights), str(weights))
     return model, config
 
 
