@@ -175,21 +175,6 @@ def _prepare(run: TeacherRun, resume: bool, overwrite: bool) -> str:
     return action
 
 
-def _on_main(d: D.Dist, fn: Any) -> Any:
-    value, error = None, None
-    if d.main:
-        try:
-            value = fn()
-        except AvparseError as exc:
-            if not d.active:
-                raise
-            error = str(exc)
-    error = D.broadcast_object(d, error)
-    if error is not None:
-        raise AvparseError(error)
-    return D.broadcast_object(d, value)
-
-
 def _load(run: TeacherRun, split: str, segments: bool = True) -> TeacherSplit:
     dims = {"audio": run.cfg.audio_dim, "visual": run.cfg.visual_dim}
     data = load_split(run.root, split, dims=dims, progress=run.progress, segments=segments)
@@ -207,12 +192,12 @@ def _pretrain(
     from avparse.temporal.text import check_dims, event_features
 
     _load(run, "train", segments=False)  # labels first: a root without dense labels is refused
-    action = _on_main(run.d, lambda: _prepare(run, resume, overwrite))
+    action = D.on_main(run.d, lambda: _prepare(run, resume, overwrite))
     if action == "finished":
         return runfolder.read_run(run.out) or {}
     vocab = get_vocabulary(run.cfg.vocabulary)
     sources = {"audio": run.cfg.clap_text, "visual": run.cfg.clip_text}
-    text = _on_main(run.d, lambda: event_features(run.root, sources, vocab))
+    text = D.on_main(run.d, lambda: event_features(run.root, sources, vocab))
     check_dims(text, run.cfg.audio_text_dim, run.cfg.visual_text_dim, str(run.root))
     train = _load(run, "train")
     val = _load(run, "val") if run.d.main else None

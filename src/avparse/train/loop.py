@@ -158,11 +158,11 @@ def _train(
     evaluate_test: bool,
     on_epoch_end: Callable[[int], None] | None,
 ) -> RunResult:
-    action = _on_main(run.d, lambda: _prepare(run, resume, overwrite), share=True)
+    action = D.on_main(run.d, lambda: _prepare(run, resume, overwrite), share=True)
     if action == "finished":
         return _finished_result(run)
     # rank 0 loads (and packs) first; the others open the packed train split after it
-    data = _on_main(run.d, lambda: load_data(run, ("train", "val")), share=False)
+    data = D.on_main(run.d, lambda: load_data(run, ("train", "val")), share=False)
     if not run.d.main:
         data = {"train": load_split(run, "train")}
     model, optimizer, scheduler = build_model(run)
@@ -396,24 +396,6 @@ def _prepare(run: Run, resume: bool, overwrite: bool) -> str:
     if action == "overwrite":
         runfolder.clear(run.out)
     return action
-
-
-def _on_main(d: D.Dist, fn: Callable[[], Any], *, share: bool) -> Any:
-    """Run ``fn`` on rank 0; an error raises on every rank; ``share`` sends its result to all."""
-    value, error = None, None
-    if d.main:
-        try:
-            value = fn()
-        except AvparseError as exc:
-            if not d.active:
-                raise
-            error = str(exc)
-    error = D.broadcast_object(d, error)
-    if error is not None:
-        raise AvparseError(error)
-    if share and d.active:
-        value = D.broadcast_object(d, value)
-    return value
 
 
 def _finished_result(run: Run) -> RunResult:

@@ -24,6 +24,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -331,6 +332,25 @@ def broadcast_object(d: Dist, obj: Any) -> Any:
     box = [obj]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def on_main(d: Dist, fn: Callable[[], Any], *, share: bool = True) -> Any:
+    """Run ``fn`` on rank 0 only; its one-line error raises on every rank; ``share`` sends its
+    result to all ranks (else the other ranks get None). Without torchrun it is just ``fn()``."""
+    value, error = None, None
+    if d.main:
+        try:
+            value = fn()
+        except AvparseError as exc:
+            if not d.active:
+                raise
+            error = str(exc)
+    error = broadcast_object(d, error)
+    if error is not None:
+        raise AvparseError(error)
+    if share and d.active:
+        value = broadcast_object(d, value)
+    return value
 
 
 def gather_objects(d: Dist, obj: Any) -> list[Any]:
