@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/demo_seeds.py [--out runs/bench_demo] [--seeds 0 1 2]
     .venv/bin/python benchmarks/demo_seeds.py --clips 1000 --epochs 20   # a smaller run
+    .venv/bin/python benchmarks/demo_seeds.py --precision float32 bfloat16 --no-uwav-network
 
 Runs :func:`avparse.demo.run_demo` with the demo's defaults (or the sizes given) once per seed (the seed of the
 synthetic world: clips, features and teachers; the training seed is each preset's own), then
@@ -11,6 +12,10 @@ and the fused teacher's labels against the dense truth: how good the targets are
 seeds are reused (the demo's own reuse rules). ``OUT/results.json`` holds every number. The
 demo's four columns train VALOR's network; a fifth, ``uwav_net``, trains UWAV's objective on
 UWAV's network (``arch: uwav``) at the same width (``--no-uwav-network`` skips it).
+
+``--precision float32 bfloat16`` trains every seed in each precision (``OUT/<precision>/seedN``;
+the synthetic world of a seed is the same in both) and ends with each method's difference to
+the first precision, per seed: the accuracy cost of bfloat16 autocast.
 """
 
 from __future__ import annotations
@@ -51,8 +56,8 @@ def harvest_scores(data: Path) -> dict[str, dict[str, float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from avparse.demo import SCORE_KEYS, DemoConfig, run_demo
-    from avparse.utils.atomic import write_json
+    from avparse.demo import DemoConfig
+    from avparse.utils.precision import PRECISIONS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/bench_demo"))
@@ -67,15 +72,55 @@ def main(argv: list[str] | None = None) -> int:
         help="skip the fifth column (UWAV's objective on UWAV's network); the four demo columns "
         "all train VALOR's network",
     )  # fmt: skip
+    parser.add_argument(
+        "--precision", nargs="+", choices=PRECISIONS, default=["float32"],
+        help="the students' arithmetic; several: every seed in each, then the differences",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+
+    runs = {}
+    for precision in args.precision:
+        out = args.out if len(args.precision) == 1 else args.out / precision
+        print(f"precision {precision}: {out}", flush=True)
+        runs[precision] = run_seeds(args, out, precision)
+    if len(runs) > 1:
+        print_differences(runs, args.seeds)
+    return 0
+
+
+def print_differences(runs: dict[str, dict[int, dict]], seeds: list[int]) -> None:
+    """Each method's segment and event Type@AV in every precision minus the first one's."""
+    from avparse.demo import METHODS, UWAV_NETWORK
+
+    first, *others = runs
+    keys = [m.key for m in (*METHODS, UWAV_NETWORK) if m.key in runs[first][seeds[0]]]
+    for precision in others:
+        print(f"\n{precision} - {first}, Type@AV points per seed {seeds} (segment / event):")
+        for key in keys:
+            diffs = {
+                lv: [runs[precision][s][key][f"{lv}_type"] - runs[first][s][key][f"{lv}_type"]
+                     for s in seeds]
+                for lv in ("seg", "evt")
+            }  # fmt: skip
+            cells = [
+                f"{a:+.2f} / {b:+.2f}" for a, b in zip(diffs["seg"], diffs["evt"], strict=True)
+            ]
+            mean = f"{np.mean(diffs['seg']):+.2f} / {np.mean(diffs['evt']):+.2f}"
+            print(f"  {key:<12}" + ", ".join(cells) + f"; mean {mean}")
+
+
+def run_seeds(args: argparse.Namespace, out: Path, precision: str) -> dict[int, dict]:
+    """Every seed's demo in one precision; prints the summary; returns the per-seed numbers."""
+    from avparse.demo import SCORE_KEYS, DemoConfig, run_demo
+    from avparse.utils.atomic import write_json
 
     per_seed: dict[int, dict] = {}
     for seed in args.seeds:
         start, cpu = time.perf_counter(), _cpu_seconds()
         cfg = DemoConfig(
-            out=args.out / f"seed{seed}", seed=seed, clips=args.clips, val_clips=args.val_clips,
+            out=out / f"seed{seed}", seed=seed, clips=args.clips, val_clips=args.val_clips,
             test_clips=args.test_clips, epochs=args.epochs, plot=False, progress=False,
-            notes=False, uwav_network=not args.no_uwav_network,
+            notes=False, uwav_network=not args.no_uwav_network, precision=precision,
         )  # fmt: skip
         result = run_demo(cfg)
         per_seed[seed] = {
@@ -99,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                 "mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
                 "min": float(v.min()), "max": float(v.max()),
             }  # fmt: skip
-    write_json(args.out / "results.json", {"seeds": per_seed, "summary": summary})
+    write_json(out / "results.json", {"seeds": per_seed, "summary": summary})
 
     print(f"\nTest F-score %, mean ± std over seeds {args.seeds} [min, max]")
     print(f"{'score':<10}" + "".join(f"{title:>26}" for _, title in rows))
@@ -125,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         if a in keys and b in keys:
             diffs = [per_seed[s][a]["seg_type"] - per_seed[s][b]["seg_type"] for s in args.seeds]
             print(f"  {a} - {b}: " + ", ".join(f"{d:+.2f}" for d in diffs))
-    print(f"wrote {args.out / 'results.json'}")
-    return 0
+    print(f"wrote {out / 'results.json'}")
+    return per_seed
 
 
 if __name__ == "__main__":

@@ -138,3 +138,36 @@ def test_parsing_precision_keeps_bfloat16_weights(tmp_path: Path) -> None:
     low = motion_features(r2p, [clip], size=16, segments=2, precision="bfloat16")[0]
     assert next(r2p.parameters()).dtype == torch.bfloat16
     assert low.dtype == np.float32 and np.abs(ref - low).max() < 0.05 * np.abs(ref).max()
+
+
+def test_training_uses_the_fused_optimiser_and_leaves_torch_as_found(
+    root: Path, tmp_path: Path
+) -> None:
+    """The fused AdamW kernel (torch >= 2.4 on CPU) does the per-parameter loop's update; a run
+    turns off deterministic mode's NaN filling of new tensors for its steps only."""
+    import torch.utils.deterministic as determinism
+
+    from avparse.model.config import model_config
+    from avparse.train.loop import train
+    from avparse.train.recipe import build_optimizer, recipe
+
+    cfg = recipe("tiny", {"epochs": 1})
+    params = [torch.nn.Parameter(torch.randn(5, 3)) for _ in range(2)]
+    twins = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    fused, _ = build_optimizer(params, cfg)
+    assert fused.defaults["fused"] is True
+    loop = torch.optim.AdamW(twins, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps,
+                             weight_decay=cfg.weight_decay)  # fmt: skip
+    for _ in range(3):
+        for group in (params, twins):
+            for p in group:
+                p.grad = torch.ones_like(p) * p.detach().sum()
+        fused.step()
+        loop.step()
+    for a, b in zip(params, twins, strict=True):
+        torch.testing.assert_close(a, b)
+    seen = []
+    train(root, tmp_path / "run", model_config("tiny"), cfg, progress=False,
+          evaluate_test=False,
+          on_epoch_end=lambda _: seen.append(determinism.fill_uninitialized_memory))  # fmt: skip
+    assert seen == [False] and determinism.fill_uninitialized_memory is True

@@ -109,6 +109,9 @@ class DemoConfig:
     """Further model config overrides (``--set key=value``)."""
     uwav_network: bool = False
     """Also train :data:`UWAV_NETWORK` (UWAV's objective on UWAV's network), a fifth column."""
+    precision: str = "float32"
+    """Arithmetic of the students' forward passes (``--precision``, see
+    :mod:`avparse.utils.precision`); a run trained in another precision is trained again."""
 
     @property
     def methods(self) -> tuple[Method, ...]:
@@ -131,6 +134,7 @@ class DemoConfig:
             "lr": self.lr,
             "lr_min": self.lr_min,
             "batch_size": self.batch_size,
+            "precision": self.precision,
         }
 
 

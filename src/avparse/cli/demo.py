@@ -15,6 +15,7 @@ import argparse
 from pathlib import Path
 
 from avparse.demo import DemoConfig
+from avparse.utils.precision import PRECISIONS
 from avparse.utils.progress import add_progress_flags, progress_enabled
 
 _DEFAULTS = DemoConfig()
@@ -82,6 +83,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also train UWAV's objective on UWAV's network (arch uwav) as a fifth column; the "
         "other columns all train VALOR's network",
     )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=d.precision,
+        help="arithmetic of the students' forward passes: float32 (default) or bfloat16 autocast "
+        "(see docs/performance.md)",
+    )
     parser.add_argument("--no-plot", action="store_true", help="skip the timeline pictures")
     add_progress_flags(parser)
 
@@ -95,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         lr_min=args.lr_min, batch_size=args.batch_size, d_model=args.d_model,
         num_layers=args.layers, nhead=args.heads, dim_feedforward=args.ff, seed=args.seed,
         plot=not args.no_plot, progress=progress_enabled(args), notes=not args.quiet,
-        uwav_network=args.uwav_network,
+        uwav_network=args.uwav_network, precision=args.precision,
     )  # fmt: skip
     result = run_demo(cfg)
     print(f"\nTest scores (F-score %, {cfg.test_clips} synthetic clips)")

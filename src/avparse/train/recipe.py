@@ -282,12 +282,19 @@ def learning_rate(epoch: int, *, lr: float, lr_min: float, warmup: int, epochs: 
 def build_optimizer(
     params: Any, cfg: TrainConfig
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-    """AdamW with the recipe's settings and a per-epoch schedule (step once per epoch)."""
+    """AdamW with the recipe's settings and a per-epoch schedule (step once per epoch).
+
+    The fused implementation where torch has it for the device (the same algorithm; its
+    float rounding differs from the per-parameter loop's by about one unit in the last place).
+    """
     import torch
 
-    opt = torch.optim.AdamW(
-        params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay
-    )
+    params = list(params)
+    settings = {"lr": cfg.lr, "betas": cfg.betas, "eps": cfg.eps, "weight_decay": cfg.weight_decay}
+    try:  # one fused kernel for every parameter (torch >= 2.4 on CPU): the same update, faster
+        opt = torch.optim.AdamW(params, **settings, fused=True)
+    except RuntimeError:  # an older torch or a device without the fused kernel
+        opt = torch.optim.AdamW(params, **settings)
     # LambdaLR's factor at step k is the lr of 1-based epoch k + 1, relative to cfg.lr.
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _Factor(cfg))
     return opt, sched
