@@ -523,3 +523,35 @@ def test_an_output_counts_only_for_the_video_it_records(cli, models, clips, tmp_
     assert "changed since" in changed.videos[0].notes[0]
     assert (out / "clip-2.json").stat().st_mtime_ns != stamp
     assert json.loads((out / "clip-2.json").read_text())["windows"] == 3
+
+
+def test_results_rows_say_what_the_folder_holds(models, clips, tmp_path) -> None:
+    """A failed row is a failure of the latest run (an input removed or now matching files
+    leaves none behind); a parsed row whose JSON is gone is dropped; a quoted pattern that
+    matches nothing says so, and alone is refused before any model loads."""
+    import avparse
+
+    out = tmp_path / "out"
+    pattern = str(tmp_path / "later" / "*.mp4")
+    options = {"classes": ["dog"], "clip_model": models["clip"], "clap_model": models["clap"]}
+
+    def rows() -> dict[str, str]:
+        lines = (out / "results.jsonl").read_text().splitlines()
+        return {json.loads(r)["video"]: json.loads(r)["status"] for r in lines}
+
+    with pytest.raises(AvparseError, match=r"later/\*\.mp4: no file matches this pattern"):
+        avparse.parse_many([pattern], out, show_progress=False, **options)
+    first = avparse.parse_many(
+        [clips["short"], tmp_path / "missing.mp4", pattern], out, show_progress=False, **options
+    )
+    assert [v.status for v in first.videos] == ["parsed", "failed", "failed"]
+    assert first.videos[2].error == f"{pattern}: no file matches this pattern"
+    assert set(rows().values()) == {"parsed", "failed"} and len(rows()) == 3
+    (tmp_path / "later").mkdir()
+    (tmp_path / "later" / "clip.mp4").write_bytes(clips["silent"].read_bytes())
+    again = avparse.parse_many([clips["short"], pattern], out, show_progress=False, **options)
+    assert [v.status for v in again.videos] == ["skipped", "parsed"]
+    assert rows() == {str(clips["short"]): "parsed", str(tmp_path / "later" / "clip.mp4"): "parsed"}
+    (out / "clip.json").unlink()
+    avparse.parse_many([clips["short"]], out, show_progress=False, **options)
+    assert rows() == {str(clips["short"]): "parsed"}

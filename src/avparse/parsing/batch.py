@@ -214,7 +214,7 @@ def collect_inputs(
     glob pattern (``*``, ``?``, ``[``, ``**``) that is not an existing path gives its matches,
     sorted (folders among them expanded); anything else is kept as given, so a missing file
     is recorded as that video's failure, not a fatal error. A pattern that matches nothing is
-    kept as given too (it fails as ``video file not found``).
+    kept as given too (it fails as ``no file matches this pattern``, :func:`unmatched_pattern`).
     """
     entries = [str(i) for i in items]
     if list_file is not None:
@@ -235,6 +235,11 @@ def collect_inputs(
         else:
             out.append(path)
     return out
+
+
+def unmatched_pattern(path: str | Path) -> bool:
+    """Whether an input of :func:`collect_inputs` is a glob pattern that matched no file."""
+    return glob.has_magic(str(path)) and not os.path.lexists(path)
 
 
 def result_row(item: ParsedVideo, source: dict[str, Any] | None, files: list[str]) -> dict:
@@ -283,10 +288,18 @@ def _row_from_json(out: Path, stem: str) -> dict | None:
     }
 
 
-def compact_results(out: Path, stems: Sequence[str] = ()) -> list[dict]:
+def compact_results(
+    out: Path, stems: Sequence[str] = (), inputs: Sequence[str] | None = None
+) -> list[dict]:
     """Rewrite ``out/results.jsonl`` with one line per video (the latest, by resolved path),
     adding rows for the finished outputs ``stems`` that have none; returns the rows. Torn or
-    malformed lines (an interrupted append) are dropped."""
+    malformed lines (an interrupted append) are dropped.
+
+    The rows say what the folder holds now: a ``parsed`` row whose ``<output>.json`` is gone is
+    dropped, and with ``inputs`` (the resolved paths of this run's inputs) so is a ``failed``
+    row of a video this run was not given (an input removed since, or a pattern that now
+    matches files): a ``failed`` row is a failure of the latest run.
+    """
     rows: dict[str, dict] = {}
     path = out / RESULTS
     if path.is_file():
@@ -298,6 +311,14 @@ def compact_results(out: Path, stems: Sequence[str] = ()) -> list[dict]:
             if isinstance(row, dict) and isinstance(row.get("path"), str):
                 rows.pop(row["path"], None)  # the latest line of a video wins, in its order
                 rows[row["path"]] = row
+    given = None if inputs is None else set(inputs)
+    for key, row in list(rows.items()):
+        if row.get("status") == "failed":
+            stale = given is not None and key not in given
+        else:
+            stale = not (out / f"{row.get('output')}.json").is_file()
+        if stale:
+            del rows[key]
     have = {r.get("output") for r in rows.values()}
     for stem in stems:
         if stem not in have:  # a finished output without a line (results.jsonl lost or older)
@@ -379,6 +400,9 @@ def iter_parse(
                 f"({' '.join(sorted(MEDIA_EXTENSIONS))}; hidden entries skipped)"
             )
         raise AvparseError("no videos to parse: give files, folders, patterns or --list")
+    if all(unmatched_pattern(p) for p in paths):  # refused before any model loads
+        shown = ", ".join(str(p) for p in paths[:3]) + (", ..." if len(paths) > 3 else "")
+        raise AvparseError(f"{shown}: no file matches this pattern")
     group = distributed.setup("cpu")  # gloo: the ranks only wait for each other
     try:
         plan = _plan(paths, out, overwrite)
@@ -409,7 +433,8 @@ def iter_parse(
         distributed.barrier(group)  # every rank is done: the summaries see all outputs
         if group.main:
             done = [v.stem for v in plan.items if v.status in ("skipped", "todo", "parsed")]
-            rows = compact_results(out, done)
+            given = [plan.sources[id(v)]["path"] for v in plan.items]
+            rows = compact_results(out, done, given)
             if html:
                 index = write_index_page(out, rows)
                 if report is not None:
@@ -434,6 +459,9 @@ def _parse_one(
     write_result: Callable,
 ) -> list[str]:
     """Parse one video into ``out``; records a failure on ``item``; returns the files written."""
+    if unmatched_pattern(item.video):  # not "video file not found": it was never a file name
+        item.status, item.error = "failed", f"{item.video}: no file matches this pattern"
+        return []
     try:
         result = parser.parse(item.video)
     except AvparseError as exc:
