@@ -148,10 +148,40 @@ def test_roots_say_their_task(cli, tmp_path, ave_synthetic):
     assert cli("train", "--data", ave_synthetic, "--task", "ave", "--out", run, *TINY).code == 0
     ev = cli("evaluate", "--data", ave_synthetic, "--checkpoint", run / "model",
              "--out", tmp_path / "eval")  # fmt: skip
-    assert ev.code == 2 and "pass --task ave" in ev.err, ev.err
+    assert ev.code == 0 and "predictions.tsv" in ev.out, ev.err  # the model's own task
     llp = synthetic.generate_llp(tmp_path / "llp", n_train=8, n_val=4, n_test=4)
     assert root_task(llp) == "llp"
     wrong = cli("train", "--data", llp, "--task", "ave", "--out", tmp_path / "r2", *TINY)
     assert wrong.code == 2 and "pass --task llp" in wrong.err, wrong.err
     typo = cli("train", "--data", llp, "--task", "avee", "--out", tmp_path / "r3", *TINY)
     assert typo.code == 2 and "known: ave, llp" in typo.err, typo.err
+
+
+def test_evaluate_takes_the_models_task(cli, tmp_path, ave_synthetic):
+    """``evaluate`` without ``--task`` runs the model on its own task (its vocabulary); a
+    ``--task`` that needs another vocabulary is one line, exit 2, nothing loaded."""
+    import torch
+
+    from avparse.errors import AvparseError
+    from avparse.model.checkpoint import save_student
+    from avparse.model.config import model_config
+    from avparse.model.han import HAN
+
+    torch.manual_seed(0)
+    config = model_config("tiny", vocabulary="ave")
+    folder = save_student(HAN(config), config, tmp_path / "model")
+    ev = cli("evaluate", "--data", ave_synthetic, "--checkpoint", folder, "--out",
+             tmp_path / "a", "--store", tmp_path / "store")  # fmt: skip
+    assert ev.code == 0, ev.err
+    assert "accuracy" in json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert f"wrote {tmp_path / 'a'}/predictions.tsv, metrics.json, probs.npz" in ev.out
+    wrong = cli("evaluate", "--data", ave_synthetic, "--checkpoint", folder, "--task", "llp",
+                "--out", tmp_path / "b", "--store", tmp_path / "store")  # fmt: skip
+    assert wrong.code == 2 and wrong.err.count("\n") == 1, wrong.err
+    assert "--task llp contradicts the model's vocabulary 'ave'" in wrong.err
+    from avparse.train.tasks import model_task
+
+    assert model_task(model_config("tiny"), None, "m") == "llp"
+    assert model_task(model_config("tiny", vocabulary="ave"), "ave", "m") == "ave"
+    with pytest.raises(AvparseError, match=r"m: --task unav contradicts .* 'llp'"):
+        model_task(model_config("tiny"), "unav", "m")

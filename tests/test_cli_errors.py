@@ -264,8 +264,12 @@ def test_a_unav_model_on_an_llp_root_names_the_task(cli, tmp_path: Path) -> None
     config = model_config("tiny", vocabulary="unav")  # 100 classes
     folder = save_student(HAN(config), config, tmp_path / "m")
     res = cli("evaluate", "--data", root, "--checkpoint", folder, "--out", tmp_path / "e")
-    assert res.code == 2 and "pass --task unav" in res.err and res.err.count("\n") == 1, res.err
+    assert res.code == 2 and res.err.count("\n") == 1, res.err
+    assert "a data root for task llp, but" in res.err and "for task unav" in res.err
     assert "unknown class" not in res.err
+    res = cli("evaluate", "--data", root, "--checkpoint", folder, "--out", tmp_path / "e",
+              "--task", "llp")  # fmt: skip
+    assert res.code == 2 and "--task llp contradicts the model's vocabulary 'unav'" in res.err
 
 
 def test_data_check_of_a_folder_that_is_no_root_is_one_line(cli, tmp_path: Path) -> None:

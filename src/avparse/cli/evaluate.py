@@ -41,7 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="packed feature store; DATA/packed when omitted (a read-only DATA: the user cache)",
     )
-    parser.add_argument("--task", default="llp", help="llp, ave or unav")
+    parser.add_argument(
+        "--task",
+        default=None,
+        help="llp, ave or unav; default: the model's own (from its vocabulary)",
+    )
     parser.add_argument(
         "--device", choices=("cpu", "cuda"), default="cpu", help="where to run the model"
     )
@@ -55,19 +59,17 @@ def run(args: argparse.Namespace) -> int:
     from avparse.train.evaluate import evaluate_checkpoint
     from avparse.utils.lock import hold_folder
 
+    written: list[str] = []
     with hold_folder(args.out, flag="--out"):  # one job per output folder
         scores = evaluate_checkpoint(
             args.data, args.checkpoint, split=args.split, out=args.out, preset=args.preset,
             sets=args.set, store=args.store, task=args.task, device=args.device,
             batch_size=args.batch_size, progress=progress_enabled(args),
-            precision=args.precision or "float32", compile=args.compile,
+            precision=args.precision or "float32", compile=args.compile, written=written,
         )  # fmt: skip
     if not args.quiet:
         print(f"{args.split}: {args.checkpoint}")
     print(format_scores(scores))
     if not args.quiet:
-        files = {"ave": "predictions.tsv", "unav": "audio.tsv, visual.tsv, audio_visual.tsv"}.get(
-            args.task, "audio.tsv, visual.tsv"
-        )
-        print(f"wrote {args.out}/{files}, metrics.json, probs.npz")
+        print(f"wrote {args.out}/{', '.join(written)}")
     return 0

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from avparse.errors import AvparseError
-from avparse.train.tasks import LoadRequest, SplitData, get_task
+from avparse.train.tasks import LoadRequest, SplitData, get_task, model_task
 from avparse.utils.atomic import atomic_path, write_json
 from avparse.utils.precision import autocast, check_precision, compiled
 
@@ -140,12 +140,13 @@ def evaluate_checkpoint(
     preset: str | None = None,
     sets: list[str] | None = None,
     store: str | Path | None = None,
-    task: str = "llp",
+    task: str | None = None,
     device: str = "cpu",
     batch_size: int = 256,
     progress: bool = False,
     precision: str = "float32",
     compile: bool = False,
+    written: list[str] | None = None,
 ) -> dict[str, float]:
     """Load a student (either checkpoint format), predict ``split``, write outputs and scores.
 
@@ -154,6 +155,10 @@ def evaluate_checkpoint(
 
     ``preset`` and ``sets`` (``KEY=VALUE`` model overrides) describe a published ``.pt``; a
     model folder carries its own config, so giving them with one is an error.
+
+    ``task`` None is the model's own (:func:`avparse.train.tasks.model_task`: from its
+    vocabulary); a task that needs another vocabulary is refused with one line. ``written``,
+    when given, receives the names of the files written into ``out``.
     """
     from avparse.model.checkpoint import load_student
     from avparse.train.recipe import model_sets
@@ -174,6 +179,19 @@ def evaluate_checkpoint(
     prepare_output_folder(out)
     model, config = load_student(checkpoint, preset, overrides)
     config.check_data_widths(str(checkpoint))
+    if task is None:
+        from avparse.data.roots import root_task
+
+        task = model_task(config, None, str(checkpoint))
+        laid_out = root_task(data_root)
+        if laid_out not in (None, task):  # not "unav100_annotations.json: missing"
+            raise AvparseError(
+                f"{data_root}: a data root for task {laid_out}, but {checkpoint} is a model "
+                f"for task {task} (its vocabulary {config.vocabulary!r}); evaluate it on a root "
+                f"for task {task}"
+            )
+    else:
+        task = model_task(config, task, str(checkpoint))
     spec = get_task(task)
     data = spec.load(
         LoadRequest(Path(data_root), None if store is None else Path(store), split, config,
@@ -185,6 +203,8 @@ def evaluate_checkpoint(
         net, data, batch_size=batch_size, device=device, precision=precision
     )
     scores = spec.evaluate(frame_prob, video_prob, data)
-    write_predictions(out, data, frame_prob, video_prob, config.vocab, task)
+    files = write_predictions(out, data, frame_prob, video_prob, config.vocab, task)
     write_json(out / "metrics.json", scores)
+    if written is not None:
+        written += [*files[:-1], "metrics.json", *files[-1:]]
     return scores

@@ -147,6 +147,23 @@ def get_task(name: str) -> Task:
     return TASKS[name]
 
 
+def model_task(model: ModelConfig, task: str | None, where: str) -> str:
+    """The task to run a trained model on: its own (the task whose vocabulary is the model's
+    ``vocabulary``; ``llp`` for a custom one) when ``task`` is None, else ``task``, refused with
+    one line naming ``where`` (the checkpoint) when it needs another vocabulary."""
+    own = model.vocabulary if model.vocabulary in known_tasks() else None
+    if own is not None and get_task(own).vocabulary != model.vocabulary:
+        own = None
+    if task is None:
+        return own or "llp"
+    if own is not None and get_task(task).vocabulary != model.vocabulary:
+        raise AvparseError(
+            f"{where}: --task {task} contradicts the model's vocabulary {model.vocabulary!r} "
+            f"(its task is {own}: drop --task or pass --task {own})"
+        )
+    return task
+
+
 def known_tasks() -> list[str]:
     """Names of every task: those registered and the ``avparse.train.task_<name>`` modules."""
     import pkgutil
