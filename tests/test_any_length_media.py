@@ -191,7 +191,7 @@ def test_audio_only_file_in_a_ten_second_harvest(tiny, cli, tmp_path):
     labels = tmp_path / "labels.csv"
     labels.write_text("filename\tevent_labels\nm4aclip0001\tSpeech,Dog\n")
     r = _harvest(cli, videos, labels, tmp_path / "root", tiny)
-    assert r.code == 0 and "1 files have no picture" in r.out
+    assert r.code == 0 and "1 file has no picture" in r.out
     out = ClipOutputs(tmp_path / "root", "m4aclip0001")
     assert out.blind and not np.load(out.hard("visual")).any()
     assert np.load(out.scores("audio")).shape == (10, 25)
@@ -209,7 +209,7 @@ def test_unav_task_harvests_the_annotation_files_videos_whole(unav_video, tiny, 
     shutil.copy(unav_video, videos)
     r = _harvest(cli, videos, annotations, tmp_path / "root", tiny, "--task", "unav")
     assert r.code == 1  # every other video of the file is missing (recorded, not harvested)
-    assert "harvested 1 clips" in r.out and "60 one-second segments" in r.out
+    assert "harvested 1 clip," in r.out and "60 one-second segments in 1 whole video\n" in r.out
     out = ClipOutputs(tmp_path / "root", UNAV_VIDEO)
     assert np.load(out.segments("audio")).shape == (60, 16)
     assert np.load(out.scores("visual")).shape == (60, 100)
@@ -390,7 +390,7 @@ def test_a_video_failing_in_a_later_window_fails_whole(tiny, cli, tmp_path, monk
 
     monkeypatch.setattr(whole, "decode_clip", damaged)
     r = _harvest(cli, videos, labels, tmp_path / "root", tiny, "--span", "full")
-    assert r.code == 1 and "1 clips failed" in r.err
+    assert r.code == 1 and "1 clip failed" in r.err
     broken, fine = (
         ClipOutputs(tmp_path / "root", "brokenlong1"),
         ClipOutputs(tmp_path / "root", "finevideo01"),

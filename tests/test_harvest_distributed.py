@@ -71,7 +71,7 @@ def test_two_ranks_share_clips_and_match_one_process(videos: Path, tmp_path: Pat
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode != 0, "a rank with a failed clip exits non-zero"
-    assert "1 clips failed" in proc.stderr
+    assert "1 clip failed" in proc.stderr
     # 5 clips sorted by id, dealt round-robin: each rank harvests 2 good clips (no clip twice)
     assert "harvested 2 clips" in proc.stdout and "(rank 0 of 2)" in proc.stdout
     assert proc.stdout.count("harvested 2 clips") == 2 and "(rank 1 of 2)" in proc.stdout

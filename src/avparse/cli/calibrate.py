@@ -7,6 +7,7 @@ from pathlib import Path
 
 from avparse.data.layout import SPLITS
 from avparse.teachers.calibrate import MIN_CLIPS
+from avparse.utils.text import count
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         thresholds=args.thresholds, min_clips=args.min_clips,
     )  # fmt: skip
     write_thresholds(cal, args.out)
-    print(f"calibrated on {cal.clips} {args.split} clips ({cal.missing} not harvested)")
+    print(f"calibrated on {count(cal.clips, args.split + ' clip')} ({cal.missing} not harvested)")
     for m, rows in cal.classes.items():
         known = [r for r in rows if r.positives]
         before = [r.f_before for r in known if r.f_before is not None]
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         line = f"{m}: mean class segment F {100 * after:.1f}"
         if len(before) == len(known) and known:
             line += f" (was {100 * sum(before) / len(before):.1f})"
-        print(line + f" over {len(known)} classes with true segments")
+        print(line + f" over {count(len(known), 'class', 'classes')} with true segments")
         thin = {src: sum(r.source == src for r in rows) for src in ("kept", "pooled")}
         if any(thin.values()):
             print(

@@ -16,6 +16,7 @@ from pathlib import Path
 from avparse.cli import DefaultsHelpFormatter
 from avparse.errors import AvparseError
 from avparse.utils.progress import add_progress_flags, progress_enabled
+from avparse.utils.text import count
 
 
 def _count(minimum: int) -> Callable[[str], int]:
@@ -128,8 +129,8 @@ def _run_pack(args: argparse.Namespace) -> int:
         for kind, fk in h5_kinds().items():
             if (args.root / fk.folder).is_file() and fk.h5_shape != fk.shape:
                 all_rows(args.root, kind, out / CACHE_FOLDER, len(AVEAnnotations(args.root).clips))
-    print(f"{out}: {len(report.written)} arrays written, {len(report.unchanged)} up to date, "
-          f"{report.files_read} files read, {store_size(out) / 2**20:.1f} MiB")  # fmt: skip
+    print(f"{out}: {count(len(report.written), 'array')} written, {len(report.unchanged)} up to date, "
+          f"{count(report.files_read, 'file')} read, {store_size(out) / 2**20:.1f} MiB")  # fmt: skip
     return 0
 
 

@@ -14,6 +14,7 @@ from avparse.teachers.clip import DEFAULT_CLIP, TEACHER_INPUTS
 from avparse.teachers.loading import PRECISIONS
 from avparse.utils.lock import hold_folder
 from avparse.utils.progress import add_progress_flags, progress_enabled
+from avparse.utils.text import count
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -150,22 +151,27 @@ def run(args: argparse.Namespace) -> int:
         result = run_harvest(config)
     where = f" (rank {result.rank} of {result.world})" if result.world > 1 else ""
     print(
-        f"harvested {result.harvested} clips, R(2+1)D-18 features for {result.motion}, "
+        f"harvested {count(result.harvested, 'clip')}, R(2+1)D-18 features for {result.motion}, "
         f"relabelled {result.relabelled}, "
         f"skipped {result.skipped} finished, {len(result.failures)} failed{where} "
         f"in {result.seconds:.1f} s ({result.clips_per_second:.2f} clips/s)"
     )
     if result.no_audio:
         print(
-            f"{len(result.no_audio)} clips have no audio: harvested as silence ({NO_AUDIO_REPORT})"
+            f"{count(len(result.no_audio), 'clip')} {_have(len(result.no_audio))} no audio: "
+            f"harvested as silence ({NO_AUDIO_REPORT})"
         )
     if result.no_video:
         print(
-            f"{len(result.no_video)} files have no picture: harvested as heard only "
+            f"{count(len(result.no_video), 'file')} {_have(len(result.no_video))} no picture: "
+            "harvested as heard only "
             "(visual labels 0, CLIP/no_video)"
         )
     if result.segments:
-        print(f"{result.segments} one-second segments in {result.harvested} whole videos")
+        print(
+            f"{count(result.segments, 'one-second segment')} in "
+            f"{count(result.harvested, 'whole video')}"
+        )
     if not result.labelled and args.task == "unav":
         # `avparse calibrate` has no UnAV-100 task: the temporal teacher labels such a root.
         print(
@@ -187,15 +193,20 @@ def run(args: argparse.Namespace) -> int:
         print(
             format_scores(
                 score.scores,
-                title=f"harvest vs dense {args.split} labels ({score.scored} clips, "
+                title=f"harvest vs dense {args.split} labels ({count(score.scored, 'clip')}, "
                 f"{score.missing} missing):",
             )
         )
         write_json(Path(args.out) / f"harvest_report_{args.split}.json", score.to_json())
     if result.failures:
         print(
-            f"avparse harvest: {len(result.failures)} clips failed (see {Path(args.out) / FAILURES})",
+            f"avparse harvest: {count(len(result.failures), 'clip')} failed "
+            f"(see {Path(args.out) / FAILURES})",
             file=sys.stderr,
         )
         return 1
     return 0
+
+
+def _have(n: int) -> str:
+    return "has" if n == 1 else "have"

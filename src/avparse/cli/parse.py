@@ -21,6 +21,7 @@ from avparse.teachers.clip import DEFAULT_CLIP, TEACHER_INPUTS
 from avparse.teachers.loading import PRECISIONS
 from avparse.utils.lock import hold_folder
 from avparse.utils.progress import add_progress_flags, progress_enabled
+from avparse.utils.text import count
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -156,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         where = f" (rank {os.environ.get('RANK', '0')} of {world})" if world > 1 else ""
         print(
-            f"avparse parse: {len(report.failed)} of {len(report.videos)} videos failed{where}",
+            f"avparse parse: {len(report.failed)} of {count(len(report.videos), 'video')} "
+            f"failed{where}",
             file=sys.stderr,
         )
     return report.exit_status
