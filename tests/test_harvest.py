@@ -274,3 +274,27 @@ def test_calibration_leaves_silent_clips_out_of_audio_thresholds(tmp_path):
     # silence logits (6) of a clip the harvest labels 0 anyway are counted
     assert with_silent.threshold == pytest.approx(8.0)
     assert without.threshold == pytest.approx(6.0)
+
+
+def test_two_files_for_one_clip_are_refused(cli, tiny, tmp_path):
+    """``abc.mp4`` and ``abc.mkv`` (or a ``.wav`` in another folder): one line naming both,
+    nothing written (was: the first by path, silently)."""
+    from avparse.errors import AvparseError
+    from avparse.harvest.plan import index_videos
+
+    videos = tmp_path / "videos"
+    (videos / "audio").mkdir(parents=True)
+    for name in ("abcdefghijk.mp4", "abcdefghijk.mkv", "other.mp4"):
+        (videos / name).write_bytes(b"x")
+    with pytest.raises(AvparseError, match=r"abcdefghijk\.mkv and .*abcdefghijk\.mp4: two files"):
+        index_videos(videos)
+    (videos / "abcdefghijk.mkv").unlink()
+    (videos / "audio" / "abcdefghijk.wav").write_bytes(b"x")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("filename\tevent_labels\nabcdefghijk_0_10\tDog\n")
+    res = cli("harvest", "--videos", videos, "--labels", labels, "--out", tmp_path / "root",
+              "--clip-model", tiny[0], "--clap-model", tiny[1], "--no-progress")  # fmt: skip
+    assert res.code == 2 and res.err.count("\n") == 1, res.err
+    assert "audio/abcdefghijk.wav" in res.err and "abcdefghijk.mp4" in res.err
+    assert "two files for clip 'abcdefghijk' under --videos" in res.err
+    assert not (tmp_path / "root" / "harvest.json").exists()

@@ -91,13 +91,22 @@ def read_clips(
 
 
 def index_videos(folder: Path) -> dict[str, Path]:
-    """Video and audio files under ``folder`` (recursively) by file stem."""
+    """Video and audio files under ``folder`` (recursively) by file stem.
+
+    Two files with one stem (``abc.mp4`` and ``abc.mkv``, or ``abc.wav`` in another folder)
+    are refused with one line naming both: which one is the clip's is the user's choice.
+    """
     if not folder.is_dir():
         raise AvparseError(f"{folder}: video folder not found")
     found: dict[str, Path] = {}
     for path in sorted(folder.rglob("*")):
         if path.suffix.lower() in MEDIA_EXTENSIONS and path.is_file():
-            found.setdefault(path.stem, path)
+            if path.stem in found:
+                raise AvparseError(
+                    f"{found[path.stem]} and {path}: two files for clip {path.stem!r} under "
+                    "--videos; keep one there"
+                )
+            found[path.stem] = path
     return found
 
 
