@@ -107,6 +107,14 @@ def test_pretrain_label_and_train_the_student(tmp_path: Path, cli) -> None:
     assert res.code == 0, res.err
     info = json.loads((run / "run.json").read_text())
     assert info["status"] == "finished" and info["teacher"]["vocabulary"] == "unav"
+    # the teacher's own recipe alone (0.2.0 also saved the student's loss, task, harvest, ...)
+    assert not {"loss", "task", "harvest", "uwav_mixup"} & set(info["train"])
+    from avparse.temporal.pretrain import TRAIN_FIELDS
+
+    assert list(info["train"]) == list(TRAIN_FIELDS) and info["train"]["epochs"] == 1
+    student = cli("teacher", "train", "--data", str(unav), "--out", str(tmp_path / "x"),
+                  "--preset", "tiny", "--set", "loss=uwav", "--no-progress")  # fmt: skip
+    assert student.code == 2 and "--set loss: not a teacher or training setting" in student.err
     assert set(json.loads((run / "test_metrics.json").read_text())) == {"seg_av", "evt_av"}
     assert (run / "model" / "model.safetensors").is_file()
     again = cli("teacher", "train", "--data", str(unav), "--out", str(run), "--preset", "tiny",

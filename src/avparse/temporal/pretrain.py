@@ -55,6 +55,26 @@ SELECTION = "seg_av"
 SCORE_KEYS = ("seg_av", "evt_av")
 
 
+TRAIN_FIELDS = (
+    "epochs", "batch_size", "lr", "lr_min", "warmup", "weight_decay", "betas", "eps",
+    "clip_grad", "seed", "eval_batch_size",
+)  # fmt: skip
+"""The ``TrainConfig`` fields the teacher's pretraining reads (the student's loss, task, harvest
+and the like do not apply: ``--set`` refuses them and ``run.json`` holds only these)."""
+
+
+def teacher_recipe(data: dict[str, Any], where: str = "recipe") -> TrainConfig:
+    """A ``TrainConfig`` of the teacher's fields alone (the others at their defaults), from a
+    recipe, a ``run.json``'s ``train`` (older runs saved every field) or overrides."""
+    return TrainConfig.from_dict({k: v for k, v in data.items() if k in TRAIN_FIELDS}, where)
+
+
+def recipe_dict(train: TrainConfig) -> dict[str, Any]:
+    """The teacher's settings of ``train``, as ``run.json`` saves them."""
+    full = train.to_dict()
+    return {k: full[k] for k in TRAIN_FIELDS}
+
+
 class TeacherRunFailed(AvparseError):
     """Training diverged (exit 1, like ``avparse train``)."""
 
@@ -82,7 +102,7 @@ def saved_configs(out: Path) -> tuple[TeacherConfig, TrainConfig, str | None]:
         )
     return (
         TeacherConfig.from_dict(run["teacher"], where),
-        TrainConfig.from_dict(run["train"], where),
+        teacher_recipe(run["train"] if isinstance(run.get("train"), dict) else {}, where),
         run.get("preset"),
     )
 
@@ -94,7 +114,7 @@ def configs(
 ) -> tuple[TeacherConfig, TrainConfig]:
     """The preset's architecture and recipe with overrides (``--set`` values by config)."""
     p = get_teacher_preset(preset)
-    return teacher_config(preset, model_sets), TrainConfig.from_dict(
+    return teacher_config(preset, model_sets), teacher_recipe(
         {**p.recipe, **(train_sets or {})}, f"teacher preset {preset!r}"
     )
 
@@ -104,7 +124,7 @@ def split_sets(items: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     from dataclasses import fields
 
     teacher_keys = {f.name for f in fields(TeacherConfig)}
-    train_keys = {f.name for f in fields(TrainConfig)}
+    train_keys = set(TRAIN_FIELDS)
     model: dict[str, Any] = {}
     train: dict[str, Any] = {}
     for item in items:
@@ -120,7 +140,10 @@ def split_sets(items: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
         elif key in train_keys:
             train[key] = value
         else:
-            raise AvparseError(f"--set {key}: not a teacher or training setting")
+            raise AvparseError(
+                f"--set {key}: not a teacher or training setting (the teacher's training "
+                f"settings: {', '.join(TRAIN_FIELDS)})"
+            )
     return model, train
 
 
@@ -147,7 +170,7 @@ def pretrain(
         else:  # settings given again apply on top of the saved ones (prepare names changes)
             preset = saved_preset or "uwav"
             cfg = TeacherConfig.from_dict({**cfg.to_dict(), **model_sets})
-            train_cfg = TrainConfig.from_dict({**train_cfg.to_dict(), **train_sets})
+            train_cfg = teacher_recipe({**recipe_dict(train_cfg), **train_sets})
     else:
         preset = preset or "uwav"
         cfg, train_cfg = configs(preset, model_sets, train_sets)
@@ -218,7 +241,7 @@ def _pretrain(
         write_json(run.out / runfolder.RUN_FILE, {
             "status": "running", "preset": preset, "kind": "temporal-teacher",
             "data": str(run.root), "world_size": run.d.world, "teacher": run.cfg.to_dict(),
-            "train": run.train.to_dict(), "pos_weight": run.pos_weight,
+            "train": recipe_dict(run.train), "pos_weight": run.pos_weight,
             "neg_weight": run.neg_weight,
         })  # fmt: skip
     net: torch.nn.Module = model
