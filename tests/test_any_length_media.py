@@ -277,7 +277,7 @@ def test_zero_shot_parse_of_the_real_unav_video_named_with_dashes(
                  "--no-progress", "--", unav_video.name])  # fmt: skip
     assert code == 0
     data = json.loads((tmp_path / "out" / f"{UNAV_VIDEO}.json").read_text())
-    assert data["duration"] == pytest.approx(60.0, abs=0.1) and data["windows"] == 6
+    assert data["duration"] == pytest.approx(media_duration(unav_video)) and data["windows"] == 6
     assert data["segments"][0] == [0.0, 1.0] and data["segments"][-1][1] == pytest.approx(60, 0.01)
 
 
@@ -401,3 +401,16 @@ def test_a_video_failing_in_a_later_window_fails_whole(tiny, cli, tmp_path, monk
     assert np.load(fine.segments("visual")).shape == (12, 16)
     failures = (tmp_path / "root" / "harvest_failures.tsv").read_text()
     assert "brokenlong1\t" in failures and "Invalid data found" in failures
+
+
+def test_zero_shot_and_student_report_the_files_duration(segment_student, tiny, tmp_path):
+    """A 10.3 s file: the 10 s windows leave its 0.3 s tail unparsed, the student of any length
+    reads 11 segments; both report the file's duration (0.2.0: zero-shot said 10.0)."""
+    from avparse.parsing.api import Parser
+
+    video = write_test_video(tmp_path / "tail.mp4", seconds=10.3, size=(32, 32), fps=8)
+    d = media_duration(video)
+    zero = Parser(classes=["speech"], clip_model=tiny[0], clap_model=tiny[1]).parse(video)
+    student = Parser(segment_student, clip_model=tiny[0], clap_model=tiny[1]).parse(video)
+    assert zero.segments[-1][1] == pytest.approx(10.0) and len(student.segments) == 11
+    assert zero.duration == student.duration == pytest.approx(d) and d > 10.25

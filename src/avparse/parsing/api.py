@@ -262,7 +262,8 @@ class Parser:
         windows = [Window(s, e, frame[i], vprob[i]) for i, (s, e) in enumerate(spans)]
         return build_result(
             str(video),
-            spans[-1][1],
+            duration,  # the file's, as a student of any length reports it (a tail < 0.5 s or
+            # windows after a damaged one are not parsed: the segments say what was)
             windows,
             self.vocab.names,
             self.vocab.display_names,
