@@ -133,7 +133,7 @@ def train(
         require("torch.utils.tensorboard", "tensorboard")
     d = D.setup(device)
     deterministic = torch.are_deterministic_algorithms_enabled()
-    fill = torch.utils.deterministic.fill_uninitialized_memory
+    fill = torch.utils.deterministic.fill_uninitialized_memory  # type: ignore[attr-defined]
     try:
         D.per_rank_batch(train_cfg.batch_size, d)
         run = Run(
@@ -146,11 +146,11 @@ def train(
         torch.use_deterministic_algorithms(train_cfg.deterministic, warn_only=device == "cuda")
         # Deterministic mode also fills each new tensor with NaN, a check for reads of
         # uninitialised memory that no result depends on and ~5 % of a CPU training step.
-        torch.utils.deterministic.fill_uninitialized_memory = False
+        torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
         return _train(run, preset, resume, overwrite, tensorboard, evaluate_test, on_epoch_end)
     finally:
         torch.use_deterministic_algorithms(deterministic)  # leave the process as we found it
-        torch.utils.deterministic.fill_uninitialized_memory = fill
+        torch.utils.deterministic.fill_uninitialized_memory = fill  # type: ignore[attr-defined]
         D.teardown(d)
 
 

@@ -290,7 +290,12 @@ def build_optimizer(
     import torch
 
     params = list(params)
-    settings = {"lr": cfg.lr, "betas": cfg.betas, "eps": cfg.eps, "weight_decay": cfg.weight_decay}
+    settings: dict[str, Any] = {
+        "lr": cfg.lr,
+        "betas": cfg.betas,
+        "eps": cfg.eps,
+        "weight_decay": cfg.weight_decay,
+    }
     try:  # one fused kernel for every parameter (torch >= 2.4 on CPU): the same update, faster
         opt = torch.optim.AdamW(params, **settings, fused=True)
     except RuntimeError:  # an older torch or a device without the fused kernel
