@@ -12,7 +12,7 @@ Packing is incremental: a source file whose size, mtime, ctime and inode are unc
 from the previous array without being read. ``utime`` can restore an mtime but not a ctime, and a
 file whose ctime is too recent to be distinguished from a later rewrite is re-read next time
 (its content hash decides). Only arrays with changes are rewritten, each atomically, the
-manifest last. Files are read by a few threads (numpy and blake2b release the GIL).
+manifest last. Files are read by a few threads (numpy and hashlib release the GIL).
 
 Layout of a store folder::
 
@@ -155,7 +155,10 @@ def _missing_folder(root: Path, kind: str, folder: str) -> str:
 
 
 def _file_hash(data: np.ndarray) -> str:
-    return hashlib.blake2b(np.ascontiguousarray(data).data, digest_size=16).hexdigest()
+    """A source file's content digest, for change detection only: SHA-1 runs about twice as
+    fast as blake2b where CPUs have SHA instructions (hashing was the largest part of packing
+    ResNet-152 frames) and no slower elsewhere."""
+    return hashlib.sha1(np.ascontiguousarray(data).data, usedforsecurity=False).hexdigest()
 
 
 def _names_hash(names: Sequence[str]) -> str:
