@@ -53,10 +53,11 @@ LLP_VAL_SHARE, LLP_TEST_SHARE = 649 / 10_000, 1_200 / 10_000
 
 
 def _published_model(config):
-    """HAN with the published order of operations: ``fc_v`` on all 80 frames, then the mean."""
+    """HAN with the published order of operations (``fc_v`` on all 80 frames, then the mean)
+    and torch's ``nn.Dropout``."""
     import torch
 
-    from avparse.model.han import HAN
+    from avparse.model.han import HAN, Dropout
 
     class PublishedHAN(HAN):
         def embed_visual(self, visual: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
@@ -65,7 +66,12 @@ def _published_model(config):
             v = v.reshape(b, 10, n // 10, -1).mean(dim=2)
             return self.fc_fusion(torch.cat((v, self.fc_st(motion)), dim=-1))
 
-    return PublishedHAN(config)
+    model = PublishedHAN(config)
+    for module in list(model.modules()):  # the published code's dropout is torch's own
+        for name, child in module.named_children():
+            if isinstance(child, Dropout):
+                setattr(module, name, torch.nn.Dropout(child.p))
+    return model
 
 
 def _dataset(root: Path, label_file: str):

@@ -294,3 +294,24 @@ def test_one_preset_registry_holds_architecture_and_recipe() -> None:
         PRESETS.pop("test-only", None)
     with pytest.raises(AvparseError, match="unknown model config key 'depth'"):
         register_preset("bad", model={"depth": 3}, recipe={})
+
+
+def test_the_students_dropout_keeps_its_share_and_expectation() -> None:
+    """The CPU mask of han.Dropout (four 16-bit draws per random word): about 1 - p of the
+    values kept, scaled so the mean is kept, the gradient masked alike, seeded, identity in eval."""
+    from avparse.model.han import Dropout
+
+    drop = Dropout(0.3)
+    x = torch.ones(400, 500, requires_grad=True)
+    torch.manual_seed(0)
+    y = drop(x)
+    kept = (y != 0).float().mean().item()
+    assert abs(kept - 0.7) < 0.005 and abs(y.mean().item() - 1) < 0.01
+    y.sum().backward()
+    assert torch.equal(x.grad, y.detach())  # d(x * mask * s)/dx = mask * s = y for x = 1
+    torch.manual_seed(0)
+    assert torch.equal(drop(x), y)  # the global seed decides the mask
+    assert drop(torch.ones(3, 5, dtype=torch.bfloat16)).dtype == torch.bfloat16
+    drop.eval()
+    assert torch.equal(drop(x), x)
+    assert torch.equal(Dropout(0.0).train()(x), x)
