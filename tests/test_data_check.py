@@ -85,7 +85,9 @@ def test_damaged_files_are_found_and_named(root: Path, cli):
     assert f"{HARVEST_FOLDERS['audio']}/{train[5]}.npy: harvest values must be 0 or 1" in joined
     folders = {f.folder: f for f in report.folders}
     assert folders["CLAP/features"].extra == sorted(["notAnyClip0.npy", f"{train[6]}_10_20.npy"])
-    assert any("CLAP/features: 1 files such as" in n and "named by more" in n for n in report.notes)
+    assert any(
+        "CLAP/features: 1 file such as" in n and " is named by more" in n for n in report.notes
+    )
     assert folders[HARVEST_FOLDERS["audio"]].splits["val"].missing == [val[1]]
 
     text = format_report(report, show=3)

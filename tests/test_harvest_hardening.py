@@ -48,7 +48,7 @@ def test_failed_models_never_block_the_corrected_rerun(cli, setup, tmp_path, mon
     assert one_line(failed) and "offline" in failed.err
     assert not (out / "harvest.json").exists()
     fixed = run(cli, setup, out)
-    assert fixed.code == 0 and "harvested 1 clips" in fixed.out
+    assert fixed.code == 0 and "harvested 1 clip," in fixed.out
 
 
 @pytest.mark.parametrize(

@@ -63,7 +63,7 @@ def test_scores_hand_made_files_and_reports_outside_rows(ann_root: Path, tmp_pat
         and "AVVP_eval_audio.csv:5: onset 9 is after offset 0" in (err_lines[0])
     )
     assert (
-        "warning: ignored 3 predicted events (audio 2, visual 1) of 1 clips outside the test"
+        "warning: ignored 3 predicted events (audio 2, visual 1) of 1 clip outside the test"
         in (err_lines[1])
     )
     assert "'elsewhere12_0_10'" in err_lines[1]
@@ -218,7 +218,7 @@ def test_predictions_named_by_clip_id_get_a_hint(ann_root: Path, tmp_path: Path)
     empty = _write(tmp_path / "e.tsv", "")
     report = score_files(ann_root, "test", audio, empty)
     warning = report.warning()
-    assert warning is not None and "1 predicted events (audio 1) of 1 clips" in warning
+    assert warning is not None and "1 predicted event (audio 1) of 1 clip" in warning
     assert f"{CLIPS[0][:11]!r} is a clip id: predictions must name clips by their full" in warning
     assert report.clips_with_predictions == 0
 

@@ -48,6 +48,7 @@ from avparse.data.llp import (
 from avparse.data.ragged import Ragged
 from avparse.errors import AvparseError
 from avparse.utils.progress import progress as show_progress
+from avparse.utils.text import count
 from avparse.vocab import AVE, LLP, UNAV, Vocabulary
 
 HARVEST_SPLITS = ("train",)
@@ -483,7 +484,8 @@ def check_root(
         misnamed = [c for c in files if c not in all_ids and c[:CLIP_ID_LENGTH] in all_ids]
         if misnamed:
             report.notes.append(
-                f"{folder}: {len(misnamed)} files such as {files[misnamed[0]]!r} are named by more "
+                f"{folder}: {count(len(misnamed), 'file')} such as {files[misnamed[0]]!r} "
+                f"{'is' if len(misnamed) == 1 else 'are'} named by more "
                 f"than the {CLIP_ID_LENGTH}-character clip id, which is what readers look for"
             )
         for split, ids in split_ids.items():

@@ -26,6 +26,7 @@ from avparse.eval.metrics import (
     per_class_from_counts,
     scores_from_counts,
 )
+from avparse.utils.text import count
 from avparse.vocab import LLP, Vocabulary
 
 EVAL_SPLITS = ("val", "test")
@@ -89,7 +90,7 @@ class ScoreReport:
                 " as in the split file)"
             )
         return (
-            f"ignored {total} predicted events ({parts}) of {clips} clips outside the "
+            f"ignored {count(total, 'predicted event')} ({parts}) of {count(clips, 'clip')} outside the "
             f"{self.split} split, e.g. {example!r}{hint}"
         )
 
