@@ -25,6 +25,7 @@ Run::
     python benchmarks/train_epoch.py                       # 2,000 train clips, 3 epochs
     python benchmarks/train_epoch.py --clips 500 --epochs 2
     python benchmarks/train_epoch.py --variants float32,float32-compiled,bfloat16,bfloat16-compiled
+    python benchmarks/train_epoch.py --arithmetic           # GFLOP per step, matmul rates
 
 The data root (published layout; val and test sized like LLP's relative to train) and run
 folders go under ``--cache`` (default: $TMPDIR/avparse-bench-train), never into the repository.
@@ -261,6 +262,51 @@ def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     return seconds, cpu, proc.stdout
 
 
+def arithmetic(threads: int, batch: int = 64) -> None:
+    """What bounds an epoch on this CPU: floating-point work per step and the matmul rate."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from avparse.model.config import model_config
+    from avparse.model.han import HAN
+
+    torch.set_num_threads(threads)
+    config = model_config("valor")
+    inputs = (
+        torch.randn(batch, 10, 128),
+        torch.randn(batch, 80, 2048),
+        torch.randn(batch, 10, 512),
+    )
+    flops = {}
+    for name, model in (("avparse", HAN(config)), ("replica", _published_model(config))):
+        with FlopCounterMode(display=False) as counter:
+            out = model.train()(*inputs)
+            (out.video_prob.sum() + out.frame_logits.sum()).backward()
+        flops[name] = counter.get_total_flops() / 1e9
+    print(f"GFLOP per training step (batch {batch}, forward + backward): avparse "
+          f"{flops['avparse']:.1f}, replica {flops['replica']:.1f} "
+          f"({flops['replica'] / flops['avparse']:.2f}x)")  # fmt: skip
+    d = config.d_model
+    shapes = [(batch * 10, 2048, d), (batch * 10, d, d), (batch * 10, d, config.dim_feedforward)]
+    for dtype in (torch.float32, torch.bfloat16):
+        rates = []
+        for m, k, n in shapes:
+            a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
+            for _ in range(3):
+                a @ b
+            best = min(_seconds(lambda a=a, b=b: a @ b) for _ in range(30))
+            rates.append(2 * m * k * n / best / 1e9)
+        print(f"{str(dtype)[6:]:>9} matrix products: {min(rates):.0f}-{max(rates):.0f} GFLOP/s; "
+              f"a step's arithmetic at the best rate: avparse {1e3 * flops['avparse'] / max(rates):.0f} ms, "
+              f"replica {1e3 * flops['replica'] / max(rates):.0f} ms")  # fmt: skip
+
+
+def _seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=2_000, help="training clips")
@@ -273,12 +319,21 @@ def main() -> None:
         help="comma-separated avparse runs, each against the same replica run: float32, "
         "float32-compiled, bfloat16, bfloat16-compiled (default: float32)",
     )
+    parser.add_argument(
+        "--arithmetic",
+        action="store_true",
+        help="only the arithmetic: GFLOP of a training step (avparse and the replica, batch 64) "
+        "and this CPU's matrix-product rate in float32 and bfloat16 on the HAN's shapes",
+    )
     parser.add_argument("--published", choices=("train", "test"), help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.published:
         published(args)
+        return
+    if args.arithmetic:
+        arithmetic(args.threads)
         return
 
     from avparse.synthetic import generate_llp

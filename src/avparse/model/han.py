@@ -51,7 +51,8 @@ class Dropout(nn.Dropout):
         words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(2**63), 2**63 - 1)
         lanes = words.view(torch.int16)[:n].view(x.shape)
         cut = round(self.p * 65_536)  # lanes below -32768 + cut are dropped
-        return x * (lanes >= cut - 32_768) * (65_536 / (65_536 - cut))
+        scale = (lanes >= cut - 32_768).to(x.dtype) * (65_536 / (65_536 - cut))
+        return x * scale
 
 
 class HANLayer(nn.Module):
