@@ -51,6 +51,16 @@ def test_bfloat16_training_is_kept_resumed_and_evaluated(root: Path, tmp_path: P
         probs[prec] = np.load(tmp_path / prec / "probs.npz")["frame_prob"]
     diff = abs(probs["float32"] - probs["bfloat16"]).max()
     assert 0 < diff < 0.05
+    # without --precision, a run folder's model is evaluated in the precision it was trained in
+    ev = cli("evaluate", "--data", root, "--checkpoint", out / "model", "--store", store,
+             "--out", tmp_path / "as-trained")  # fmt: skip
+    assert ev.code == 0, ev.err
+    assert f"test: {out / 'model'} (bfloat16, as trained)" in ev.out
+    as_trained = np.load(tmp_path / "as-trained" / "probs.npz")["frame_prob"]
+    assert np.array_equal(as_trained, probs["bfloat16"])
+    # the run folder itself is not a model folder: the message names the one inside
+    bad = cli("evaluate", "--data", root, "--checkpoint", out, "--out", tmp_path / "bad")
+    assert bad.code == 2 and f"{out / 'model'} is one" in bad.err
 
 
 def test_bfloat16_autocast_runs_the_products_in_bfloat16() -> None:

@@ -60,15 +60,17 @@ def run(args: argparse.Namespace) -> int:
     from avparse.utils.lock import hold_folder
 
     written: list[str] = []
+    used: dict[str, str] = {}
     with hold_folder(args.out, flag="--out"):  # one job per output folder
         scores = evaluate_checkpoint(
             args.data, args.checkpoint, split=args.split, out=args.out, preset=args.preset,
             sets=args.set, store=args.store, task=args.task, device=args.device,
             batch_size=args.batch_size, progress=progress_enabled(args),
-            precision=args.precision or "float32", compile=args.compile, written=written,
+            precision=args.precision, compile=args.compile, written=written, used=used,
         )  # fmt: skip
     if not args.quiet:
-        print(f"{args.split}: {args.checkpoint}")
+        how = ", as trained" if not args.precision and used["precision"] != "float32" else ""
+        print(f"{args.split}: {args.checkpoint} ({used['precision']}{how})")
     print(format_scores(scores))
     if not args.quiet:
         print(f"wrote {args.out}/{', '.join(written)}")

@@ -87,7 +87,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--precision",
         choices=PRECISIONS,
         default=PRECISIONS[0],
-        help="teachers' and R(2+1)D-18's arithmetic (bfloat16: faster on AMX CPUs and GPUs)",
+        help="teachers' and R(2+1)D-18's arithmetic (bfloat16: faster on CPUs with AMX or "
+        "AVX512-BF16 and on GPUs; see README, Precision)",
     )
     src.add_argument("--device", default="cpu", help="cpu or cuda")
     src.add_argument(

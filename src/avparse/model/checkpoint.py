@@ -199,7 +199,9 @@ def resolve_model_folder(path_or_hub_id: str | Path) -> Path:
     path = Path(path_or_hub_id)
     if path.exists():
         if not (path / CONFIG_FILE).is_file():
-            raise AvparseError(f"{path}: not a model folder (no {CONFIG_FILE})")
+            inner = path / "model"  # a training run folder holds its model there
+            hint = f"; {inner} is one" if (inner / CONFIG_FILE).is_file() else ""
+            raise AvparseError(f"{path}: not a model folder (no {CONFIG_FILE}){hint}")
         return path
     text = str(path_or_hub_id)
     if text.count("/") != 1 or text.startswith((".", "/")) or text.endswith((".pt", ".pth")):

@@ -131,6 +131,23 @@ def write_predictions(
     return [*written, "probs.npz"]
 
 
+def trained_precision(checkpoint: str | Path) -> str | None:
+    """The precision a run folder's model (``RUN/model``) was trained in, from ``RUN/run.json``;
+    None for any other checkpoint (a published ``.pt``, a hub id, a folder outside a run)."""
+    from avparse.train.runfolder import MODEL_DIR, read_run
+
+    path = Path(checkpoint)
+    if path.name != MODEL_DIR or not path.is_dir():
+        return None
+    try:
+        run = read_run(path.parent)
+    except AvparseError:
+        return None
+    train = run.get("train") if run else None
+    precision = train.get("precision") if isinstance(train, dict) else None
+    return precision if isinstance(precision, str) else None
+
+
 def evaluate_checkpoint(
     data_root: str | Path,
     checkpoint: str | Path,
@@ -144,14 +161,17 @@ def evaluate_checkpoint(
     device: str = "cpu",
     batch_size: int = 256,
     progress: bool = False,
-    precision: str = "float32",
+    precision: str | None = None,
     compile: bool = False,
     written: list[str] | None = None,
+    used: dict[str, str] | None = None,
 ) -> dict[str, float]:
     """Load a student (either checkpoint format), predict ``split``, write outputs and scores.
 
     ``precision`` and ``compile`` are those of :mod:`avparse.utils.precision` (bfloat16
-    autocast; ``torch.compile`` with a one-line note on stderr where it cannot).
+    autocast; ``torch.compile`` with a one-line note on stderr where it cannot). ``precision``
+    None is the one the model was trained in (:func:`trained_precision`), else float32;
+    ``used``, when given, receives the precision used as ``used["precision"]``.
 
     ``preset`` and ``sets`` (``KEY=VALUE`` model overrides) describe a published ``.pt``; a
     model folder carries its own config, so giving them with one is an error.
@@ -165,7 +185,11 @@ def evaluate_checkpoint(
     from avparse.utils.atomic import prepare_output_folder
 
     out = Path(out)
+    if precision is None:
+        precision = trained_precision(checkpoint) or "float32"
     check_precision(precision)
+    if used is not None:
+        used["precision"] = precision
     if batch_size < 1:
         raise AvparseError(f"--batch-size must be positive, got {batch_size}")
     published = Path(checkpoint).is_file() or str(checkpoint).endswith((".pt", ".pth"))
