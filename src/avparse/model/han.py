@@ -51,8 +51,9 @@ class Dropout(nn.Dropout):
         words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(2**63), 2**63 - 1)
         lanes = words.view(torch.int16)[:n].view(x.shape)
         cut = round(self.p * 65_536)  # lanes below -32768 + cut are dropped
-        scale = (lanes >= cut - 32_768).to(x.dtype) * (65_536 / (65_536 - cut))
-        return x * scale
+        # the mask in x's dtype (0 or 1: exact), then the scale as a Python float, which torch
+        # applies in float32 even to bfloat16 inputs (a bfloat16 1/0.9 would be 0.16 % low)
+        return x * (lanes >= cut - 32_768).to(x.dtype) * (65_536 / (65_536 - cut))
 
 
 class HANLayer(nn.Module):
