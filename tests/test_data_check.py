@@ -76,7 +76,7 @@ def test_damaged_files_are_found_and_named(root: Path, cli):
     problems = report.problems()
     joined = "\n".join(problems)
     assert len(problems) == 7, joined
-    assert f"CLIP/features/{train[0]}.npy: 1 non-finite values" in joined
+    assert f"CLIP/features/{train[0]}.npy: 1 non-finite value (NaN or inf)" in joined
     assert f"CLIP/features/{train[1]}.npy: shape (10, 767), expected (10, 768)" in joined
     assert f"CLIP/features/{val[0]}.npy: dtype int32, expected a floating dtype" in joined
     assert f"CLAP/features/{train[2]}.npy: missing (train)" in joined

@@ -105,7 +105,7 @@ def test_all_problems_reported_at_once(root: Path, tmp_path: Path) -> None:
     assert len(problems) == 5, problems
     text = "\n".join(problems)
     assert f"{train[0]}.npy: shape (9, 128), expected (10, 128)" in text
-    assert f"{train[1]}.npy: 1 non-finite values" in text
+    assert f"{train[1]}.npy: 1 non-finite value (NaN or inf)" in text
     assert f"{val[0]}.npy: missing" in text
     assert f"{val[1]}.npy: dtype int64, expected a floating dtype" in text
     assert f"{train[2]}.npy: not a readable .npy file" in text

@@ -102,7 +102,7 @@ def test_broken_files_one_line_each(sound_root: Path, tmp_path: Path, cli):
         "feats/visual_features_i3d_rgb/ddddddddddd_rgb.npy: missing (test)",
         "feats_CLAP/segment_feats/ccccccccccc.npy: shape (20, 512), expected (21, 512)",
         "feats/visual_features_i3d_rgb/-aaaaaaaaaa_rgb.npy: 100 rows cover 32.0 s",
-        "feats/visual_features_i3d_flow/bbbbbbbbbbb_flow.npy: 1 non-finite values",
+        "feats/visual_features_i3d_flow/bbbbbbbbbbb_flow.npy: 1 non-finite value (NaN or inf)",
         "feats/visual_features_i3d_flow/ddddddddddd_flow.npy: not a readable .npy file",
     ]
     assert len(problems) == len(expected), problems

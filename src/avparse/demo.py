@@ -23,6 +23,7 @@ import numpy as np
 
 from avparse.errors import AvparseError
 from avparse.eval import SCORE_KEYS
+from avparse.utils.text import count
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,19 @@ class DemoResult:
     results: Path
     pictures: list[Path]
     clip: str | None
+    reused: bool = False
+    """Nothing was generated or trained: the data and every method's finished run were reused."""
+
+
+def precision_words(precision: str) -> str:
+    """How the demo's lines name a precision: ``float32`` or ``bfloat16 autocast``."""
+    return precision if precision == "float32" else f"{precision} autocast"
+
+
+def scores_title(cfg: DemoConfig) -> str:
+    """The line above the demo's score table: metric, test clips and precision."""
+    clips = count(cfg.test_clips, "synthetic clip")
+    return f"Test scores (F-score %, {clips}, {precision_words(cfg.precision)})"
 
 
 def _run_state(folder: Path, model_cfg: Any, train_cfg: Any, same_data: bool) -> str:
@@ -183,9 +197,9 @@ def train_method(
     method: Method,
     data_settings: dict | None = None,
     store: Path | None = None,
-) -> dict[str, float]:
+) -> tuple[dict[str, float], bool]:
     """Train (or reuse) one method's run under ``cfg.out/method.key`` on ``data``; returns its
-    test scores. ``data_settings`` identify the data (a run on other data is trained again).
+    test scores and whether it trained (False: a finished run was reused). ``data_settings`` identify the data (a run on other data is trained again).
     ``store``: the packed store (default ``data/packed``); the demo's fused-teacher root shares
     the main root's (its feature files are links to the same files, so only the small harvest
     arrays are packed again when the root changes)."""
@@ -204,6 +218,8 @@ def train_method(
         "finished": "finished run with these settings, reused",
         "unfinished": "unfinished run with these settings, resumed",
     }
+    if state != "finished":
+        _say(cfg, f"training {method.title} ({count(cfg.epochs, 'epoch')})")
     if state in notes:
         _say(cfg, f"{folder}: {notes[state]}")
     if data_settings is not None:
@@ -211,11 +227,11 @@ def train_method(
     result = train(
         data, folder, model_cfg, train_cfg, preset=method.preset,
         resume=state in ("finished", "unfinished"), overwrite=state == "other",
-        progress=cfg.progress, store=store,
+        progress=cfg.progress, epoch_lines=cfg.notes, store=store,
     )  # fmt: skip
     if not result.test_scores:
         raise AvparseError(f"{folder}: the run has no test scores")
-    return {k: float(result.test_scores[k]) for k in SCORE_KEYS}
+    return {k: float(result.test_scores[k]) for k in SCORE_KEYS}, state != "finished"
 
 
 def pick_clip(audio: np.ndarray, visual: np.ndarray) -> int:
@@ -293,7 +309,8 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
         data, n_train=cfg.clips, n_val=cfg.val_clips, n_test=cfg.test_clips,
         features=cfg.features, seed=cfg.seed, overwrite=True, frame_dtype=FRAME_DTYPE,
     )  # fmt: skip
-    if before == marker.stat().st_mtime_ns:
+    reused = before == marker.stat().st_mtime_ns
+    if reused:
         _say(cfg, "data: finished synthetic set with these settings, reused")
     elif before is not None:
         _say(cfg, "data: other settings, generated again")
@@ -301,10 +318,10 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
     roots = {"modality": data, "fused": fused_root(data, cfg.out / "data_fused")}
     scores = {}
     for method in cfg.methods:
-        _say(cfg, f"training {method.title} ({cfg.epochs} epochs)")
-        scores[method.key] = train_method(
+        scores[method.key], trained = train_method(
             cfg, roots[method.teacher], method, settings, store=data / "packed"
         )
+        reused = reused and not trained
     results = cfg.out / "results.json"
     write_json(results, scores)
     pictures: list[Path] = []
@@ -312,4 +329,4 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
     if cfg.plot:
         pictures, clip = draw_timelines(cfg, data)
     write_json(cfg.out / "demo_config.json", {**asdict(cfg), "out": str(cfg.out)})
-    return DemoResult(scores, results, pictures, clip)
+    return DemoResult(scores, results, pictures, clip, reused)

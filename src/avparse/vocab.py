@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from avparse.errors import AvparseError
+from avparse.utils.text import count
 
 CLAP_PROMPT_PREFIX = "This is a sound of "
 """VALOR's CLAP prompt template: the prefix followed by the lower-cased sound name."""
@@ -113,7 +114,7 @@ class Vocabulary:
         for values in (visual, audio):
             if values is not None and len(values) != len(self):
                 raise AvparseError(
-                    f"got {len(values)} thresholds for the {len(self)} classes of {self.name!r}"
+                    f"got {count(len(values), 'threshold')} for the {len(self)} classes of {self.name!r}"
                 )
         classes = tuple(
             EventClass(

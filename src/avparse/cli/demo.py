@@ -95,7 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from avparse.demo import NETWORK_NOTE, UWAV_NETWORK_NOTE, format_table, run_demo
+    from avparse.demo import NETWORK_NOTE, UWAV_NETWORK_NOTE, format_table, run_demo, scores_title
 
     cfg = DemoConfig(
         out=args.out, clips=args.clips, val_clips=args.val_clips, test_clips=args.test_clips,
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         uwav_network=args.uwav_network, precision=args.precision,
     )  # fmt: skip
     result = run_demo(cfg)
-    print(f"\nTest scores (F-score %, {cfg.test_clips} synthetic clips)")
+    print(f"\n{scores_title(cfg)}")
     print(format_table(result.scores))
     print(NETWORK_NOTE)
     if cfg.uwav_network:

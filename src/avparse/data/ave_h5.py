@@ -25,6 +25,7 @@ from avparse.data.ave import AVE_FILES, read_ave_annotations
 from avparse.data.layout import AVE_H5_DATASET, AVE_H5_LABELS, FEATURE_KINDS, FeatureKind
 from avparse.errors import AvparseError, require
 from avparse.utils.atomic import atomic_path, write_json
+from avparse.utils.text import count
 
 CHUNK = 128
 """Clips read at once while pooling (bounds memory: 128 clips of maps are 128 MB)."""
@@ -73,7 +74,7 @@ def _dataset_shape(path: Path, per_clip: tuple[int, ...], num_clips: int | None)
             raise AvparseError(f"{path}: dataset {AVE_H5_DATASET!r} has dtype {ds.dtype}")
         if num_clips is not None and ds.shape[0] != num_clips:
             raise AvparseError(
-                f"{path}: holds {ds.shape[0]} clips, {AVE_FILES['annotations']} has {num_clips} "
+                f"{path}: holds {count(ds.shape[0], 'clip')}, {AVE_FILES['annotations']} has {num_clips} "
                 "(row i must be line i)"
             )
     except BaseException:

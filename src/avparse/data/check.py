@@ -265,7 +265,8 @@ def _check_ave_annotations(
     both = {c for a, b in pairs for c in set(weak[a].filenames) & set(weak[b].filenames)}
     if both:
         report.notes.append(
-            f"{len(both)} video ids have rows in more than one split (their files are shared), "
+            f"{count(len(both), 'video id has', 'video ids have')} rows in more than one split "
+            "(their files are shared), "
             f"e.g. {sorted(both)[0]!r}"
         )
     return weak
@@ -283,7 +284,8 @@ def _compare_dense_with_weak(
         outside = {n for n in rows.filenames if n not in names}
         if outside:
             report.notes.append(
-                f"{LLP_FILES[key]}: {len(outside)} clips are in neither val nor test "
+                f"{LLP_FILES[key]}: {count(len(outside), 'clip is', 'clips are')} in neither val "
+                "nor test "
                 f"(never scored), e.g. {sorted(outside)[0]!r}"
             )
     if len(dense) < len(DENSE_KEYS):
@@ -296,8 +298,9 @@ def _compare_dense_with_weak(
         untagged, silent = int((events & ~tags).sum()), int((tags & ~events).sum())
         if untagged or silent:
             report.notes.append(
-                f"{split}: {untagged} (clip, class) pairs have dense events but no weak tag, "
-                f"{silent} weak tags have no dense event (scoring uses the dense labels)"
+                f"{split}: {count(untagged, '(clip, class) pair has', '(clip, class) pairs have')} "
+                f"dense events but no weak tag, {count(silent, 'weak tag has', 'weak tags have')} "
+                "no dense event (scoring uses the dense labels)"
             )
 
 
@@ -569,7 +572,9 @@ def format_report(report: CheckReport, *, show: int = 10) -> str:
         lines.append(f"note: {note}")
     for a in report.agreement:
         if not a.outside:
-            lines.append(f"{a.folder}: all {a.positives} harvest positives inside the weak labels")
+            lines.append(
+                f"{a.folder}: {count(a.positives, 'harvest positive')}, none outside the weak labels"
+            )
         elif report.accept_mismatch:
             lines.append(f"note (accepted): {a.describe()}")
     problems = report.problems()
@@ -577,7 +582,7 @@ def format_report(report: CheckReport, *, show: int = 10) -> str:
     if not problems:
         lines.append("OK: no problems found")
     else:
-        lines.append(f"{len(problems)} problems:")
+        lines.append(f"{count(len(problems), 'problem')}:")
         show = max(show, 0)
         lines.extend(f"  {p}" for p in problems[:show])
         if len(problems) > show:

@@ -31,6 +31,7 @@ from avparse.data.layout import (
     expected_shape,
 )
 from avparse.errors import first_line
+from avparse.utils.text import count
 from avparse.vocab import LLP
 
 
@@ -70,13 +71,13 @@ def _open_npy(path: str, *, values: bool) -> tuple[_Npy, np.ndarray | None]:
     size = npy.size
     if npy.dtype.hasobject:
         raise ValueError("holds Python objects (pickled), not numbers")
-    count = int(np.prod(npy.shape, dtype=np.int64))
-    needed = npy.offset + count * npy.dtype.itemsize
+    items = int(np.prod(npy.shape, dtype=np.int64))
+    needed = npy.offset + items * npy.dtype.itemsize
     if size < needed:
-        raise EOFError(f"truncated: {size} bytes, the header needs {needed}")
+        raise EOFError(f"truncated: {count(size, 'byte')}, the header needs {needed}")
     if not values:
         return npy, None
-    flat = np.frombuffer(content, dtype=npy.dtype, count=count)
+    flat = np.frombuffer(content, dtype=npy.dtype, count=items)
     return npy, flat.reshape(npy.shape, order="F" if npy.fortran else "C")
 
 
@@ -129,7 +130,7 @@ def read_feature_file(
         return values, None
     finite = np.isfinite(values)
     if not finite.all():
-        return None, f"{int(np.count_nonzero(~finite))} non-finite values (NaN or inf)"
+        return None, f"{count(int(np.count_nonzero(~finite)), 'non-finite value')} (NaN or inf)"
     if kind in SOFT_KINDS and not ((values >= 0) & (values <= 1)).all():
         return None, "probabilities must lie in [0, 1]"
     return values, None
@@ -162,7 +163,7 @@ def _shape_problem(
     tolerance = max(UNAV_FEATURE_TOLERANCE, 0.1 * duration)
     if abs(covered - duration) > tolerance:
         return (
-            f"{found[0]} rows cover {covered:.1f} s at {fk.rate:g} rows/s, the video lasts "
+            f"{count(found[0], 'row')} cover {covered:.1f} s at {fk.rate:g} rows/s, the video lasts "
             f"{duration:g} s (tolerance {tolerance:.1f} s)"
         )
     return None

@@ -20,6 +20,7 @@ import numpy as np
 
 from avparse.data.layout import CLIP_ID_LENGTH, LLP_FILES, SEGMENTS, SPLITS
 from avparse.errors import AvparseError
+from avparse.utils.text import count
 from avparse.vocab import LLP, Vocabulary
 
 WEAK_COLUMNS = ("filename", "event_labels")
@@ -100,7 +101,7 @@ def _rows(path: Path, columns: Sequence[str]):
             continue
         if len(row) != width:
             raise AnnotationError(
-                f"{path}:{number}: malformed row: {len(row)} fields, expected {width}"
+                f"{path}:{number}: malformed row: {count(len(row), 'field')}, expected {width}"
             )
         yield number, {c: row[p].strip() for c, p in zip(columns, positions, strict=True)}
 

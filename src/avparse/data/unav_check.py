@@ -37,6 +37,7 @@ from avparse.data.layout import (
 )
 from avparse.data.unav import SUBSETS, UnAVAnnotations
 from avparse.errors import AvparseError
+from avparse.utils.text import count
 from avparse.vocab import UNAV, Vocabulary
 
 
@@ -61,7 +62,9 @@ def check_unav_root(
     elif len(ann.problems) == 1 and not len(ann):
         report.annotations[UNAV_ANNOTATIONS] = ann.problems[0].split(": ", 1)[-1]
     else:
-        report.annotations[UNAV_ANNOTATIONS] = f"{len(ann.problems)} problems (listed below)"
+        report.annotations[UNAV_ANNOTATIONS] = (
+            f"{count(len(ann.problems), 'problem')} (listed below)"
+        )
     videos = {s: ann.videos(s) for s in SUBSETS}
     lengths = {s: ann.lengths(s) for s in SUBSETS}
     durations = {s: ann.durations(s) for s in SUBSETS}

@@ -71,7 +71,7 @@ class ScoreReport:
     def headline(self) -> str:
         """The line above the score table: split, clips, clips with predictions."""
         return (
-            f"LLP {self.split}: {self.num_clips} clips, "
+            f"LLP {self.split}: {count(self.num_clips, 'clip')}, "
             f"{self.clips_with_predictions} with predicted events"
         )
 

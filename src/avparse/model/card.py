@@ -19,6 +19,7 @@ from avparse.errors import AvparseError
 from avparse.model.config import NO_MOTION, ModelConfig
 from avparse.utils.atomic import write_text
 from avparse.utils.jsonio import read_json_object
+from avparse.utils.text import count
 
 CARD_FILE = "README.md"
 _ARCH_NAMES = {
@@ -89,7 +90,7 @@ def model_card(
         ),
         "",
         f"Architecture: {_ARCH_NAMES[config.arch]}, d_model {config.d_model}, "
-        f"{config.num_layers} layers, {config.nhead} heads,",
+        f"{count(config.num_layers, 'layer')}, {count(config.nhead, 'head')},",
         f"feed-forward {config.dim_feedforward}, {config.norm}-norm (all fields in `config.json`).",
         "",
         f"## Classes ({len(config.class_names)}, vocabulary `{config.vocabulary}`)",

@@ -33,6 +33,7 @@ from avparse.features.sampling import SNIPPET_FPS, SNIPPET_SIZE, check_snippet_s
 from avparse.parsing.events import Event, ParseResult, Window, build_result, window_spans
 from avparse.teachers.clap import DEFAULT_CLAP
 from avparse.teachers.clip import DEFAULT_CLIP
+from avparse.utils.text import count
 from avparse.vocab import Vocabulary
 
 __all__ = ["MAX_SEGMENTS", "Event", "ParseResult", "Parser", "parse", "video_duration"]
@@ -252,7 +253,7 @@ class Parser:
             if len(silent) == len(inputs):
                 notes.append(f"{reason}: audio events are not reported")
             else:
-                notes.append(f"{reason} in {len(silent)} windows: no audio events there")
+                notes.append(f"{reason} in {count(len(silent), 'window')}: no audio events there")
             frame[silent, :, 0] = 0.0
         has_audio = not silent
         has_video = all(w.has_video for w in inputs)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from avparse.errors import AvparseError
+from avparse.utils.text import count
 from avparse.vocab import LLP, Vocabulary, get_vocabulary, load_thresholds
 
 
@@ -67,7 +68,8 @@ def zero_shot_vocabulary(
         missing = sum(v is None for v in values)
         if missing:
             notes.append(
-                f"{missing} classes use the default {modality} threshold {defaults[modality]:g} "
+                f"{count(missing, 'class uses', 'classes use')} the default {modality} threshold "
+                f"{defaults[modality]:g} "
                 "(median of VALOR's LLP thresholds; calibrate for other checkpoints)"
             )
         filled[modality] = [defaults[modality] if v is None else float(v) for v in values]

@@ -19,6 +19,7 @@ from avparse.data.layout import LLP_FILES, SEGMENT_FOLDERS
 from avparse.data.ragged import Ragged
 from avparse.errors import AvparseError
 from avparse.utils.progress import progress as progress_bar
+from avparse.utils.text import count
 from avparse.vocab import Vocabulary, get_vocabulary
 
 SEGMENT_DIMS = {"audio": 512, "visual": 768}
@@ -113,7 +114,7 @@ def read_segments(
         if arr.ndim != 2 or arr.shape[1] != dim:
             raise AvparseError(f"{path}: shape {arr.shape}, expected (T, {dim})")
         if lengths is not None and len(arr) != int(lengths[i]):
-            raise AvparseError(f"{path}: {len(arr)} segments, expected {int(lengths[i])}")
+            raise AvparseError(f"{path}: {count(len(arr), 'segment')}, expected {int(lengths[i])}")
         if not np.issubdtype(arr.dtype, np.floating) or not np.isfinite(arr).all():
             raise AvparseError(f"{path}: expected finite floating-point values")
         arrays.append(arr)

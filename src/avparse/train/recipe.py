@@ -22,6 +22,7 @@ from avparse.model.config import (
 )
 from avparse.utils.jsonio import from_mapping, read_json_object
 from avparse.utils.precision import check_precision
+from avparse.utils.text import count
 
 if TYPE_CHECKING:
     import torch
@@ -248,7 +249,7 @@ def fit_warmup(cfg: TrainConfig) -> tuple[TrainConfig, str | None]:
     if cfg.warmup <= most:
         return cfg, None
     note = (
-        f"warm-up shortened from {cfg.warmup} to {most} epochs (a quarter of the "
+        f"warm-up shortened from {cfg.warmup} to {count(most, 'epoch')} (a quarter of the "
         f"{cfg.epochs}-epoch run, so the learning rate decays); --set warmup=N chooses it"
     )
     return dataclasses.replace(cfg, warmup=most), note
