@@ -556,3 +556,34 @@ def test_results_rows_say_what_the_folder_holds(models, clips, tmp_path) -> None
     (out / "clip.json").unlink()
     avparse.parse_many([clips["short"]], out, show_progress=False, **options)
     assert rows() == {str(clips["short"]): "parsed"}
+
+
+def test_an_output_of_other_settings_is_never_skipped_into(cli, models, clips, tmp_path) -> None:
+    """A folder's finished outputs count as done only for the settings that made them: other
+    classes, models or --precision are refused in one line before any model loads (as harvest
+    refuses a root of another precision); --overwrite parses again; the JSON records them."""
+    out = tmp_path / "out"
+    base = [clips["short"], "--zero-shot", *_teachers(models), "--out", out, "--no-progress"]
+    first = cli("parse", *base, "--classes", "dog")
+    assert first.code == 0, first.err
+    assert json.loads((out / "short.json").read_text())["precision"] == "float32"
+    same = cli("parse", *base, "--classes", "dog")
+    assert same.code == 0 and "skipped" in same.out
+    spelled = [clips["short"], "--zero-shot", "--clip-model", f"{models['clip']}/.",
+               "--clap-model", str(models["clap"]), "--out", out, "--no-progress"]  # fmt: skip
+    same = cli("parse", *spelled, "--classes", "dog")  # the same model folder, spelled otherwise
+    assert same.code == 0 and "skipped" in same.out, same.err
+    for flags, what in (
+        (["--classes", "cat"], "classes ['dog'], this run ['cat']"),
+        (
+            ["--classes", "dog", "--precision", "bfloat16"],
+            "precision 'float32', this run 'bfloat16'",
+        ),
+    ):
+        other = cli("parse", *base, *flags)
+        assert other.code == 2 and other.err.count("\n") == 1, other.err
+        assert f"{out / 'short'}.json: parsed with other settings ({what})" in other.err
+        assert "--overwrite" in other.err
+    again = cli("parse", *base, "--classes", "cat", "--overwrite")
+    assert again.code == 0 and "skipped" not in again.out
+    assert json.loads((out / "short.json").read_text())["classes"] == ["cat"]

@@ -114,8 +114,15 @@ def _number(stem: str, base: str) -> int:
     return 1 if stem == base else int(stem[len(base) + 1 :])
 
 
-def assign_outputs(videos: Sequence[Path], out: Path) -> list[tuple[str, str, dict[str, Any]]]:
-    """``(stem, state, source)`` per video: its output name in ``out`` and what is there.
+SETTING_KEYS = ("mode", "model", "classes", "precision")
+"""What a video's output JSON records of the settings that made it (besides the video)."""
+
+
+def assign_outputs(
+    videos: Sequence[Path], out: Path
+) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
+    """``(stem, state, source, recorded)`` per video: its output name in ``out``, what is there
+    and (``done`` / ``stale``) what its JSON records of :data:`SETTING_KEYS`.
 
     ``state`` is ``"done"`` (the name's JSON records this very file), ``"stale"`` (it records
     this path, but the file changed since: parsed again under the same name), ``"new"`` (no
@@ -138,13 +145,14 @@ def assign_outputs(videos: Sequence[Path], out: Path) -> list[tuple[str, str, di
         if m:
             family.setdefault(m.group(1), []).append(stem)
     taken: dict[str, str] = {}  # stem -> resolved path of the input that took it
+    settings: dict[str, dict[str, Any]] = {}  # stem -> what its JSON records of SETTING_KEYS
     first: dict[str, str] = {}  # resolved path -> stem of its first input
-    assigned = []
+    assigned: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = []
     folders: dict[str, str] = {}
     for video in videos:
         source = video_source(video, folders)
         if source["path"] in first:
-            assigned.append((first[source["path"]], "repeat", source))
+            assigned.append((first[source["path"]], "repeat", source, {}))
             continue
         base = video.stem
         mine = None
@@ -158,6 +166,7 @@ def assign_outputs(videos: Sequence[Path], out: Path) -> list[tuple[str, str, di
             state = source_state(recorded, source) if isinstance(recorded, dict) else None
             if state:
                 mine = (stem, state)
+                settings[stem] = {k: recorded.get(k) for k in SETTING_KEYS if k in recorded}
                 break
         if mine is None:
             n = 1
@@ -166,7 +175,7 @@ def assign_outputs(videos: Sequence[Path], out: Path) -> list[tuple[str, str, di
             mine = (name, "new")
         taken[mine[0]] = source["path"]
         first[source["path"]] = mine[0]
-        assigned.append((mine[0], mine[1], source))
+        assigned.append((mine[0], mine[1], source, settings.get(mine[0], {})))
     return assigned
 
 
@@ -337,15 +346,68 @@ class _Plan:
     sources: dict[int, dict[str, Any]]
 
 
-def _plan(paths: list[Path], out: Path, overwrite: bool) -> _Plan:
+def run_settings(model: str | Path | None, options: dict[str, Any]) -> dict[str, Any]:
+    """What this run's outputs will record of :data:`SETTING_KEYS`, found without loading a
+    model (the classes of a student are its model's: ``model`` names them)."""
+    from avparse.teachers.clap import DEFAULT_CLAP
+    from avparse.teachers.clip import DEFAULT_CLIP
+
+    zero_shot = bool(options.get("zero_shot")) or (
+        model is None and (options.get("classes") is not None or options.get("vocab") is not None)
+    )
+    settings: dict[str, Any] = {"precision": options.get("precision") or "float32"}
+    if not zero_shot:
+        return {**settings, "mode": "student", "model": str(model)}
+    clip = options.get("clip_model") or DEFAULT_CLIP
+    clap = options.get("clap_model") or DEFAULT_CLAP
+    settings.update(mode="zero-shot", model=f"{clip} + {clap}")
+    try:
+        from avparse.parsing.zeroshot import zero_shot_vocabulary
+
+        vocab, _ = zero_shot_vocabulary(
+            options.get("classes"), options.get("vocab"), options.get("thresholds")
+        )
+        settings["classes"] = list(vocab.names)
+    except AvparseError:
+        pass  # the parser says what is wrong with them
+    return settings
+
+
+def _other_settings(recorded: dict[str, Any], settings: dict[str, Any]) -> str | None:
+    """The first setting an output was made with that this run's differs from (old outputs
+    record no precision: float32 and bfloat16 runs both continue them)."""
+    for key in SETTING_KEYS:
+        if key in recorded and key in settings and recorded[key] != settings[key]:
+            if key == "model" and _models(recorded[key]) == _models(settings[key]):
+                continue  # the same folders, spelled another way (relative, through a link)
+            return f"{key} {recorded[key]!r}, this run {settings[key]!r}"
+    return None
+
+
+def _models(name: Any) -> list[str]:
+    """The model folders (or hub ids) of a recorded ``model`` (``A`` or ``CLIP + CLAP``),
+    resolved where they are local paths."""
+    parts = str(name).split(" + ")
+    return [os.path.realpath(part) if os.path.exists(part) else part for part in parts]
+
+
+def _plan(
+    paths: list[Path], out: Path, overwrite: bool, settings: dict[str, Any] | None = None
+) -> _Plan:
     plan = _Plan([], [], {})
     assigned = assign_outputs(paths, out)
-    for i, (video, (stem, state, source)) in enumerate(zip(paths, assigned, strict=True)):
+    for i, (video, (stem, state, source, recorded)) in enumerate(zip(paths, assigned, strict=True)):
         item = ParsedVideo(video, stem, "todo", out / f"{stem}.json", position=i)
         if state == "repeat":
             item.status = "skipped"
             item.notes.append(f"the same file as an earlier input; written once as {stem}.json")
         elif state == "done" and not overwrite:
+            other = _other_settings(recorded, settings or {})
+            if other is not None:  # never a skip that hands back another run's results
+                raise AvparseError(
+                    f"{out / stem}.json: parsed with other settings ({other}); give another "
+                    "--out, or --overwrite to parse again"
+                )
             item.status = "skipped"
         else:
             if state == "stale":
@@ -405,7 +467,8 @@ def iter_parse(
         raise AvparseError(f"{shown}: no file matches this pattern")
     group = distributed.setup("cpu")  # gloo: the ranks only wait for each other
     try:
-        plan = _plan(paths, out, overwrite)
+        settings = run_settings(model, options)
+        plan = _plan(paths, out, overwrite, settings)
         distributed.barrier(group)  # every rank has planned before any rank writes
         mine = plan.todo[group.rank :: group.world]
         if group.main:
@@ -424,7 +487,7 @@ def iter_parse(
                 files = _parse_one(
                     parser, item, out, plan.sources[id(item)], plot=plot, html=html,
                     truth_files=truth_files, raise_unexpected=raise_unexpected,
-                    write_result=write_result,
+                    write_result=write_result, precision=settings["precision"],
                 )  # fmt: skip
                 append_line(out / RESULTS, json.dumps(
                     result_row(item, plan.sources[id(item)], files), ensure_ascii=False
@@ -457,6 +520,7 @@ def _parse_one(
     truth_files: tuple,
     raise_unexpected: bool,
     write_result: Callable,
+    precision: str = "float32",
 ) -> list[str]:
     """Parse one video into ``out``; records a failure on ``item``; returns the files written."""
     if unmatched_pattern(item.video):  # not "video file not found": it was never a file name
@@ -493,7 +557,7 @@ def _parse_one(
         write_page(result, out / f"{item.stem}.html", truth=truth)
         files.append(f"{item.stem}.html")
     # the JSON is written last: its presence marks the video as done
-    write_result(result, out, item.stem, source)
+    write_result(result, out, item.stem, source, precision=precision)
     return [f"{item.stem}.json", f"{item.stem}.tsv", *files]
 
 

@@ -92,11 +92,13 @@ def write_result(
     folder: str | Path,
     stem: str | None = None,
     source: dict[str, Any] | None = None,
+    precision: str | None = None,
 ) -> list[Path]:
     """Write ``<stem>.tsv`` and then ``<stem>.json`` into ``folder``; returns their paths.
 
     ``source`` (:func:`video_source` of the parsed file, taken before parsing) is recorded in
-    the JSON; by default it is taken from ``result.video`` now.
+    the JSON; by default it is taken from ``result.video`` now. ``precision``, when given, is
+    recorded too (the models' arithmetic, part of what made the output).
     """
     folder = Path(folder)
     stem = stem or result.stem
@@ -104,6 +106,8 @@ def write_result(
     write_text(tsv_path, events_tsv(result))
     record = result.to_dict()
     record[SOURCE_KEY] = source or video_source(result.video)
+    if precision is not None:
+        record["precision"] = precision
     write_json(json_path, record)  # last: its presence marks the video as done
     return [json_path, tsv_path]
 
