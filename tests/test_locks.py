@@ -133,16 +133,22 @@ def test_second_job_packing_a_held_store_waits_for_it(tmp_path: Path) -> None:
 
     root = generate_llp(tmp_path / "root", n_train=4, n_val=2, n_test=2)
     store = tmp_path / "store"
-    holder = _holder(store, seconds=1.5)
+    holder = _holder(store)
     cmd = [sys.executable, "-m", "avparse", "data", "pack", str(root), "--out", str(store),
            "--no-progress"]  # fmt: skip
-    t0 = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert f"{store}: in use by another avparse job (pid {holder.pid}" in proc.stderr
-    assert "; waiting" in proc.stderr
-    assert time.monotonic() - t0 >= 1.0
-    assert holder.wait(timeout=30) == 0
+    # the holder lets go only once the packer says it waits (no race with its start-up time)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_env())  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        said = proc.stderr.readline()
+        assert f"{store}: in use by another avparse job (pid {holder.pid}" in said
+        assert "; waiting" in said
+        assert not (store / "manifest.json").exists()  # nothing packed while it waits
+    finally:
+        _kill(holder)
+    _, rest = proc.communicate(timeout=120)
+    assert proc.returncode == 0, rest
     assert (store / "manifest.json").is_file() and not (store / LOCK_NAME).exists()
 
 

@@ -290,29 +290,6 @@ def pack_rows(
     threads: int | None = None,
     lengths: Sequence[int] | np.ndarray | None = None,
 ) -> PackReport:
-    """:func:`_pack_rows` while holding the store: a second job packing the same store waits
-    for the first (it then finds the arrays packed), saying once who holds it."""
-    _writable_store(Path(out))
-    with hold_folder(out, flag="--store", wait=True):
-        return _pack_rows(
-            root, out, split, names, kinds, num_classes=num_classes, ids=ids,
-            progress=progress, threads=threads, lengths=lengths,
-        )  # fmt: skip
-
-
-def _pack_rows(
-    root: str | Path,
-    out: str | Path,
-    split: str,
-    names: Sequence[str],
-    kinds: Sequence[str],
-    *,
-    num_classes: int,
-    ids: Sequence[str] | None = None,
-    progress: bool = False,
-    threads: int | None = None,
-    lengths: Sequence[int] | np.ndarray | None = None,
-) -> PackReport:
     """Pack the ``kinds`` of one split's rows into store ``out`` (the one store builder).
 
     Args:
@@ -331,6 +308,8 @@ def _pack_rows(
 
     Raises :class:`PackError` listing every missing or invalid file; arrays of kinds without
     problems are still packed (and kept for the next run), the others are left as they were.
+    The store is held while it is packed: a second job packing the same store waits for the
+    first (it then finds the arrays packed), saying once who holds it.
     """
     root, out = Path(root), Path(out)
     names = list(names)
@@ -346,6 +325,22 @@ def _pack_rows(
     ragged = row_lengths is not None
     sources = [_source(k, num_classes, ragged) for k in dict.fromkeys(kinds)]
     _writable_store(out)
+    with hold_folder(out, flag="--store", wait=True):
+        return _pack_held(root, out, split, names, row_ids, row_lengths, sources, progress, threads)
+
+
+def _pack_held(
+    root: Path,
+    out: Path,
+    split: str,
+    names: list[str],
+    row_ids: list[str],
+    row_lengths: list[int] | None,
+    sources: list[_Source],
+    progress: bool,
+    threads: int | None,
+) -> PackReport:
+    """The body of :func:`pack_rows`, run while the store is held."""
     old = _read_manifest(out)
     old_split = old.get("splits", {}).get(split, {})
     names_hash = _names_hash(
