@@ -4,8 +4,9 @@
     .venv/bin/python benchmarks/demo_seeds.py --clips 1000 --epochs 20   # a smaller run
     .venv/bin/python benchmarks/demo_seeds.py --precision float32 bfloat16 --no-uwav-network
 
-Runs :func:`avparse.demo.run_demo` with the demo's defaults (or the sizes given) once per seed (the seed of the
-synthetic world: clips, features and teachers; the training seed is each preset's own), then
+Runs :func:`avparse.demo.run_demo` with the demo's defaults (or the sizes given) once per seed
+(the seed of the synthetic world: clips, features and teachers; the training seed is each
+preset's own), then
 prints per method the mean, the standard deviation and the range of the ten test scores, and the
 harvests themselves scored as a prediction on the test split (the modality-independent teachers'
 and the fused teacher's labels against the dense truth: how good the targets are). Finished
@@ -19,7 +20,8 @@ the first precision, per seed: the accuracy cost of bfloat16 autocast.
 
 Disk: about 1.4 GB per seed and precision with the defaults (the synthetic data, its packed
 store and the run folders; each precision folder generates its own copy of every seed's data),
-so the default three seeds take about 4.2 GB and ``--precision float32 bfloat16`` twice that. A reused seed keeps the wall and CPU times recorded when it ran (``OUT/results.json``).
+so the default three seeds take about 4.2 GB and ``--precision float32 bfloat16`` twice that.
+A reused seed keeps the wall and CPU times recorded when it ran (``OUT/results.json``).
 """
 
 from __future__ import annotations

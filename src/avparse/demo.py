@@ -199,8 +199,8 @@ def train_method(
     store: Path | None = None,
 ) -> tuple[dict[str, float], bool]:
     """Train (or reuse) one method's run under ``cfg.out/method.key`` on ``data``; returns its
-    test scores and whether it trained (False: a finished run was reused). ``data_settings`` identify the data (a run on other data is trained again).
-    ``store``: the packed store (default ``data/packed``); the demo's fused-teacher root shares
+    test scores and whether it trained (False: a finished run was reused). ``data_settings``
+    identify the data (a run on other data is trained again). ``store``: the packed store (default ``data/packed``); the demo's fused-teacher root shares
     the main root's (its feature files are links to the same files, so only the small harvest
     arrays are packed again when the root changes)."""
     from avparse.train.loop import train

@@ -218,17 +218,20 @@ class HAN(nn.Module):
         tokens = CLAP_MAP_GRID[0] * CLAP_MAP_GRID[1]
         if self.audio_map and a != tokens:
             raise AvparseError(
-                f"audio input has {count(a, 'step')} but a CLAP token map has {tokens} (one 10-s clip): "
+                f"audio input has {count(a, 'step')} but a CLAP token map has {tokens} "
+                f"(one 10-s clip): "
                 f"use per-segment audio features for clips of other lengths"
             )
         t = SEGMENTS if self.audio_map else a  # a token map covers one 10-s clip
         if motion is not None and motion.shape[1] != t:
             raise AvparseError(
-                f"motion input has {count(motion.shape[1], 'segment')} but the audio input covers {t}"
+                f"motion input has {count(motion.shape[1], 'segment')} but the audio input "
+                f"covers {t}"
             )
         if v != t and (t != SEGMENTS or v % SEGMENTS):
             raise AvparseError(
-                f"visual input has {count(v, 'step')} for {count(t, 'segment')}: frame-level visual features "
+                f"visual input has {count(v, 'step')} for {count(t, 'segment')}: frame-level "
+                f"visual features "
                 f"(ResNet, 8 per segment) are read for 10-s clips only; use per-segment "
                 f"features for clips of other lengths"
             )
